@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Install the Debian packages shoal builds and tests with. Idempotent: does nothing when every
+# package is already installed. Usage: deploy/install-deps.sh [build|test]
+set -euo pipefail
+build_pkgs=(build-essential cmake pkg-config libsodium-dev libzmq3-dev libczmq-dev libhiredis-dev
+            libmsgpack-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format python3 redis-server opentracker
+           aria2 transmission-cli python3-libtorrent mktorrent iproute2 procps util-linux)
+pkgs=("${build_pkgs[@]}")
+[ "${1:-build}" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

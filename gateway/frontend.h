@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* frontend: the client-facing UDP (BEP 15) and HTTP (BEP 3/23/7/48) servers.
+ *
+ * N worker threads share nothing: each has its own SO_REUSEPORT UDP and TCP sockets on every
+ * listen address (the kernel spreads datagrams and connections over them), its own epoll loop,
+ * connection-id checker, HTTP connection table and backend instance. UDP is read and answered
+ * in batches (recvmmsg/sendmmsg). Nothing on the request path allocates, except an HTTP
+ * connection's receive buffer (at accept) and the send backlog of a client that reads slowly.
+ *
+ * Bounds: HTTP connections (per process, split over the workers), request head size, idle time,
+ * a connection's unsent backlog, scrape hashes per request, peers per reply. */
+#ifndef SHOAL_FRONTEND_H
+#define SHOAL_FRONTEND_H
+
+#include "backend.h"
+#include "connid.h"
+#include "netaddr.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct frontend frontend_t;
+
+typedef struct {
+    const char *udp;       /* comma-separated listen addresses, or "off" */
+    const char *http;      /* likewise */
+    uint32_t workers;      /* >= 1 */
+    uint32_t interval;     /* announce interval, seconds; replies add up to +-5 % jitter */
+    uint32_t min_interval; /* seconds */
+    uint32_t numwant_default;
+    uint32_t numwant_max;           /* HTTP cap; UDP is further capped so a reply never fragments */
+    uint32_t scrape_max;            /* info-hashes per HTTP scrape (<= SHOAL_SCRAPE_MAX) */
+    uint32_t http_max_conns;        /* whole process */
+    uint32_t http_max_request;      /* bytes of request head */
+    uint32_t http_idle_timeout;     /* seconds */
+    netaddr_list_t trusted_proxies; /* X-Forwarded-For / X-Real-IP honoured only from these */
+    uint8_t secret[CONNID_SECRET_LEN];
+    connid_config_t connid;
+    backend_open_fn backend_open;
+    void *backend_arg;
+} frontend_config_t;
+
+/* Counters summed over the workers. */
+typedef struct {
+    uint64_t udp_connect, udp_announce, udp_scrape, udp_errors, udp_dropped;
+    uint64_t http_announce, http_scrape, http_errors, http_accepted, http_refused;
+} frontend_stats_t;
+
+/* Check the configuration and open and bind every socket, so that a bad address or a port in
+ * use is reported before anything runs. Returns NULL with a reason in err. cfg is copied. */
+frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen);
+
+/* Start the worker threads. Returns 0, or -1 with a reason in err (then nothing runs). */
+int frontend_start(frontend_t *self, char *err, size_t errlen);
+
+/* Tell the workers to stop and wait for them. Safe to call once after frontend_start. */
+void frontend_stop(frontend_t *self);
+
+/* The listen addresses actually bound (useful with port 0), as text, comma-separated. */
+void frontend_describe(const frontend_t *self, char *out, size_t outlen);
+
+/* Counters; exact after frontend_stop, approximate while running. */
+void frontend_stats(const frontend_t *self, frontend_stats_t *out);
+
+/* Close every socket and free everything; the workers must be stopped. NULL-safe. */
+void frontend_destroy(frontend_t **self_p);
+
+#endif

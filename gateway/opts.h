@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* opts: table-driven command-line and environment options, shared by every shoal binary.
+ *
+ * Each option --some-name has an environment variable SHOAL_SOME_NAME. The caller fills a config
+ * struct with defaults; opts_parse() then applies the environment, then the command line (which
+ * wins), writing each value at its offset in the struct. Strings are borrowed from argv/environ
+ * and live as long as the process. Values are checked for type and range here; meaning (is this
+ * an address?) is the caller's to check. */
+#ifndef SHOAL_OPTS_H
+#define SHOAL_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    OPTS_STRING, /* const char * */
+    OPTS_UINT,   /* uint32_t within [min, max] */
+    OPTS_FLAG,   /* bool; no value on the command line; env "1/true/yes" or "0/false/no" */
+} opts_type_t;
+
+typedef struct {
+    const char *name;    /* without the leading "--" */
+    const char *metavar; /* e.g. "ADDR:PORT"; NULL for flags */
+    opts_type_t type;
+    size_t offset; /* offsetof(config, field) */
+    uint32_t min, max;
+    const char *help;
+} opts_spec_t;
+
+typedef enum {
+    OPTS_RUN = 0,     /* parsed: go on */
+    OPTS_HELP = 1,    /* --help was given */
+    OPTS_VERSION = 2, /* --version was given */
+    OPTS_ERROR = -1,  /* err holds the reason */
+} opts_result_t;
+
+/* Apply envp (may be NULL) and then argv[1..argc) to cfg. "--name value" and "--name=value"
+ * are both accepted. Stops at the first error. */
+opts_result_t opts_parse(const opts_spec_t *spec, size_t n, void *cfg, int argc, char **argv,
+                         char **envp, char *err, size_t errlen);
+
+/* Print the options with their current values in cfg as defaults and their env variables. */
+void opts_help(FILE *out, const opts_spec_t *spec, size_t n, const void *cfg);
+
+/* The environment variable of an option name: "peer-timeout" -> "SHOAL_PEER_TIMEOUT". */
+void opts_env_name(const char *name, char *out, size_t outlen);
+
+#endif
