@@ -82,7 +82,7 @@ static const opts_spec_t shoal_opts[] = {
         "honour X-Forwarded-For / X-Real-IP only from these networks"),
     OPT("secret", "HEX64", OPTS_STRING, secret, 0, 0,
         "connection-id secret, 64 hex digits (default: random at start)"),
-    OPT("connid-grace", "S", OPTS_UINT, connid_grace, 0, 86400,
+    OPT("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
         "accept UDP connection ids this long past their 2 minutes"),
     OPT("log-level", "LEVEL", OPTS_STRING, log_level, 0, 0, "error, warn, info or debug"),
 };
