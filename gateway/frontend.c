@@ -20,6 +20,7 @@
 #include "query.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -136,7 +137,9 @@ typedef struct worker {
     conn_t *conns;
     uint32_t *free_conns; /* stack of free slot indices */
     uint32_t n_free;
-    uint32_t max_conns;
+    uint32_t max_conns; /* table size; the process-wide limit is fe->open_conns */
+    int spare_fd;       /* given up to accept-and-close when out of descriptors */
+    uint32_t last_fd_warning;
     conn_t *batch_conn; /* connection whose input is being processed: replies go to wbuf */
     size_t wlen;
     char wbuf[WBUF_CAP];
@@ -151,6 +154,7 @@ struct frontend {
     listen_addr_t addrs[2 * MAX_ADDRS];
     size_t n_addrs;
     int stop_fd;
+    _Atomic uint32_t open_conns; /* HTTP connections over all workers, for http_max_conns */
     worker_t **workers;
     unsigned n_workers;
 };
@@ -396,6 +400,7 @@ static void conn_close(worker_t *w, conn_t *c)
     if (!c->open)
         return;
     close(c->fd); /* also removes it from the epoll set */
+    atomic_fetch_sub_explicit(&w->fe->open_conns, 1, memory_order_relaxed);
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
@@ -705,18 +710,45 @@ static void conn_writable(worker_t *w, conn_t *c)
         conn_process(w, c); /* requests that arrived while we waited */
 }
 
+/* Out of file descriptors: the pending connection would keep the listener readable and the
+ * loop spinning, so it is accepted with the spare descriptor and closed at once. */
+static void refuse_without_fd(worker_t *w, int lfd)
+{
+    int err = errno;
+    if (w->spare_fd >= 0) {
+        close(w->spare_fd);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    w->c[C_HTTP_REFUSED]++;
+    if (w->now_mono != w->last_fd_warning) {
+        w->last_fd_warning = w->now_mono;
+        log_msg(LOG_WARN, "worker %u: accept: %s: refusing HTTP connections (raise ulimit -n)",
+                w->index, strerror(err));
+    }
+}
+
 static void tcp_acceptable(worker_t *w, int lfd)
 {
+    frontend_t *fe = w->fe;
     for (int i = 0; i < ACCEPT_ROUNDS; i++) {
         struct sockaddr_in6 sa;
         socklen_t len = sizeof(sa);
         int fd = accept4(lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_msg(LOG_WARN, "worker %u: accept: %s", w->index, strerror(errno));
+            if (errno == EMFILE || errno == ENFILE) {
+                refuse_without_fd(w, lfd);
+                continue;
+            }
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
             return;
         }
-        if (w->n_free == 0) {
+        uint32_t open_now = atomic_fetch_add_explicit(&fe->open_conns, 1, memory_order_relaxed);
+        if (open_now >= fe->cfg.http_max_conns || w->n_free == 0) {
+            atomic_fetch_sub_explicit(&fe->open_conns, 1, memory_order_relaxed);
             w->c[C_HTTP_REFUSED]++;
             close(fd);
             continue;
@@ -726,6 +758,7 @@ static void tcp_acceptable(worker_t *w, int lfd)
             c->in = malloc(w->fe->cfg.http_max_request);
         if (!c->in) {
             w->free_conns[w->n_free++] = (uint32_t)(c - w->conns);
+            atomic_fetch_sub_explicit(&fe->open_conns, 1, memory_order_relaxed);
             w->c[C_HTTP_REFUSED]++;
             close(fd);
             continue;
@@ -874,6 +907,20 @@ static int parse_addr_list(frontend_t *fe, const char *text, bool udp, char *err
     return 0;
 }
 
+int frontend_check_listen(const char *udp, const char *http, char *err, size_t errlen)
+{
+    frontend_t probe;
+    memset(&probe, 0, sizeof(probe));
+    if (parse_addr_list(&probe, udp, true, err, errlen) != 0 ||
+        parse_addr_list(&probe, http, false, err, errlen) != 0)
+        return -1;
+    if (probe.n_addrs == 0) {
+        snprintf(err, errlen, "both --udp and --http are off: nothing to serve");
+        return -1;
+    }
+    return 0;
+}
+
 static int open_socket(listen_addr_t *a, char *err, size_t errlen)
 {
     int type = (a->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
@@ -924,6 +971,31 @@ static int open_socket(listen_addr_t *a, char *err, size_t errlen)
     return fd;
 }
 
+/* SO_REUSEPORT lets any socket of the same user join a port, so a second tracker started by
+ * mistake would silently take half the traffic. One bind without it first tells whether anybody
+ * holds the address. */
+static int probe_free(const listen_addr_t *a, char *err, size_t errlen)
+{
+    int fd = socket(a->addr.ss_family, (a->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0; /* open_socket reports it, with the IPv4 fallback applied */
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a->addr.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    int rc = bind(fd, (const struct sockaddr *)&a->addr, a->len);
+    int e = errno;
+    close(fd);
+    if (rc != 0 && e == EADDRINUSE) {
+        char name[80];
+        netaddr_format((const struct sockaddr *)&a->addr, name, sizeof(name));
+        snprintf(err, errlen, "%s %s: address already in use (is another tracker running?)",
+                 a->udp ? "udp" : "http", name);
+        return -1;
+    }
+    return 0;
+}
+
 static int epoll_add(int epfd, int fd, uint32_t kind, uint32_t index)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ev_data(kind, index)};
@@ -940,6 +1012,7 @@ static worker_t *worker_new(frontend_t *fe, unsigned index, char *err, size_t er
     w->fe = fe;
     w->index = index;
     w->epfd = -1;
+    w->spare_fd = -1;
     for (size_t i = 0; i < MAX_ADDRS; i++)
         w->udp_fds[i] = w->tcp_fds[i] = -1;
     w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)index + 1) * 0xBF58476D1CE4E5B9ULL ^
@@ -954,7 +1027,10 @@ static worker_t *worker_new(frontend_t *fe, unsigned index, char *err, size_t er
         w->out_msgs[i].msg_hdr = (struct msghdr){.msg_iov = &w->out_iov[i], .msg_iovlen = 1};
     }
     const frontend_config_t *cfg = &fe->cfg;
-    w->max_conns = (cfg->http_max_conns + fe->n_workers - 1) / fe->n_workers;
+    /* Any worker may get any share of the connections: each table can hold them all; the limit
+     * itself is the shared counter. Slots cost ~100 bytes until a connection uses them. */
+    w->max_conns = cfg->http_max_conns;
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w->conns = calloc(w->max_conns, sizeof(*w->conns));
     w->free_conns = calloc(w->max_conns, sizeof(*w->free_conns));
     w->connid = connid_new(cfg->secret, &cfg->connid);
@@ -984,6 +1060,8 @@ static void worker_destroy(worker_t *w)
     }
     if (w->epfd >= 0)
         close(w->epfd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
     if (w->has_backend)
         w->backend.ops->destroy(w->backend.self);
     connid_destroy(&w->connid);
@@ -1020,6 +1098,10 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
     if (fe->n_addrs == 0) {
         snprintf(err, errlen, "both --udp and --http are off: nothing to serve");
         goto fail;
+    }
+    for (size_t a = 0; a < fe->n_addrs; a++) {
+        if (probe_free(&fe->addrs[a], err, errlen) != 0)
+            goto fail;
     }
     fe->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     fe->workers = calloc(fe->n_workers, sizeof(*fe->workers));

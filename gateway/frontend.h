@@ -7,8 +7,8 @@
  * in batches (recvmmsg/sendmmsg). Nothing on the request path allocates, except an HTTP
  * connection's receive buffer (at accept) and the send backlog of a client that reads slowly.
  *
- * Bounds: HTTP connections (per process, split over the workers), request head size, idle time,
- * a connection's unsent backlog, scrape hashes per request, peers per reply. */
+ * Bounds: HTTP connections (per process, a counter shared by the workers), request head size, idle
+ * time, a connection's unsent backlog, scrape hashes per request, peers per reply. */
 #ifndef SHOAL_FRONTEND_H
 #define SHOAL_FRONTEND_H
 
@@ -46,6 +46,10 @@ typedef struct {
     uint64_t http_announce, http_scrape, http_errors, http_accepted, http_refused;
 } frontend_stats_t;
 
+/* Check that the two listen lists (as in frontend_config_t) parse and are not both off,
+ * without opening anything. Returns 0, or -1 with a reason in err. */
+int frontend_check_listen(const char *udp, const char *http, char *err, size_t errlen);
+
 /* Check the configuration and open and bind every socket, so that a bad address or a port in
  * use is reported before anything runs. Returns NULL with a reason in err. cfg is copied. */
 frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen);
@@ -56,7 +60,7 @@ int frontend_start(frontend_t *self, char *err, size_t errlen);
 /* Tell the workers to stop and wait for them. Safe to call once after frontend_start. */
 void frontend_stop(frontend_t *self);
 
-/* The listen addresses actually bound (useful with port 0), as text, comma-separated. */
+/* The listen addresses, as text, comma-separated (after the IPv4 fallback, if it applied). */
 void frontend_describe(const frontend_t *self, char *out, size_t outlen);
 
 /* Counters; exact after frontend_stop, approximate while running. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,6 +219,25 @@ static void sweeper_stop(sweeper_t *s)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
+/* Each HTTP connection is a descriptor; Debian's default soft limit (1024) is far below the
+ * default --http-max-conns, so take the hard limit and say if even that is short. */
+static void raise_fd_limit(uint32_t http_max_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)http_max_conns + 64)
+        log_msg(LOG_WARN,
+                "open file limit %llu is below --http-max-conns %u: connections beyond it are "
+                "refused",
+                (unsigned long long)rl.rlim_cur, http_max_conns);
+}
+
 static void usage(FILE *out, const shoal_config_t *defaults)
 {
     fprintf(out,
@@ -275,6 +295,11 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(level);
+    if (frontend_check_listen(cfg.udp, cfg.http, err, sizeof(err)) != 0) {
+        fprintf(stderr, "shoal: %s\n", err);
+        return 2;
+    }
+    raise_fd_limit(cfg.http_max_conns);
     if (sodium_init() < 0) {
         fprintf(stderr, "shoal: libsodium failed to initialise\n");
         return 1;
