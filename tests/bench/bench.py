@@ -1,0 +1,474 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Side-by-side tracker benchmark: shoal against opentracker on the same machine.
+
+Each tracker runs pinned to the tracker core set, the load generator (shoal-load) to the load core
+set; the trackers alternate over several rounds and the report gives medians and shoal/opentracker
+ratios for UDP, HTTP keep-alive and HTTP with a new connection per request: valid responses per
+second, valid responses per tracker CPU-second (robust when the generator is the limit), the
+tracker's CPU utilisation and peak RSS, latency at half of peak load, and the generator's own
+ceiling against shoal-echo. --memory fills both trackers with the same population and reports
+bytes per peer. Only loopback addresses are used; every run is bounded in time.
+
+  tests/bench/bench.py --build build/release           # the full comparison (~15 min)
+  tests/bench/bench.py --build build/test --smoke      # a few seconds, for CI: checks it runs
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1 (the trackers serve both on one port)."""
+    for _ in range(200):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+def udp_connect_ok(port, timeout=0.2):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(struct.pack(">QII", 0x41727101980, 0, 7), ("127.0.0.1", port))
+        data, _ = s.recvfrom(64)
+        return len(data) >= 16 and struct.unpack(">II", data[:8]) == (0, 7)
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Tracker:
+    """One tracker process, started pinned, measured through /proc, stopped by PID."""
+
+    def __init__(self, name, argv, port, workdir):
+        self.name, self.argv, self.port, self.workdir = name, argv, port, workdir
+        self.proc = None
+        self.errlog = open(os.path.join(workdir, f"{name}.stderr"), "ab")
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.errlog)
+        deadline = time.monotonic() + 60  # opentracker reads a 1M-line whitelist first
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
+                                   f"see {self.errlog.name}")
+            if udp_connect_ok(self.port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not answer on port {self.port} within 60 s")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
+
+    def status_kib(self, key):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def reset_peak(self):
+        """Start VmHWM afresh (after a whitelist load, so it is not counted as working memory)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.errlog.close()
+
+
+def make_shoal(args, port, workdir, cores):
+    argv = ["taskset", "-c", args.tracker_cores, args.shoal, "--udp", f"127.0.0.1:{port}",
+            "--http", f"127.0.0.1:{port}", "--workers", str(cores), "--log-level", "warn"]
+    return Tracker("shoal", argv, port, workdir)
+
+
+def make_opentracker(args, port, workdir, whitelist):
+    conf = os.path.join(workdir, "opentracker.conf")
+    with open(conf, "w") as f:
+        f.write(f"listen.udp 127.0.0.1:{port}\nlisten.tcp 127.0.0.1:{port}\n"
+                f"access.whitelist {whitelist}\ntracker.rootdir {workdir}\n")
+    os.chmod(conf, 0o644)
+    argv = ["taskset", "-c", args.tracker_cores]
+    if os.getuid() == 0:  # as root it would chroot and drop privileges itself
+        argv += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    argv += [args.opentracker, "-f", conf]
+    return Tracker("opentracker", argv, port, workdir)
+
+
+def make_echo(args, port, workdir):
+    argv = ["taskset", "-c", args.tracker_cores, args.echo, "--udp", f"127.0.0.1:{port}",
+            "--http", f"127.0.0.1:{port}", "--duration", "3600"]
+    return Tracker("shoal-echo", argv, port, workdir)
+
+
+MODES = {
+    "udp": ["--mode", "udp"],
+    "http": ["--mode", "http"],
+    "http-newconn": ["--mode", "http", "--http-new-conn"],
+}
+
+
+def run_load(args, mode, port, rate=0):
+    argv = ["taskset", "-c", args.load_cores, args.load, "--target", f"127.0.0.1:{port}",
+            "--workers", str(args.load_workers), "--duration", str(args.duration),
+            "--warmup", str(args.warmup), "--torrents", str(args.torrents),
+            "--peers", str(args.peers), "--seed", "1"] + MODES[mode]
+    if rate:
+        argv += ["--rate", str(int(rate))]
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         timeout=args.duration + args.warmup + 120)
+    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if out.returncode != 0 or not line:
+        raise RuntimeError(f"shoal-load {mode} failed ({out.returncode}): {out.stderr[-2000:]}")
+    result = {}
+    for kv in line[-1].split()[1:]:
+        k, _, v = kv.partition("=")
+        try:
+            result[k] = float(v)
+        except ValueError:
+            result[k] = v
+    return result
+
+
+def measure(args, tracker, mode, rate=0):
+    """One load run: the generator's RESULT plus the tracker's CPU use over the run."""
+    cpu0, t0 = tracker.cpu_seconds(), time.monotonic()
+    r = run_load(args, mode, tracker.port, rate)
+    cpu, wall = tracker.cpu_seconds() - cpu0, time.monotonic() - t0
+    r["cpu_util"] = cpu / wall if wall > 0 else 0.0
+    # Valid responses per CPU-second of the tracker: rps over the measured window divided by
+    # the utilisation over the whole run (warm-up included, where load is the same).
+    r["rps_per_cpu"] = r["rps"] / r["cpu_util"] if r["cpu_util"] > 0 else 0.0
+    r["peak_rss_kib"] = tracker.status_kib("VmHWM")
+    return r
+
+
+def whitelist_file(args, workdir):
+    path = os.path.join(workdir, "whitelist")
+    with open(path, "w") as f:
+        subprocess.run([args.load, "--print-hashes", "--torrents", str(args.torrents), "--seed",
+                        "1"], stdout=f, check=True, timeout=300)
+    os.chmod(path, 0o644)
+    return path
+
+
+def med(xs):
+    return statistics.median(xs) if xs else 0.0
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+# ---- memory: the same population in both trackers -------------------------------------------
+
+def mem_hash(i):
+    return hashlib.sha1(b"shoal-memory-%d" % i).digest()
+
+
+def fill(port, torrents, peers_per):
+    """Announce peers_per distinct peers (one source address each) to every torrent over UDP,
+    pipelined, and check every reply. Returns the number of valid replies."""
+    socks = []
+    for k in range(peers_per):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind((f"127.0.2.{k + 1}", 0))
+        s.settimeout(2.0)
+        s.sendto(struct.pack(">QII", 0x41727101980, 0, k), ("127.0.0.1", port))
+        data, _ = s.recvfrom(64)
+        cid = struct.unpack(">IIQ", data[:16])[2]
+        socks.append((s, cid))
+    ok = 0
+    window = 256
+    for base in range(0, torrents, window):
+        n = min(window, torrents - base)
+        for k, (s, cid) in enumerate(socks):
+            for i in range(base, base + n):
+                pkt = struct.pack(">QII", cid, 1, i) + mem_hash(i) + \
+                    struct.pack(">20sQQQIIIiH", b"-SH0100-%012d" % i, 0, 0 if k % 4 == 0 else 1,
+                                0, 2, 0, k, 0, 6881 + k)
+                s.sendto(pkt, ("127.0.0.1", port))
+            for _ in range(n):
+                try:
+                    data, _ = s.recvfrom(2048)
+                except socket.timeout:
+                    break
+                if len(data) >= 20 and struct.unpack(">I", data[:4])[0] == 1:
+                    ok += 1
+    for s, _ in socks:
+        s.close()
+    return ok
+
+
+def memory_bench(args, workdir):
+    torrents, per = args.mem_torrents, args.mem_peers_per
+    wl = os.path.join(workdir, "mem-whitelist")
+    with open(wl, "w") as f:
+        for i in range(torrents):
+            f.write(mem_hash(i).hex() + "\n")
+    os.chmod(wl, 0o644)
+    rows = []
+    for name in ("shoal", "opentracker"):
+        if name == "opentracker" and not args.opentracker:
+            continue
+        port = free_port()
+        t = (make_shoal(args, port, workdir, 1) if name == "shoal"
+             else make_opentracker(args, port, workdir, wl))
+        t.start()
+        try:
+            before = t.status_kib("VmRSS")
+            t.reset_peak()
+            t0 = time.monotonic()
+            ok = fill(port, torrents, per)
+            took = time.monotonic() - t0
+            after = t.status_kib("VmRSS")
+            peak = t.status_kib("VmHWM")
+            peers = torrents * per
+            rows.append({"tracker": name, "replies": ok, "peers": peers,
+                         "rss_before_kib": before, "rss_after_kib": after, "peak_kib": peak,
+                         "bytes_per_peer": (after - before) * 1024 / peers, "fill_s": took})
+            log(f"memory {name}: {ok}/{peers} replies, RSS {before} -> {after} KiB")
+        finally:
+            t.stop()
+    return rows
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build/release", help="CMake build dir with shoal, "
+                    "shoal-load and shoal-echo (built with tests on)")
+    ap.add_argument("--tracker-cores", default="0", help="taskset list for the trackers")
+    ap.add_argument("--load-cores", default="1", help="taskset list for the load generator")
+    ap.add_argument("--load-workers", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10, help="measured seconds per run")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--torrents", type=int, default=1000000)
+    ap.add_argument("--peers", type=int, default=2000000)
+    ap.add_argument("--modes", default="udp,http,http-newconn")
+    ap.add_argument("--no-opentracker", action="store_true")
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the shoal-echo ceiling")
+    ap.add_argument("--no-latency", action="store_true", help="skip latency at half load")
+    ap.add_argument("--memory", action="store_true", help="also run the memory benchmark")
+    ap.add_argument("--mem-torrents", type=int, default=100000)
+    ap.add_argument("--mem-peers-per", type=int, default=10)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny and short: checks the machinery, measures nothing")
+    ap.add_argument("--json", help="write all results here as JSON")
+    args = ap.parse_args()
+    if args.smoke:
+        args.rounds, args.duration, args.warmup = 1, 2, 1
+        args.torrents, args.peers = 2000, 4000
+        args.mem_torrents, args.mem_peers_per = 200, 3
+        args.no_latency = True
+    if not (1 <= args.rounds <= 20 and 1 <= args.duration <= 600 and 0 <= args.warmup <= 60):
+        ap.error("rounds 1..20, duration 1..600, warmup 0..60")
+    args.shoal = os.path.join(args.build, "gateway", "shoal")
+    args.load = os.path.join(args.build, "tests", "loadgen", "shoal-load")
+    args.echo = os.path.join(args.build, "tests", "loadgen", "shoal-echo")
+    for p in (args.shoal, args.load, args.echo):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench: {p} is missing: build with cmake (tests on) into {args.build}")
+    args.opentracker = None if args.no_opentracker else shutil.which("opentracker")
+    if not args.no_opentracker and not args.opentracker:
+        sys.exit("bench: opentracker not found: deploy/install-deps.sh test installs it")
+    cores = int(subprocess.run(["taskset", "-c", args.tracker_cores, "nproc"],
+                               capture_output=True, text=True, check=True).stdout)
+    modes = [m for m in args.modes.split(",") if m]
+    for m in modes:
+        if m not in MODES:
+            ap.error(f"unknown mode {m}")
+
+    workdir = tempfile.mkdtemp(prefix="shoal-bench-")
+    os.chmod(workdir, 0o755)  # opentracker runs as nobody and reads its files here
+    report = {"machine": os.uname().release, "cpu": cpu_model(), "tracker_cores":
+              args.tracker_cores, "load_cores": args.load_cores, "tracker_core_count": cores,
+              "config": {k: v for k, v in vars(args).items() if isinstance(v, (int, str))},
+              "runs": [], "ceiling": {}, "latency": {}, "memory": []}
+    bad = []
+    try:
+        whitelist = whitelist_file(args, workdir) if args.opentracker else None
+        if not args.no_ceiling:
+            port = free_port()
+            echo = make_echo(args, port, workdir)
+            echo.start()
+            try:
+                for m in modes:
+                    report["ceiling"][m] = measure(args, echo, m)
+                    log(f"ceiling {m}: {fmt_int(report['ceiling'][m]['rps'])} rps")
+            finally:
+                echo.stop()
+        names = ["shoal"] + (["opentracker"] if args.opentracker else [])
+        for rnd in range(args.rounds):
+            order = names if rnd % 2 == 0 else names[::-1]  # alternate who goes first
+            for name in order:
+                port = free_port()
+                t = (make_shoal(args, port, workdir, cores) if name == "shoal"
+                     else make_opentracker(args, port, workdir, whitelist))
+                t.start()
+                t.reset_peak()
+                try:
+                    for m in modes:
+                        r = measure(args, t, m)
+                        r.update({"tracker": name, "mode": m, "round": rnd})
+                        report["runs"].append(r)
+                        log(f"round {rnd} {name:11s} {m:12s} {fmt_int(r['rps']):>10s} rps "
+                            f"cpu {r['cpu_util']:.2f} errors {int(r['errors'])} "
+                            f"invalid {int(r['invalid'])}")
+                        if r["errors"] or r["invalid"]:
+                            bad.append(f"{name} {m} round {rnd}: errors={int(r['errors'])} "
+                                       f"invalid={int(r['invalid'])}")
+                finally:
+                    t.stop()
+        if not args.no_latency:
+            for name in names:
+                for m in ("udp",):
+                    peak = med([r["rps"] for r in report["runs"]
+                                if r["tracker"] == name and r["mode"] == m])
+                    if not peak:
+                        continue
+                    port = free_port()
+                    t = (make_shoal(args, port, workdir, cores) if name == "shoal"
+                         else make_opentracker(args, port, workdir, whitelist))
+                    t.start()
+                    try:
+                        r = measure(args, t, m, rate=peak / 2)
+                        r["rate"] = peak / 2
+                        report["latency"][f"{name}/{m}"] = r
+                        log(f"latency {name} {m} at {fmt_int(peak / 2)}/s: p50 {r['p50_us']} us "
+                            f"p99 {r['p99_us']} us p99.9 {r['p999_us']} us")
+                    finally:
+                        t.stop()
+        if args.memory:
+            report["memory"] = memory_bench(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print_report(args, report, modes, cores)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    if bad:
+        print("\nFAILED: error or invalid responses (errors are not answers):")
+        for b in bad:
+            print("  " + b)
+        sys.exit(1)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def print_report(args, report, modes, cores):
+    runs = report["runs"]
+    print(f"\n# shoal vs opentracker: tracker cores {args.tracker_cores} ({cores}), load cores "
+          f"{args.load_cores} ({args.load_workers} load workers), {args.rounds} rounds x "
+          f"{args.duration} s, {args.torrents} torrents / {args.peers} peers")
+    print(f"# cpu: {report['cpu']}\n")
+    if report["ceiling"]:
+        print("generator ceiling (shoal-echo): " + ", ".join(
+            f"{m} {fmt_int(r['rps'])} rps" for m, r in report["ceiling"].items()))
+    print(f"\n| mode | tracker | median rps | median rps per tracker CPU-s | CPU util | "
+          f"peak RSS MiB | p99 us |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    summary = {}
+    for m in modes:
+        for name in ("shoal", "opentracker"):
+            rs = [r for r in runs if r["tracker"] == name and r["mode"] == m]
+            if not rs:
+                continue
+            s = {"rps": med([r["rps"] for r in rs]),
+                 "per_cpu": med([r["rps_per_cpu"] for r in rs]),
+                 "cpu": med([r["cpu_util"] for r in rs]),
+                 "rss": max(r["peak_rss_kib"] for r in rs) / 1024,
+                 "p99": med([r["p99_us"] for r in rs])}
+            summary[(name, m)] = s
+            print(f"| {m} | {name} | {fmt_int(s['rps'])} | {fmt_int(s['per_cpu'])} | "
+                  f"{s['cpu']:.2f} | {s['rss']:.1f} | {s['p99']:.0f} |")
+    if any(n == "opentracker" for n, _ in summary):
+        print("\n| mode | shoal/opentracker rps | shoal/opentracker rps per CPU-s |")
+        print("| --- | --- | --- |")
+        for m in modes:
+            a, b = summary.get(("shoal", m)), summary.get(("opentracker", m))
+            if a and b and b["rps"] and b["per_cpu"]:
+                print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
+    print("\nbencher-style (per tracker and core count):")
+    print(f"| tracker | cores | mode | avg rps | CPU util | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (name, m), s in summary.items():
+        avg = statistics.mean([r["rps"] for r in runs if r["tracker"] == name and r["mode"] == m])
+        print(f"| {name} | {cores} | {m} | {fmt_int(avg)} | {s['cpu']:.2f} | {s['rss']:.1f} |")
+    if report["latency"]:
+        print("\nlatency at half of peak load:")
+        for k, r in report["latency"].items():
+            print(f"  {k}: {fmt_int(r['rate'])}/s offered, {fmt_int(r['rps'])} rps, p50 "
+                  f"{r['p50_us']:.0f} us, p99 {r['p99_us']:.0f} us, p99.9 {r['p999_us']:.0f} us")
+    if report["memory"]:
+        print("\nmemory (same population in both):")
+        print("| tracker | peers | valid replies | RSS before MiB | RSS after MiB | bytes/peer |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for r in report["memory"]:
+            print(f"| {r['tracker']} | {r['peers']} | {r['replies']} | "
+                  f"{r['rss_before_kib'] / 1024:.1f} | {r['rss_after_kib'] / 1024:.1f} | "
+                  f"{r['bytes_per_peer']:.1f} |")
+        sh = [r for r in report["memory"] if r["tracker"] == "shoal"]
+        ot = [r for r in report["memory"] if r["tracker"] == "opentracker"]
+        if sh and ot and ot[0]["bytes_per_peer"] > 0:
+            print(f"\nshoal/opentracker bytes per peer: "
+                  f"{sh[0]['bytes_per_peer'] / ot[0]['bytes_per_peer']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
