@@ -5,7 +5,10 @@
  * The standalone `shoal` plugs in the node repository in-process and answers during submit();
  * the cluster gateway plugs in a router that batches requests toward the owning nodes and answers
  * later. Both are driven through this one interface, so the front ends do not know which they
- * have. A backend instance belongs to one front-end worker thread and is only called from it. */
+ * have. A backend instance belongs to one front-end worker thread and is only called from it.
+ *
+ * HTTP answers go out in request order: the front end keeps at most one request of a
+ * connection at the backend and reads the next pipelined one after the answer. */
 #ifndef SHOAL_BACKEND_H
 #define SHOAL_BACKEND_H
 
@@ -49,6 +52,20 @@ typedef struct {
                    void *arg);
     /* Free the instance. */
     void (*destroy)(void *self);
+
+    /* The rest is for backends that answer later; an in-process backend leaves them NULL. */
+
+    /* A descriptor the worker watches for readability (level-triggered); when it is readable,
+     * or after flush(), the worker calls poll(), which must handle everything ready (a ZeroMQ
+     * ZMQ_FD only signals changes) and call done() for each answered request. */
+    int (*fd)(void *self);
+    void (*poll)(void *self, backend_done_fn done, void *arg);
+    /* Called once per loop iteration after the worker has handled its ready events: send what
+     * submit() gathered (one message per destination per receive cycle). */
+    void (*flush)(void *self);
+    /* Called at least every tick_ms: fail requests past their deadline through done(). */
+    void (*tick)(void *self, backend_done_fn done, void *arg);
+    unsigned tick_ms;
 } backend_ops_t;
 
 typedef struct {

@@ -43,7 +43,7 @@
 #define WBUF_CAP         (64 * 1024)
 #define CONN_BACKLOG_MAX (256 * 1024) /* unsent bytes a slow reader may hold before it is cut */
 
-enum { EV_STOP = 0, EV_UDP = 1, EV_LISTEN = 2, EV_CONN = 3 };
+enum { EV_STOP = 0, EV_UDP = 1, EV_LISTEN = 2, EV_CONN = 3, EV_BACKEND = 4 };
 enum { PEND_FREE = 0, PEND_UDP = 1, PEND_HTTP = 2 };
 
 static inline uint64_t ev_data(uint32_t kind, uint32_t index)
@@ -63,6 +63,7 @@ typedef struct {
     bool open;
     bool closing;    /* close once the backlog is written */
     bool want_write; /* EPOLLOUT armed, EPOLLIN off: the client is not reading */
+    bool waiting;    /* a request of this connection is at the backend: answers stay in order */
     endpoint_t peer;
     uint32_t last_active;
     char *in; /* http_max_request bytes, kept across connections of this slot */
@@ -405,6 +406,7 @@ static void conn_close(worker_t *w, conn_t *c)
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->open = false;
+    c->waiting = false;
     c->gen++;
     c->in_len = 0;
     w->free_conns[w->n_free++] = (uint32_t)(c - w->conns);
@@ -488,6 +490,8 @@ static void conn_respond(worker_t *w, conn_t *c, const char *data, size_t len)
     w->wlen += len;
 }
 
+static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r);
+
 static void http_status(worker_t *w, conn_t *c, int status, const char *body, bool keep_alive)
 {
     size_t n = httpresp_status(w->scratch, sizeof(w->scratch), status, body, keep_alive);
@@ -507,11 +511,26 @@ static void http_failure(worker_t *w, conn_t *c, const char *reason, uint32_t re
     w->c[C_HTTP_ERRORS]++;
 }
 
+static void conn_process(worker_t *w, conn_t *c);
+
 static void http_answer(worker_t *w, pending_t *p, const backend_reply_t *r)
 {
     conn_t *c = &w->conns[p->conn];
     if (!c->open || c->gen != p->conn_gen)
         return; /* the client went away meanwhile */
+    c->waiting = false;
+    if (c != w->batch_conn) {
+        /* A late answer: send it, then serve what the client pipelined meanwhile. */
+        http_answer_now(w, c, p, r);
+        if (c->open && !c->want_write)
+            conn_process(w, c);
+        return;
+    }
+    http_answer_now(w, c, p, r);
+}
+
+static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r)
+{
     if (r->failure) {
         http_failure(w, c, r->failure, r->retry_in, p->keep_alive);
         return;
@@ -599,6 +618,7 @@ static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
         b.announce = &q.announce;
         b.numwant = cap_numwant(&w->fe->cfg, q.announce.numwant, SHOAL_NUMWANT_MAX);
         w->c[C_HTTP_ANNOUNCE]++;
+        c->waiting = true;
         w->backend.ops->submit(w->backend.self, &b, 1, on_done, w);
         return;
     }
@@ -631,6 +651,7 @@ static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
     b.hashes = &hashes[0][0];
     b.n_hashes = n;
     w->c[C_HTTP_SCRAPE]++;
+    c->waiting = true;
     w->backend.ops->submit(w->backend.self, &b, 1, on_done, w);
 }
 
@@ -642,7 +663,7 @@ static void conn_process(worker_t *w, conn_t *c)
     uint32_t max_head = w->fe->cfg.http_max_request;
     w->batch_conn = c;
     w->wlen = 0;
-    while (off < c->in_len && !c->closing && c->open) {
+    while (off < c->in_len && !c->closing && c->open && !c->waiting) {
         httpreq_t req;
         httpreq_err_t err = httpreq_parse(c->in + off, c->in_len - off, max_head, &req);
         if (err == HTTPREQ_INCOMPLETE)
@@ -818,8 +839,10 @@ static void *worker_main(void *arg)
     struct epoll_event events[EPOLL_EVENTS];
     update_clocks(w);
     uint32_t last_sweep = w->now_mono;
+    const backend_ops_t *ops = w->backend.ops;
+    int timeout = ops->tick && ops->tick_ms ? (int)ops->tick_ms : 1000;
     for (;;) {
-        int n = epoll_wait(w->epfd, events, EPOLL_EVENTS, 1000);
+        int n = epoll_wait(w->epfd, events, EPOLL_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
             log_msg(LOG_ERROR, "worker %u: epoll_wait: %s", w->index, strerror(errno));
             break;
@@ -839,6 +862,10 @@ static void *worker_main(void *arg)
             case EV_LISTEN:
                 tcp_acceptable(w, w->tcp_fds[idx]);
                 break;
+            case EV_BACKEND:
+                ops->poll(w->backend.self, on_done, w);
+                udp_flush(w);
+                break;
             case EV_CONN: {
                 conn_t *c = &w->conns[idx];
                 if (!c->open)
@@ -856,6 +883,15 @@ static void *worker_main(void *arg)
         }
         if (stop)
             break;
+        if (ops->flush) {
+            ops->flush(w->backend.self);
+            /* Sending may have made replies ready without the descriptor changing. */
+            if (ops->poll)
+                ops->poll(w->backend.self, on_done, w);
+        }
+        if (ops->tick)
+            ops->tick(w->backend.self, on_done, w);
+        udp_flush(w);
         if (w->now_mono != last_sweep) {
             last_sweep = w->now_mono;
             conns_sweep_idle(w);
@@ -1136,6 +1172,13 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
             goto fail;
         }
         w->has_backend = true;
+        const backend_ops_t *ops = w->backend.ops;
+        if (ops->fd) {
+            if (!ops->poll || epoll_add(w->epfd, ops->fd(w->backend.self), EV_BACKEND, 0) != 0) {
+                snprintf(err, errlen, "worker %u: cannot watch the backend", i);
+                goto fail;
+            }
+        }
     }
     return fe;
 fail:
