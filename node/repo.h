@@ -74,7 +74,9 @@ void repo_scrape(repo_t *self, const uint8_t info_hash[SHOAL_HASH_LEN], swarm_st
 
 /* Expire, in stripe `stripe` only, peers last heard before now - peer_timeout_s, and remove
  * swarms left empty. Returns the number of peers removed. The expiry sweep calls it stripe by
- * stripe, so requests to other stripes are never held up. */
+ * stripe, so requests to other stripes are never held up. Times are exact to the second for
+ * timeouts up to 16384 s; above that they are kept in ticks of 2^k s (at most 16384 ticks per
+ * timeout) and a peer may outlive its timeout by up to two ticks, never expire before it. */
 size_t repo_expire_stripe(repo_t *self, size_t stripe, uint32_t now);
 
 /* repo_expire_stripe() over every stripe in turn. */
