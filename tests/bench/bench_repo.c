@@ -168,7 +168,7 @@ int main(int argc, char **argv)
     bench_cfg_t cfg = {.threads = 2, .ops = 1000000, .torrents = 100000, .peers_per = 10};
     unsigned bits[16] = {0, 4, 8, 10, 12};
     unsigned n_bits = 5;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--help")) {
             usage();
@@ -192,7 +192,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     if (cfg.threads < 1 || cfg.threads > 64 || cfg.ops < 1 || cfg.torrents < 1 ||
         cfg.peers_per < 1) {
