@@ -863,7 +863,7 @@ repo_err_t repo_announce(repo_t *self, const announce_t *req, uint32_t now, size
 
     repo_err_t err = REPO_OK;
     pthread_mutex_lock(&st->lock);
-    size_t slot;
+    size_t slot = 0; /* set by table_find whenever it is used */
     struct swarm *s = table_find(st, req->info_hash, h, &slot);
     if (!s && req->event != ANNOUNCE_STOPPED) {
         s = swarm_create(self, st, req->info_hash, h, &slot, tick_of(self, now));
@@ -888,7 +888,7 @@ void repo_scrape(repo_t *self, const uint8_t info_hash[SHOAL_HASH_LEN], swarm_st
     struct stripe *st = stripe_of(self, h);
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&st->lock);
-    size_t slot;
+    size_t slot = 0;
     const struct swarm *s = table_find(st, info_hash, h, &slot);
     if (s)
         swarm_stats(s, out);
