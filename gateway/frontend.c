@@ -38,6 +38,7 @@
 #define UDP_BUF          2048 /* larger datagrams are truncated and refused */
 #define UDP_ROUNDS       8    /* recvmmsg batches per wake-up, so HTTP is not starved */
 #define PENDING_MAX      4096 /* in-flight backend requests per worker; power of two */
+#define PENDING_PROBES   16   /* slots pending_alloc looks at before it gives up */
 #define ACCEPT_ROUNDS    64
 #define EPOLL_EVENTS     128
 #define WBUF_CAP         (64 * 1024)
@@ -214,15 +215,21 @@ static uint32_t cap_numwant(const frontend_config_t *cfg, int32_t asked, uint32_
     return n > hard_cap ? hard_cap : n;
 }
 
-/* A pending slot for a new backend request, or NULL if all are in flight. */
+/* A pending slot for a new backend request, or NULL if the next PENDING_PROBES are in flight.
+ * An in-process backend frees every slot before the next request, so the first probe finds one;
+ * with a backend that answers later, long-held slots (a node that stopped answering) are
+ * stepped over instead of refusing requests for the healthy ones. */
 static pending_t *pending_alloc(worker_t *w, uint32_t *tag)
 {
-    uint32_t t = w->pending_next++ & (PENDING_MAX - 1);
-    pending_t *p = &w->pending[t];
-    if (p->transport != PEND_FREE)
-        return NULL;
-    *tag = t;
-    return p;
+    for (int probe = 0; probe < PENDING_PROBES; probe++) {
+        uint32_t t = w->pending_next++ & (PENDING_MAX - 1);
+        pending_t *p = &w->pending[t];
+        if (p->transport == PEND_FREE) {
+            *tag = t;
+            return p;
+        }
+    }
+    return NULL;
 }
 
 /* ---- UDP ---------------------------------------------------------------------------------- */
@@ -686,7 +693,8 @@ static void conn_process(worker_t *w, conn_t *c)
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= (uint32_t)off;
     }
-    if (c->closing && c->out_len == c->out_off)
+    /* A request still at the backend closes the connection when its answer has been sent. */
+    if (c->closing && !c->waiting && c->out_len == c->out_off)
         conn_close(w, c);
 }
 
@@ -800,6 +808,10 @@ static void tcp_acceptable(worker_t *w, int lfd)
             continue;
         }
         w->c[C_HTTP_ACCEPTED]++;
+        /* The request usually follows the handshake at once: read it now rather than after
+         * another trip through epoll (a connection per request, as opentracker forces on its
+         * clients, then costs one wake-up instead of two). */
+        conn_readable(w, c);
     }
 }
 

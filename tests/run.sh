@@ -47,7 +47,7 @@ else
 fi
 
 echo "== build and test"
-cmake -S . -B build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release >/dev/null # what deploy/standalone.sh ships
 cmake --build build/test -j"$jobs"
 run_ctest build/test -j"$jobs"
 
