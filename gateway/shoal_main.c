@@ -8,6 +8,7 @@
 #include "log.h"
 #include "opts.h"
 #include "repo.h"
+#include "sweeper.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -96,18 +97,11 @@ typedef struct {
     swarm_stats_t stats[SHOAL_SCRAPE_MAX];
 } local_t;
 
-static uint32_t monotonic_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint32_t)ts.tv_sec;
-}
-
 static void local_submit(void *self, const backend_req_t *reqs, size_t n, backend_done_fn done,
                          void *arg)
 {
     local_t *l = self;
-    uint32_t now = monotonic_seconds();
+    uint32_t now = sweeper_now();
     for (size_t i = 0; i < n; i++) {
         const backend_req_t *r = &reqs[i];
         backend_reply_t reply = {0};
@@ -153,68 +147,10 @@ static int local_open(void *arg, unsigned worker, backend_t *out)
     return 0;
 }
 
-/* ---- the expiry sweeper ------------------------------------------------------------------- */
-
-typedef struct {
-    repo_t *repo;
-    uint32_t period_s;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stop;
-    pthread_t thread;
-} sweeper_t;
-
-static void *sweeper_main(void *arg)
+static void report_expired(void *arg, size_t removed)
 {
-    sweeper_t *s = arg;
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += s->period_s;
-        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &deadline) != ETIMEDOUT)
-            ;
-        if (s->stop)
-            break;
-        pthread_mutex_unlock(&s->lock);
-        /* One stripe lock at a time: requests to the other stripes go on meanwhile. */
-        size_t removed = repo_expire(s->repo, monotonic_seconds());
-        if (removed > 0)
-            log_msg(LOG_DEBUG, "expired %zu peers", removed);
-        pthread_mutex_lock(&s->lock);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
-}
-
-static int sweeper_start(sweeper_t *s, repo_t *repo, uint32_t peer_timeout)
-{
-    s->repo = repo;
-    /* A tenth of the timeout, so a peer outlives it by at most ~10 %, within 1 s .. 60 s. */
-    s->period_s = peer_timeout / 10;
-    if (s->period_s < 1)
-        s->period_s = 1;
-    if (s->period_s > 60)
-        s->period_s = 60;
-    s->stop = false;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&s->lock, NULL);
-    return pthread_create(&s->thread, NULL, sweeper_main, s);
-}
-
-static void sweeper_stop(sweeper_t *s)
-{
-    pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->wake);
-    pthread_mutex_destroy(&s->lock);
+    (void)arg;
+    log_msg(LOG_DEBUG, "expired %zu peers", removed);
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -363,8 +299,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    sweeper_t sweeper;
-    if (sweeper_start(&sweeper, repo, cfg.peer_timeout) != 0) {
+    sweeper_t *sweeper = sweeper_start(repo, cfg.peer_timeout, report_expired, NULL);
+    if (!sweeper) {
         fprintf(stderr, "shoal: could not start the expiry thread\n");
         frontend_destroy(&fe);
         repo_destroy(&repo);

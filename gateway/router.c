@@ -1,0 +1,910 @@
+/* SPDX-License-Identifier: MIT */
+/* router: the gateway backend that forwards requests to partition owners (contract in router.h).
+ *
+ * Layout. slots[] is the in-flight table: a slot is one request toward one node (an announce, or
+ * the part of a scrape that one node owns). Free slots sit on a stack; a slot's wire id is
+ * (generation << ROUTER_SLOTS_BITS) | index, and the generation moves on every free, so ids of
+ * failed requests are never mistaken for live ones. scrapes[] holds a client scrape while its
+ * parts are out: its hashes in request order, order[] (the hash indices grouped part by part,
+ * each part a range of it) and the stats gathered so far.
+ *
+ * Sockets. One DEALER per node endpoint of the current table, kept across table changes while
+ * the endpoint stays. Their ZMQ_FDs sit in a private epoll set whose descriptor is the backend's
+ * fd(). ZMQ_FD only signals a change of state, and any zmq call on the socket (a send included)
+ * may consume that signal, so poll() drains every socket that was signalled or used since the
+ * last poll until it says it has nothing, and the front end calls poll() after each flush().
+ *
+ * Deadlines. Every slot has its client's deadline. next_due is a lower bound of every deadline
+ * and retry time in the table; tick() scans the table (8192 slots) only once it has passed, and
+ * sets it to the earliest time still pending. A batch a node's queue refused gets deadline 0,
+ * so the next tick fails its requests: flush() has no done() to answer with.
+ *
+ * Re-entrancy. done() may call submit() again (the front end serves a pipelined HTTP request
+ * when an answer arrives), so every path finishes its own bookkeeping before it calls done(),
+ * and submit() only queues: it never reads sockets or changes the table. */
+#include "router.h"
+
+#include "cmsg.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define CONNS_MAX   (2 * PARTITION_MEMBERS_MAX) /* old and new members while a table changes */
+#define NO_CONN     0xffffu
+#define SLOT_MASK   (ROUTER_SLOTS - 1)
+#define ARENA_N     (ROUTER_SEND_CAP / SHOAL_HASH_LEN) /* scrape stats one reply batch can hold */
+#define DRAIN_MAX   1024                               /* messages read from one socket per poll */
+#define EPOLL_N     64
+#define PUBLISH_MS  100
+#define POLL_ROUNDS 4
+
+_Static_assert(ROUTER_SLOTS <= 65536, "slot indices are 16 bits");
+_Static_assert(CONNS_MAX < NO_CONN, "connection indices are 16 bits");
+_Static_assert(ROUTER_SEND_CAP >= CMSG_HEADER_BOUND + CMSG_SCRAPE_REQUEST_BOUND(SHOAL_SCRAPE_MAX),
+               "the largest request fits one batch");
+
+/* HELD: in use and being routed right now (inside route()); never seen between calls. */
+enum { SLOT_FREE = 0, SLOT_QUEUED = 1, SLOT_SENT = 2, SLOT_PARKED = 3, SLOT_HELD = 4 };
+
+typedef struct {
+    uint8_t state;
+    uint8_t kind;   /* backend_kind_t */
+    uint8_t routes; /* times routed so far */
+    uint16_t conn;  /* QUEUED, SENT: the node's connection */
+    uint16_t off;   /* SCRAPE part: its range of the scrape's order[] */
+    uint16_t cnt;
+    uint32_t gen;
+    uint32_t owner; /* ANNOUNCE: the front end's tag; SCRAPE: the index in scrapes[] */
+    uint32_t numwant;
+    uint64_t deadline; /* ms, CLOCK_MONOTONIC_COARSE */
+    uint64_t retry_at; /* PARKED */
+    uint64_t version;  /* of the table it was routed with */
+    announce_t announce;
+} slot_t;
+
+typedef struct {
+    bool used;
+    bool failed;          /* done() already ran with a failure; parts still out are dropped */
+    uint16_t n;           /* hashes */
+    uint16_t outstanding; /* parts holding a slot */
+    uint32_t tag;
+    uint8_t hashes[SHOAL_SCRAPE_MAX][SHOAL_HASH_LEN];
+    uint16_t order[SHOAL_SCRAPE_MAX];
+    swarm_stats_t stats[SHOAL_SCRAPE_MAX];
+} scrape_t;
+
+typedef struct {
+    void *sock;
+    int fd;
+    bool keep;         /* table change scratch: the new table uses it */
+    bool dirty;        /* listed in dirty[]: its queue goes out at flush() */
+    bool touched;      /* listed in touched[]: drain it at the next poll() */
+    uint32_t inflight; /* slots QUEUED or SENT here, <= ROUTER_NODE_INFLIGHT */
+    uint16_t n_queue;
+    size_t queue_bytes; /* encoded bound of the queue, header included */
+    uint32_t queue[CMSG_BATCH_MAX];
+    char endpoint[PARTITION_ENDPOINT_MAX];
+} conn_t;
+
+/* Local counters, published to the shared ones every PUBLISH_MS. */
+typedef struct {
+    uint64_t requests, answered, failed, timeouts, busy, moved, batches, send_failures, bad_replies,
+        tables;
+} counts_t;
+
+struct router {
+    router_config_t cfg;
+    int epfd;
+    const partition_table_t *table;
+    uint64_t version;
+    uint64_t epoch;
+    uint64_t now;
+    uint64_t next_due; /* no slot's deadline or retry time is earlier than this */
+    uint64_t next_publish;
+    bool flushed; /* flush() ran since the last poll() */
+    uint64_t batch_id;
+    size_t n_parked;
+    counts_t c, published;
+
+    uint16_t part_conn[PARTITION_COUNT];
+    conn_t *conns[CONNS_MAX];
+    uint16_t dirty[CONNS_MAX];
+    size_t n_dirty;
+    uint16_t touched[CONNS_MAX];
+    size_t n_touched;
+
+    slot_t slots[ROUTER_SLOTS];
+    uint16_t free_slots[ROUTER_SLOTS];
+    size_t n_free;
+    scrape_t scrapes[ROUTER_SCRAPES];
+    uint16_t free_scrapes[ROUTER_SCRAPES];
+    size_t n_free_scrapes;
+
+    /* Codec scratch. out, gather and sendbuf serve sending; in, arena and errtext receiving, so a
+     * send from inside a done() called while a reply batch is being read touches neither. */
+    cmsg_request_batch_t out;
+    uint8_t gather[ROUTER_SEND_CAP];
+    uint8_t sendbuf[ROUTER_SEND_CAP];
+    cmsg_reply_batch_t in;
+    swarm_stats_t arena[ARENA_N];
+    char errtext[CMSG_ERROR_MAX + 1];
+};
+
+typedef struct router router_t;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- slots and scrapes --------------------------------------------------------------------- */
+
+static uint32_t slot_id(const router_t *self, const slot_t *s)
+{
+    return (s->gen << ROUTER_SLOTS_BITS) | (uint32_t)(s - self->slots);
+}
+
+/* Every state change goes through here, which keeps n_parked and the connections' in-flight
+ * counts. s->conn must name the connection before a change to QUEUED. */
+static void set_state(router_t *self, slot_t *s, uint8_t state)
+{
+    bool was_out = s->state == SLOT_QUEUED || s->state == SLOT_SENT;
+    bool is_out = state == SLOT_QUEUED || state == SLOT_SENT;
+    if (was_out && !is_out)
+        self->conns[s->conn]->inflight--;
+    else if (!was_out && is_out)
+        self->conns[s->conn]->inflight++;
+    if (s->state == SLOT_PARKED)
+        self->n_parked--;
+    if (state == SLOT_PARKED)
+        self->n_parked++;
+    s->state = state;
+}
+
+/* Note a deadline or retry time: tick() scans the slots when the earliest one comes. */
+static void due(router_t *self, uint64_t when)
+{
+    if (when < self->next_due)
+        self->next_due = when;
+}
+
+static slot_t *slot_alloc(router_t *self)
+{
+    if (self->n_free == 0)
+        return NULL;
+    return &self->slots[self->free_slots[--self->n_free]];
+}
+
+static void slot_free(router_t *self, slot_t *s)
+{
+    set_state(self, s, SLOT_FREE);
+    s->gen++;
+    self->free_slots[self->n_free++] = (uint16_t)(s - self->slots);
+}
+
+/* The slot a wire id names, if it is still in the given state. */
+static slot_t *slot_find(router_t *self, uint32_t id, uint8_t state)
+{
+    slot_t *s = &self->slots[id & SLOT_MASK];
+    return s->state == state && slot_id(self, s) == id ? s : NULL;
+}
+
+static void scrape_free(router_t *self, scrape_t *sc)
+{
+    sc->used = false;
+    self->free_scrapes[self->n_free_scrapes++] = (uint16_t)(sc - self->scrapes);
+}
+
+static void answer_failure(router_t *self, uint32_t tag, const char *reason, uint32_t retry_in,
+                           backend_done_fn done, void *arg)
+{
+    backend_reply_t reply = {.failure = reason, .retry_in = retry_in};
+    self->c.failed++;
+    done(arg, tag, &reply);
+}
+
+/* Fail a client scrape (once) and free it when no part holds a slot any more. */
+static void scrape_fail(router_t *self, scrape_t *sc, const char *reason, backend_done_fn done,
+                        void *arg)
+{
+    bool answer = !sc->failed;
+    sc->failed = true;
+    if (answer)
+        answer_failure(self, sc->tag, reason, 1, done, arg);
+    if (sc->outstanding == 0)
+        scrape_free(self, sc);
+}
+
+/* Fail the request a slot holds, freeing the slot. */
+static void slot_fail(router_t *self, slot_t *s, const char *reason, backend_done_fn done,
+                      void *arg)
+{
+    if (s->kind == BACKEND_ANNOUNCE) {
+        uint32_t tag = s->owner;
+        slot_free(self, s);
+        answer_failure(self, tag, reason, 1, done, arg);
+        return;
+    }
+    scrape_t *sc = &self->scrapes[s->owner];
+    slot_free(self, s);
+    sc->outstanding--;
+    scrape_fail(self, sc, reason, done, arg);
+}
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+static void list_add(uint16_t *list, size_t *n, bool *flag, uint16_t ci)
+{
+    if (*flag)
+        return;
+    *flag = true;
+    list[(*n)++] = ci;
+}
+
+static int set_int(void *sock, int opt, int value)
+{
+    return zmq_setsockopt(sock, opt, &value, sizeof(value));
+}
+
+/* A DEALER toward endpoint, watched by the private epoll set. Returns its index or NO_CONN. */
+static uint16_t conn_open(router_t *self, const char *endpoint)
+{
+    uint16_t ci = 0;
+    while (ci < CONNS_MAX && self->conns[ci])
+        ci++;
+    if (ci == CONNS_MAX)
+        return NO_CONN;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NO_CONN;
+    c->sock = zmq_socket(self->cfg.zmq_ctx, ZMQ_DEALER);
+    if (!c->sock) {
+        free(c);
+        return NO_CONN;
+    }
+    size_t fd_len = sizeof(c->fd);
+    /* No ZMQ_IMMEDIATE: batches sent before the connection is up (a node that just joined)
+     * wait in its pipe instead of failing; SNDHWM and the deadlines bound them. */
+    if (set_int(c->sock, ZMQ_LINGER, 0) != 0 || set_int(c->sock, ZMQ_SNDHWM, ROUTER_SNDHWM) != 0 ||
+        set_int(c->sock, ZMQ_RCVHWM, 0) != 0 || set_int(c->sock, ZMQ_RECONNECT_IVL, 100) != 0 ||
+        set_int(c->sock, ZMQ_RECONNECT_IVL_MAX, 2000) != 0 ||
+        set_int(c->sock, ZMQ_HEARTBEAT_IVL, 1000) != 0 ||
+        set_int(c->sock, ZMQ_HEARTBEAT_TIMEOUT, 5000) != 0 || zmq_connect(c->sock, endpoint) != 0 ||
+        zmq_getsockopt(c->sock, ZMQ_FD, &c->fd, &fd_len) != 0) {
+        zmq_close(c->sock);
+        free(c);
+        return NO_CONN;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = ci};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        zmq_close(c->sock);
+        free(c);
+        return NO_CONN;
+    }
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
+    self->conns[ci] = c;
+    return ci;
+}
+
+static void conn_close(router_t *self, uint16_t ci)
+{
+    conn_t *c = self->conns[ci];
+    epoll_ctl(self->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    zmq_close(c->sock);
+    free(c);
+    self->conns[ci] = NULL;
+}
+
+/* Drop indices of closed connections from a list. */
+static void list_purge(router_t *self, uint16_t *list, size_t *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (self->conns[list[i]])
+            list[k++] = list[i];
+    }
+    *n = k;
+}
+
+/* Encode the connection's queue as one batch and hand it to its socket. */
+static void conn_send(router_t *self, uint16_t ci)
+{
+    conn_t *c = self->conns[ci];
+    cmsg_request_batch_t *b = &self->out;
+    size_t gathered = 0;
+    b->epoch = self->epoch;
+    b->batch_id = ++self->batch_id;
+    b->n = 0;
+    for (size_t q = 0; q < c->n_queue; q++) {
+        slot_t *s = slot_find(self, c->queue[q], SLOT_QUEUED);
+        if (!s)
+            continue; /* failed while it waited */
+        cmsg_request_t *r = &b->req[b->n++];
+        r->id = c->queue[q];
+        if (s->kind == BACKEND_ANNOUNCE) {
+            r->kind = CMSG_ANNOUNCE;
+            r->announce = s->announce;
+            r->announce.numwant = (int32_t)s->numwant;
+            r->hashes = NULL;
+            r->n_hashes = 0;
+        } else {
+            const scrape_t *sc = &self->scrapes[s->owner];
+            uint8_t *dst = self->gather + gathered;
+            for (size_t k = 0; k < s->cnt; k++)
+                memcpy(dst + k * SHOAL_HASH_LEN, sc->hashes[sc->order[s->off + k]], SHOAL_HASH_LEN);
+            r->kind = CMSG_SCRAPE;
+            r->hashes = dst;
+            r->n_hashes = s->cnt;
+            gathered += (size_t)s->cnt * SHOAL_HASH_LEN;
+        }
+        set_state(self, s, SLOT_SENT);
+    }
+    c->n_queue = 0;
+    c->queue_bytes = 0;
+    if (b->n == 0)
+        return;
+    ssize_t len = cmsg_encode_requests(b, self->sendbuf, sizeof(self->sendbuf));
+    if (len < 0 || zmq_send(c->sock, self->sendbuf, (size_t)len, ZMQ_DONTWAIT) < 0) {
+        /* The node's queue is full (it stopped reading) or, never expected, the batch did not
+         * encode: its requests fail at the next tick, which has a done() to call. */
+        for (size_t i = 0; i < b->n; i++)
+            self->slots[b->req[i].id & SLOT_MASK].deadline = 0;
+        due(self, 0);
+        self->c.send_failures++;
+    } else {
+        self->c.batches++;
+    }
+    list_add(self->touched, &self->n_touched, &c->touched, ci);
+}
+
+static size_t slot_bound(const slot_t *s)
+{
+    return s->kind == BACKEND_ANNOUNCE ? CMSG_ANNOUNCE_REQUEST_BOUND
+                                       : CMSG_SCRAPE_REQUEST_BOUND(s->cnt);
+}
+
+/* Queue the slot toward connection ci; sends the queue first if the slot would overflow it. */
+static void conn_enqueue(router_t *self, uint16_t ci, slot_t *s)
+{
+    conn_t *c = self->conns[ci];
+    size_t bound = slot_bound(s);
+    if (c->n_queue == CMSG_BATCH_MAX ||
+        (c->n_queue > 0 && c->queue_bytes + bound > ROUTER_SEND_CAP))
+        conn_send(self, ci);
+    if (c->n_queue == 0)
+        c->queue_bytes = CMSG_HEADER_BOUND;
+    c->queue[c->n_queue++] = slot_id(self, s);
+    c->queue_bytes += bound;
+    s->conn = ci;
+    set_state(self, s, SLOT_QUEUED);
+    s->version = self->version;
+    list_add(self->dirty, &self->n_dirty, &c->dirty, ci);
+}
+
+/* ---- routing ------------------------------------------------------------------------------- */
+
+/* Route part of a scrape: order[off, off + cnt) is regrouped by owning connection, one slot per
+ * owner. `routes` is how often these hashes were routed before. */
+static void route_range(router_t *self, scrape_t *sc, uint16_t off, uint16_t cnt, uint8_t routes,
+                        uint64_t deadline, backend_done_fn done, void *arg)
+{
+    uint16_t conn_of[SHOAL_SCRAPE_MAX], grouped[SHOAL_SCRAPE_MAX];
+    uint16_t run_off[SHOAL_SCRAPE_MAX], run_cnt[SHOAL_SCRAPE_MAX], run_conn[SHOAL_SCRAPE_MAX];
+    bool taken[SHOAL_SCRAPE_MAX];
+    if (routes >= ROUTER_ROUTES) {
+        scrape_fail(self, sc, ROUTER_FAIL_MOVED, done, arg);
+        return;
+    }
+    for (uint16_t k = 0; k < cnt; k++) {
+        conn_of[k] = self->part_conn[partition_of(sc->hashes[sc->order[off + k]])];
+        if (conn_of[k] == NO_CONN || self->conns[conn_of[k]]->inflight >= ROUTER_NODE_INFLIGHT) {
+            self->c.busy += conn_of[k] != NO_CONN;
+            scrape_fail(self, sc, ROUTER_FAIL_TIMEOUT, done, arg);
+            return;
+        }
+        taken[k] = false;
+    }
+    /* Stable grouping, O(cnt * owners): cnt <= 256. */
+    uint16_t n_runs = 0, out = 0;
+    for (uint16_t k = 0; k < cnt; k++) {
+        if (taken[k])
+            continue;
+        run_off[n_runs] = out;
+        run_conn[n_runs] = conn_of[k];
+        for (uint16_t j = k; j < cnt; j++) {
+            if (!taken[j] && conn_of[j] == conn_of[k]) {
+                taken[j] = true;
+                grouped[out++] = sc->order[off + j];
+            }
+        }
+        run_cnt[n_runs] = (uint16_t)(out - run_off[n_runs]);
+        n_runs++;
+    }
+    memcpy(&sc->order[off], grouped, cnt * sizeof(grouped[0]));
+    for (uint16_t r = 0; r < n_runs; r++) {
+        slot_t *s = slot_alloc(self);
+        if (!s) {
+            self->c.busy++;
+            scrape_fail(self, sc, ROUTER_FAIL_BUSY, done, arg);
+            return;
+        }
+        s->kind = BACKEND_SCRAPE;
+        s->owner = (uint32_t)(sc - self->scrapes);
+        s->off = (uint16_t)(off + run_off[r]);
+        s->cnt = run_cnt[r];
+        s->routes = (uint8_t)(routes + 1);
+        s->deadline = deadline;
+        due(self, deadline);
+        sc->outstanding++;
+        conn_enqueue(self, run_conn[r], s);
+    }
+}
+
+/* Route a request again (it was parked, or it is new): an announce keeps its slot, a scrape part
+ * gives its slot up and is regrouped under the current table. */
+static void route(router_t *self, slot_t *s, backend_done_fn done, void *arg)
+{
+    set_state(self, s, SLOT_HELD);
+    if (s->kind == BACKEND_SCRAPE) {
+        scrape_t *sc = &self->scrapes[s->owner];
+        uint16_t off = s->off, cnt = s->cnt;
+        uint8_t routes = s->routes;
+        uint64_t deadline = s->deadline;
+        slot_free(self, s);
+        sc->outstanding--;
+        if (sc->failed) {
+            if (sc->outstanding == 0)
+                scrape_free(self, sc);
+            return;
+        }
+        route_range(self, sc, off, cnt, routes, deadline, done, arg);
+        return;
+    }
+    if (s->routes >= ROUTER_ROUTES) {
+        slot_fail(self, s, ROUTER_FAIL_MOVED, done, arg);
+        return;
+    }
+    uint16_t ci = self->part_conn[partition_of(s->announce.info_hash)];
+    if (ci == NO_CONN || self->conns[ci]->inflight >= ROUTER_NODE_INFLIGHT) {
+        self->c.busy += ci != NO_CONN;
+        slot_fail(self, s, ROUTER_FAIL_TIMEOUT, done, arg);
+        return;
+    }
+    s->routes++;
+    conn_enqueue(self, ci, s);
+}
+
+/* Re-route every parked request (the table changed). */
+static void route_parked(router_t *self, backend_done_fn done, void *arg)
+{
+    for (size_t i = 0; i < ROUTER_SLOTS && self->n_parked > 0; i++) {
+        slot_t *s = &self->slots[i];
+        if (s->state == SLOT_PARKED)
+            route(self, s, done, arg);
+    }
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+static uint16_t conn_find(const router_t *self, const char *endpoint)
+{
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+        if (self->conns[ci] && strcmp(self->conns[ci]->endpoint, endpoint) == 0)
+            return ci;
+    }
+    return NO_CONN;
+}
+
+/* Switch to table t (a reference this router now owns): connect to new endpoints, close the ones
+ * gone, re-route what was queued or sent to them and everything parked. */
+static void adopt(router_t *self, const partition_table_t *t, uint64_t version,
+                  backend_done_fn done, void *arg)
+{
+    uint16_t member_conn[PARTITION_MEMBERS_MAX];
+    size_t n = partition_table_count(t);
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+        if (self->conns[ci])
+            self->conns[ci]->keep = false;
+    }
+    for (size_t m = 0; m < n; m++) {
+        const char *ep = partition_table_member(t, m)->endpoint;
+        uint16_t ci = conn_find(self, ep);
+        if (ci == NO_CONN)
+            ci = conn_open(self, ep);
+        if (ci != NO_CONN)
+            self->conns[ci]->keep = true;
+        member_conn[m] = ci;
+    }
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        self->part_conn[p] = member_conn[partition_owner(t, p)];
+    const partition_table_t *old = self->table;
+    self->table = t;
+    self->version = version;
+    self->epoch = partition_table_epoch(t);
+    if (old)
+        self->cfg.tables.release(self->cfg.tables.arg, &old);
+    self->c.tables++;
+
+    bool dropped = false;
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++)
+        dropped |= self->conns[ci] && !self->conns[ci]->keep;
+    if (dropped) {
+        for (size_t i = 0; i < ROUTER_SLOTS; i++) {
+            slot_t *s = &self->slots[i];
+            if ((s->state == SLOT_QUEUED || s->state == SLOT_SENT) && !self->conns[s->conn]->keep)
+                set_state(self, s, SLOT_PARKED);
+        }
+        for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+            if (self->conns[ci] && !self->conns[ci]->keep)
+                conn_close(self, ci);
+        }
+        list_purge(self, self->dirty, &self->n_dirty);
+        list_purge(self, self->touched, &self->n_touched);
+    }
+    if (done)
+        route_parked(self, done, arg);
+}
+
+/* Take the source's current table if it changed since ours. */
+static void sync_table(router_t *self, backend_done_fn done, void *arg)
+{
+    const router_tables_t *src = &self->cfg.tables;
+    uint64_t v = src->version(src->arg);
+    if (v == self->version && self->table)
+        return;
+    const partition_table_t *t = src->current(src->arg);
+    if (!t)
+        return;
+    adopt(self, t, v, done, arg);
+}
+
+/* ---- replies ------------------------------------------------------------------------------- */
+
+static void on_moved(router_t *self, slot_t *s, backend_done_fn done, void *arg)
+{
+    self->c.moved++;
+    if (self->cfg.tables.refresh)
+        self->cfg.tables.refresh(self->cfg.tables.arg);
+    if (s->version != self->version) {
+        route(self, s, done, arg); /* a newer table came meanwhile: use it */
+        return;
+    }
+    set_state(self, s, SLOT_PARKED);
+    s->retry_at = self->now + ROUTER_PARK_MS;
+    due(self, s->retry_at);
+}
+
+static void on_ok(router_t *self, slot_t *s, const cmsg_reply_t *r, backend_done_fn done, void *arg)
+{
+    if (s->kind == BACKEND_ANNOUNCE) {
+        if (r->kind != CMSG_ANNOUNCE || r->family != s->announce.peer.family) {
+            self->c.bad_replies++;
+            slot_fail(self, s, ROUTER_FAIL_REPLY, done, arg);
+            return;
+        }
+        backend_reply_t reply = {
+            .stats = r->stats,
+            .peers = r->peers,
+            .n_peers = r->n_peers < s->numwant ? r->n_peers : s->numwant,
+        };
+        uint32_t tag = s->owner;
+        slot_free(self, s);
+        self->c.answered++;
+        done(arg, tag, &reply);
+        return;
+    }
+    if (r->kind != CMSG_SCRAPE || r->n_scrape != s->cnt) {
+        self->c.bad_replies++;
+        slot_fail(self, s, ROUTER_FAIL_REPLY, done, arg);
+        return;
+    }
+    scrape_t *sc = &self->scrapes[s->owner];
+    for (size_t k = 0; k < s->cnt; k++)
+        sc->stats[sc->order[s->off + k]] = r->scrape[k];
+    slot_free(self, s);
+    sc->outstanding--;
+    if (sc->outstanding > 0)
+        return;
+    if (!sc->failed) {
+        backend_reply_t reply = {
+            .scrape = sc->stats,
+            .hashes = &sc->hashes[0][0],
+            .n_scrape = sc->n,
+        };
+        self->c.answered++;
+        done(arg, sc->tag, &reply); /* sc stays in use until done() returns */
+    }
+    scrape_free(self, sc);
+}
+
+static void on_message(router_t *self, uint16_t ci, const uint8_t *data, size_t len,
+                       backend_done_fn done, void *arg)
+{
+    cmsg_reply_batch_t *b = &self->in;
+    if (cmsg_decode_replies(data, len, b, self->arena, ARENA_N) != CMSG_OK) {
+        self->c.bad_replies++;
+        return; /* its requests time out */
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const cmsg_reply_t *r = &b->rep[i];
+        slot_t *s = slot_find(self, r->id, SLOT_SENT);
+        if (!s || s->conn != ci)
+            continue; /* late (failed meanwhile) or not ours */
+        switch (r->status) {
+        case CMSG_STATUS_MOVED:
+            on_moved(self, s, done, arg);
+            break;
+        case CMSG_STATUS_ERROR:
+            memcpy(self->errtext, r->error, sizeof(self->errtext));
+            slot_fail(self, s, self->errtext[0] ? self->errtext : ROUTER_FAIL_REPLY, done, arg);
+            break;
+        case CMSG_STATUS_OK:
+            on_ok(self, s, r, done, arg);
+            break;
+        }
+    }
+}
+
+/* Read everything the socket has. Returns false if it stopped at DRAIN_MAX messages. */
+static bool conn_drain(router_t *self, uint16_t ci, backend_done_fn done, void *arg)
+{
+    void *sock = self->conns[ci]->sock;
+    for (int n = 0; n < DRAIN_MAX; n++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
+            /* Before saying EAGAIN, libzmq processed the socket's pending commands (an
+             * activate_read among them), which also resets ZMQ_FD: nothing is left unseen. */
+            zmq_msg_close(&msg);
+            return true;
+        }
+        /* A node may put an empty delimiter frame first; the payload is the last frame. */
+        bool frames_ok = true;
+        while (zmq_msg_more(&msg)) {
+            frames_ok = frames_ok && zmq_msg_size(&msg) == 0;
+            zmq_msg_close(&msg);
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0)
+                break;
+        }
+        if (frames_ok)
+            on_message(self, ci, zmq_msg_data(&msg), zmq_msg_size(&msg), done, arg);
+        else
+            self->c.bad_replies++;
+        zmq_msg_close(&msg);
+    }
+    return false;
+}
+
+static void drain_touched(router_t *self, backend_done_fn done, void *arg)
+{
+    uint16_t list[CONNS_MAX];
+    for (int round = 0; round < POLL_ROUNDS && self->n_touched > 0; round++) {
+        size_t n = self->n_touched;
+        memcpy(list, self->touched, n * sizeof(list[0]));
+        self->n_touched = 0;
+        for (size_t i = 0; i < n; i++)
+            self->conns[list[i]]->touched = false;
+        /* done() may send (and so touch) again: those are drained in the next round. */
+        for (size_t i = 0; i < n; i++) {
+            if (!conn_drain(self, list[i], done, arg))
+                list_add(self->touched, &self->n_touched, &self->conns[list[i]]->touched, list[i]);
+        }
+    }
+}
+
+static void publish(router_t *self, bool force)
+{
+    router_counters_t *out = self->cfg.counters;
+    if (!out || (!force && self->now < self->next_publish))
+        return;
+    self->next_publish = self->now + PUBLISH_MS;
+    counts_t *c = &self->c, *p = &self->published;
+#define ADD(f) atomic_fetch_add_explicit(&out->f, c->f - p->f, memory_order_relaxed)
+    ADD(requests);
+    ADD(answered);
+    ADD(failed);
+    ADD(timeouts);
+    ADD(busy);
+    ADD(moved);
+    ADD(batches);
+    ADD(send_failures);
+    ADD(bad_replies);
+    ADD(tables);
+#undef ADD
+    *p = *c;
+}
+
+/* ---- backend ops --------------------------------------------------------------------------- */
+
+static void router_submit(void *opaque, const backend_req_t *reqs, size_t n, backend_done_fn done,
+                          void *arg)
+{
+    router_t *self = opaque;
+    uint64_t deadline = now_ms() + self->cfg.timeout_ms;
+    self->c.requests += n;
+    for (size_t i = 0; i < n; i++) {
+        const backend_req_t *r = &reqs[i];
+        if (!self->table) {
+            answer_failure(self, r->tag, ROUTER_FAIL_NO_NODES, 1, done, arg);
+            continue;
+        }
+        if (r->kind == BACKEND_ANNOUNCE) {
+            slot_t *s = slot_alloc(self);
+            if (!s) {
+                self->c.busy++;
+                answer_failure(self, r->tag, ROUTER_FAIL_BUSY, 1, done, arg);
+                continue;
+            }
+            s->kind = BACKEND_ANNOUNCE;
+            s->owner = r->tag;
+            s->routes = 0;
+            s->numwant = r->numwant > SHOAL_NUMWANT_MAX ? SHOAL_NUMWANT_MAX : r->numwant;
+            s->deadline = deadline;
+            due(self, deadline);
+            s->announce = *r->announce;
+            set_state(self, s, SLOT_HELD);
+            route(self, s, done, arg);
+            continue;
+        }
+        if (r->n_hashes == 0 || r->n_hashes > SHOAL_SCRAPE_MAX) {
+            answer_failure(self, r->tag, "invalid scrape", 0, done, arg);
+            continue;
+        }
+        if (self->n_free_scrapes == 0) {
+            self->c.busy++;
+            answer_failure(self, r->tag, ROUTER_FAIL_BUSY, 1, done, arg);
+            continue;
+        }
+        scrape_t *sc = &self->scrapes[self->free_scrapes[--self->n_free_scrapes]];
+        sc->used = true;
+        sc->failed = false;
+        sc->tag = r->tag;
+        sc->n = (uint16_t)r->n_hashes;
+        sc->outstanding = 0;
+        memcpy(sc->hashes, r->hashes, r->n_hashes * SHOAL_HASH_LEN);
+        for (uint16_t k = 0; k < sc->n; k++)
+            sc->order[k] = k;
+        route_range(self, sc, 0, sc->n, 0, deadline, done, arg);
+    }
+}
+
+static int router_fd(void *opaque)
+{
+    return ((router_t *)opaque)->epfd;
+}
+
+static void router_poll(void *opaque, backend_done_fn done, void *arg)
+{
+    router_t *self = opaque;
+    self->now = now_ms();
+    sync_table(self, done, arg);
+    struct epoll_event evs[EPOLL_N];
+    /* Right after flush() only the sockets used since are in doubt (touched): one whose ZMQ_FD
+     * fired meanwhile keeps the epoll set readable and gets its own poll() next turn. Otherwise
+     * ask the set; level-triggered, so a socket not drained now is reported again. */
+    int n = self->flushed ? 0 : epoll_wait(self->epfd, evs, EPOLL_N, 0);
+    self->flushed = false;
+    for (int i = 0; i < n; i++) {
+        uint16_t ci = (uint16_t)evs[i].data.u32;
+        if (ci < CONNS_MAX && self->conns[ci])
+            list_add(self->touched, &self->n_touched, &self->conns[ci]->touched, ci);
+    }
+    drain_touched(self, done, arg);
+}
+
+static void router_flush(void *opaque)
+{
+    router_t *self = opaque;
+    for (size_t i = 0; i < self->n_dirty; i++) {
+        conn_t *c = self->conns[self->dirty[i]];
+        if (c && c->dirty) {
+            c->dirty = false;
+            conn_send(self, self->dirty[i]);
+        }
+    }
+    self->n_dirty = 0;
+    self->flushed = true;
+}
+
+static void router_tick(void *opaque, backend_done_fn done, void *arg)
+{
+    router_t *self = opaque;
+    self->now = now_ms();
+    sync_table(self, done, arg);
+    if (self->n_touched > 0)
+        drain_touched(self, done, arg);
+    /* Under normal load replies come long before deadlines, so this scan runs about once per
+     * timeout (its earliest deadline found answered, the next one noted), not every tick. */
+    if (self->now >= self->next_due) {
+        self->next_due = UINT64_MAX;
+        for (size_t i = 0; i < ROUTER_SLOTS; i++) {
+            slot_t *s = &self->slots[i];
+            if (s->state == SLOT_FREE)
+                continue;
+            if (self->now >= s->deadline) {
+                self->c.timeouts++;
+                slot_fail(self, s, ROUTER_FAIL_TIMEOUT, done, arg);
+                continue;
+            }
+            if (s->state == SLOT_PARKED && self->now >= s->retry_at)
+                route(self, s, done, arg); /* may free s (scrape) or queue it */
+            if (s->state != SLOT_FREE) {
+                due(self, s->deadline);
+                if (s->state == SLOT_PARKED)
+                    due(self, s->retry_at);
+            }
+        }
+    }
+    publish(self, false);
+}
+
+static void router_destroy(void *opaque)
+{
+    router_t *self = opaque;
+    if (!self)
+        return;
+    publish(self, true);
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+        if (self->conns[ci])
+            conn_close(self, ci);
+    }
+    if (self->table)
+        self->cfg.tables.release(self->cfg.tables.arg, &self->table);
+    if (self->epfd >= 0)
+        close(self->epfd);
+    free(self);
+}
+
+static const backend_ops_t router_ops = {
+    .submit = router_submit,
+    .destroy = router_destroy,
+    .fd = router_fd,
+    .poll = router_poll,
+    .flush = router_flush,
+    .tick = router_tick,
+    .tick_ms = ROUTER_TICK_MS,
+};
+
+int router_open(void *arg, unsigned worker, backend_t *out)
+{
+    const router_config_t *cfg = arg;
+    (void)worker;
+    if (!cfg || !cfg->zmq_ctx || !cfg->tables.current || !cfg->tables.release ||
+        !cfg->tables.version)
+        return -1;
+    router_t *self = calloc(1, sizeof(*self));
+    if (!self)
+        return -1;
+    self->cfg = *cfg;
+    if (self->cfg.timeout_ms == 0)
+        self->cfg.timeout_ms = ROUTER_TIMEOUT_MS;
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epfd < 0) {
+        free(self);
+        return -1;
+    }
+    for (size_t i = 0; i < ROUTER_SLOTS; i++)
+        self->free_slots[i] = (uint16_t)(ROUTER_SLOTS - 1 - i);
+    self->n_free = ROUTER_SLOTS;
+    for (size_t i = 0; i < ROUTER_SCRAPES; i++)
+        self->free_scrapes[i] = (uint16_t)(ROUTER_SCRAPES - 1 - i);
+    self->n_free_scrapes = ROUTER_SCRAPES;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        self->part_conn[p] = NO_CONN;
+    self->now = now_ms();
+    self->next_due = UINT64_MAX;
+    sync_table(self, NULL, NULL); /* connect now, before clients come */
+    out->ops = &router_ops;
+    out->self = self;
+    return 0;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* membership: the live member set of a cluster and the partition table built from it, shared by
+ * nodes (which also register themselves) and gateways (which only read).
+ *
+ * Sources. Either Redis (hiredis) or a static list "ID=tcp://HOST:PORT,...":
+ *   - Redis, node side: every heartbeat_ms, SET <prefix>:member:<id> <endpoint> PX ttl_ms, then
+ *     SADD <prefix>:members <id> (one pipelined round trip, in that order, so a reader never sees
+ *     an id in the set before its key exists). membership_stop() DELs the key and SREMs the id.
+ *   - Redis, reader side (nodes and gateways): every poll_ms, SMEMBERS <prefix>:members, then MGET
+ *     of the member keys. An id whose key has expired is left out of the set, and SREM'd by a
+ *     small Lua script that removes it only if its key still does not exist (so it cannot race a
+ *     node that re-registers in between).
+ *   - Static: the table is built once, in membership_new(); no thread, no Redis.
+ *
+ * Epoch. The epoch of a member set is a content hash, not a counter: SipHash-2-4 with the fixed
+ * public key MEMBERSHIP_EPOCH_KEY over "id\0endpoint\0" of every member in id order (bytewise),
+ * read as a little-endian 64-bit number, with 0 mapped to 1 (0 means "no table"). So every process
+ * that sees the same member set (ids and endpoints) computes the same epoch without asking anyone,
+ * a static list and a Redis cluster with the same members agree, and a Redis restart (which loses
+ * every key) cannot reset or fork it. The price: epochs are not ordered, only equal or not. A
+ * "moved" reply means "the node's table differs from yours", which is all a gateway needs: refresh
+ * (membership_refresh()) and retry.
+ *
+ * Failures. When Redis cannot be reached or answers with an error, the last table stays
+ * published (it is never replaced by an empty one), the connection is retried every poll, and a
+ * node re-registers as soon as Redis is back (also after Redis restarted empty). Errors go to the
+ * optional log callback with backoff: the first failure, then at most one line per doubling
+ * interval (1 s, 2 s, ... 60 s) while it lasts, and one line when Redis is back.
+ *
+ * Threads. With Redis, one czmq actor does the heartbeats and reads; it builds a table only when
+ * the epoch changes and publishes it by swapping a pointer under a mutex. Readers take a counted
+ * reference with membership_current() and give it back with membership_release(); a table is
+ * freed when it is neither current nor referenced. membership_version() is one atomic load, so a
+ * worker can keep its reference across batches and re-take it only when the version moves.
+ *
+ * Invariant: the published table, once there is one, was built from a member set read in full
+ * from one source, and its epoch is membership_epoch_of() of that set. */
+#ifndef SHOAL_MEMBERSHIP_H
+#define SHOAL_MEMBERSHIP_H
+
+#include "partition.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The 16-byte SipHash key of the epoch hash: ASCII "shoal/epoch/v1..". Part of the wire contract
+ * (epochs travel in "moved" replies). */
+#define MEMBERSHIP_EPOCH_KEY "shoal/epoch/v1.."
+
+#define MEMBERSHIP_HEARTBEAT_MS_DEFAULT 1000
+#define MEMBERSHIP_TTL_MS_DEFAULT       3000
+#define MEMBERSHIP_PREFIX_DEFAULT       "shoal"
+#define MEMBERSHIP_REDIS_TIMEOUT_MS     500 /* connect and per-command timeout */
+
+typedef struct membership membership_t;
+
+/* Called on the membership thread (or in membership_new() for a static list) right after a new
+ * table is published. table is borrowed for the call only; take membership_current() to keep
+ * one. Must not call membership_stop()/_destroy(). */
+typedef void (*membership_change_fn)(void *arg, const partition_table_t *table);
+
+/* Log levels are log.h's numbers: 0 error, 1 warn, 2 info, 3 debug. msg has no newline. Called
+ * on the membership thread. */
+typedef void (*membership_log_fn)(void *arg, int level, const char *msg);
+
+typedef struct {
+    /* Exactly one of redis_url and static_nodes is set (non-NULL, non-empty). */
+    const char *redis_url;    /* "redis://[:PASSWORD@]HOST[:PORT][/DB]", HOST may be [v6] */
+    const char *static_nodes; /* "ID=tcp://HOST:PORT,ID=...": the whole cluster, no Redis */
+    const char *prefix;       /* Redis key prefix; NULL means MEMBERSHIP_PREFIX_DEFAULT */
+    /* A node sets both (and registers); a gateway leaves both NULL (and only reads). */
+    const char *self_id;       /* < PARTITION_ID_MAX bytes, no '=' ',' or whitespace */
+    const char *self_endpoint; /* < PARTITION_ENDPOINT_MAX bytes */
+    uint32_t heartbeat_ms;     /* 0 means MEMBERSHIP_HEARTBEAT_MS_DEFAULT */
+    uint32_t ttl_ms;           /* 0 means MEMBERSHIP_TTL_MS_DEFAULT; must exceed heartbeat_ms */
+    uint32_t poll_ms;          /* reader period; 0 means heartbeat_ms */
+    membership_change_fn on_change; /* optional */
+    void *change_arg;
+    membership_log_fn log; /* optional */
+    void *log_arg;
+} membership_config_t;
+
+typedef struct {
+    uint64_t polls;      /* read cycles that completed */
+    uint64_t errors;     /* read or heartbeat cycles that failed */
+    uint64_t heartbeats; /* registrations written */
+    uint64_t changes;    /* tables published */
+    uint64_t expired;    /* ids dropped because their key had expired */
+    bool connected;      /* the last cycle reached Redis (always true for a static list) */
+    uint64_t epoch;      /* of the current table, 0 if none */
+    size_t members;      /* in the current table, 0 if none */
+} membership_stats_t;
+
+/* Check cfg and copy what it points to. For a static list, parse it and publish its table now
+ * (on_change runs before this returns). Connects to nothing. Returns NULL and says why in err
+ * (when errlen > 0) if cfg is invalid (no or both sources, bad URL or list, bad id or endpoint,
+ * ttl_ms <= heartbeat_ms) or memory runs out. */
+membership_t *membership_new(const membership_config_t *cfg, char *err, size_t errlen);
+
+/* Start the membership actor (Redis only; a no-op returning 0 for a static list). Returns as
+ * soon as the thread runs, without waiting for Redis: the first cycle (register, then read) runs
+ * at once, and membership_wait() waits for its table. Returns 0, or -1 if the thread could not
+ * be created. Call once. */
+int membership_start(membership_t *self);
+
+/* Wait up to timeout_ms for a table to be published. Returns true if there is one. */
+bool membership_wait(membership_t *self, uint32_t timeout_ms);
+
+/* A counted reference to the current table, or NULL if none has been built yet. Thread-safe,
+ * a mutex held for a pointer copy and an increment. Give it back with membership_release(). */
+const partition_table_t *membership_current(membership_t *self);
+
+/* Give back a reference from membership_current() and set *table_p to NULL. NULL-safe. */
+void membership_release(membership_t *self, const partition_table_t **table_p);
+
+/* A number that changes every time a new table is published (0: none yet). One atomic load: a
+ * reader keeps its reference while the version it took it at is still current. */
+uint64_t membership_version(const membership_t *self);
+
+/* Ask the actor to poll Redis now instead of at its next period (after a "moved" whose epoch
+ * differs from ours). Cheap and non-blocking; a no-op for a static list or before start. */
+void membership_refresh(membership_t *self);
+
+/* Stop the actor. A node first deregisters (DEL its key, SREM its id; best effort, bounded by
+ * MEMBERSHIP_REDIS_TIMEOUT_MS). The current table stays readable. Idempotent; returns when the
+ * thread has ended. */
+void membership_stop(membership_t *self);
+
+/* Stop (if running) and free everything, then set *self_p to NULL. NULL-safe. Every reference
+ * from membership_current() must have been released. */
+void membership_destroy(membership_t **self_p);
+
+/* Counters and state, read without stopping the actor (each field is consistent, not the whole). */
+void membership_stats(membership_t *self, membership_stats_t *out);
+
+/* Parse a static member list "ID=ENDPOINT,ID=ENDPOINT" (whitespace around items is ignored) into
+ * out[0..max), the count into *n. Returns 0, or -1 and why in err: an empty list, an item
+ * without '=', an empty or too long id or endpoint, a duplicate id, more than max items. */
+int membership_parse_nodes(const char *list, partition_member_t *out, size_t max, size_t *n,
+                           char *err, size_t errlen);
+
+/* The epoch of a member set (see the top of this file): order-independent, never 0. Members must
+ * have unique, NUL-terminated ids. Allocates a sorted copy; returns 0 only if memory runs out. */
+uint64_t membership_epoch_of(const partition_member_t *members, size_t n);
+
+#endif

@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: MIT */
+/* nodesrv: ROUTER socket, optional proxy, worker actors serving cmsg batches from the repository
+ * (see nodesrv.h for the threads and the rules).
+ *
+ * Invariant: each socket is used by exactly one thread after nodesrv_start(): the ROUTER by the
+ * proxy (or the single worker), the inproc DEALER by the proxy, each worker DEALER by its worker.
+ * Worker buffers are only touched by their worker. */
+#include "nodesrv.h"
+
+#include "sweeper.h"
+
+#include "cmsg.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DRAIN_MAX 256 /* messages handled per wake-up before polling the pipe again */
+
+static const char full_text[] = "tracker is full: no new torrents accepted now";
+
+typedef struct {
+    _Atomic uint64_t batches, requests, announces, scrapes, moved, errors, garbage, garbage_frames,
+        replies_dropped;
+    _Atomic int last_garbage;
+} counters_t;
+
+typedef struct worker {
+    nodesrv_t *srv;
+    zsock_t *sock; /* the ROUTER (one worker) or this worker's DEALER */
+    zactor_t *actor;
+    counters_t c;
+    /* the membership table this worker routes with, re-taken when the version moves */
+    const partition_table_t *table;
+    uint64_t version;
+    int self_index;
+    uint64_t epoch;
+    /* buffers (allocated at start, see nodesrv.h) */
+    cmsg_request_batch_t req;
+    cmsg_reply_batch_t rep;
+    uint8_t *peers;       /* CMSG_BATCH_MAX slots of SHOAL_NUMWANT_MAX IPv6 records */
+    swarm_stats_t *arena; /* CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX scrape entries */
+    uint8_t *out;         /* CMSG_REPLY_BATCH_BOUND */
+} worker_t;
+
+struct nodesrv {
+    char bind[256];
+    char endpoint[256];
+    char self_id[PARTITION_ID_MAX];
+    char backend_ep[64];
+    unsigned n_workers;
+    repo_t *repo;
+    membership_t *membership;
+    uint32_t numwant_default;
+    uint32_t (*clock)(void);
+    zsock_t *front;  /* ROUTER bound at bind */
+    zsock_t *back;   /* inproc DEALER (workers > 1) */
+    zactor_t *proxy; /* workers > 1 */
+    worker_t *workers;
+    bool running;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void bump(_Atomic uint64_t *c, uint64_t n)
+{
+    if (n)
+        atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- serving -------------------------------------------------------------------------------- */
+
+static void refresh_table(worker_t *w)
+{
+    membership_t *m = w->srv->membership;
+    uint64_t v = membership_version(m);
+    if (v == w->version && w->table)
+        return;
+    membership_release(m, &w->table);
+    w->table = membership_current(m);
+    w->version = v;
+    w->self_index = w->table ? partition_table_find(w->table, w->srv->self_id) : -1;
+    /* A node outside its own table owns nothing; its epoch still tells the gateway "differs". */
+    w->epoch = w->table ? partition_table_epoch(w->table) : 0;
+}
+
+static bool owns(const worker_t *w, const uint8_t hash[SHOAL_HASH_LEN])
+{
+    return w->self_index >= 0 &&
+           partition_owner(w->table, partition_of(hash)) == (uint16_t)w->self_index;
+}
+
+/* Serve w->req into w->rep. */
+static void serve(worker_t *w)
+{
+    const cmsg_request_batch_t *b = &w->req;
+    cmsg_reply_batch_t *r = &w->rep;
+    nodesrv_t *srv = w->srv;
+    uint32_t now = srv->clock();
+    uint64_t announces = 0, scrapes = 0, moved = 0, errors = 0;
+    size_t arena_used = 0;
+    refresh_table(w);
+    r->batch_id = b->batch_id;
+    r->epoch = w->epoch;
+    r->n = b->n;
+    for (size_t i = 0; i < b->n; i++) {
+        const cmsg_request_t *q = &b->req[i];
+        cmsg_reply_t *a = &r->rep[i];
+        a->id = q->id;
+        a->kind = q->kind;
+        bool mine;
+        if (q->kind == CMSG_ANNOUNCE) {
+            mine = owns(w, q->announce.info_hash);
+        } else {
+            mine = true;
+            for (size_t h = 0; h < q->n_hashes && mine; h++)
+                mine = owns(w, q->hashes + h * SHOAL_HASH_LEN);
+        }
+        if (!mine) {
+            a->status = CMSG_STATUS_MOVED;
+            a->epoch = w->epoch;
+            moved++;
+            continue;
+        }
+        if (q->kind == CMSG_ANNOUNCE) {
+            int32_t want = q->announce.numwant;
+            size_t numwant = want < 0                             ? srv->numwant_default
+                             : (uint32_t)want > SHOAL_NUMWANT_MAX ? SHOAL_NUMWANT_MAX
+                                                                  : (size_t)want;
+            uint8_t *peers = w->peers + i * (size_t)SHOAL_NUMWANT_MAX * SHOAL_PEER6_LEN;
+            repo_result_t res;
+            if (repo_announce(srv->repo, &q->announce, now, numwant, peers, &res) != REPO_OK) {
+                a->status = CMSG_STATUS_ERROR;
+                memcpy(a->error, full_text, sizeof(full_text));
+                errors++;
+                continue;
+            }
+            a->status = CMSG_STATUS_OK;
+            a->stats = res.stats;
+            a->family = q->announce.peer.family;
+            a->peers = peers;
+            a->n_peers = res.n_peers;
+            announces++;
+        } else {
+            /* The arena holds CMSG_BATCH_MAX full scrapes, so it never runs out. */
+            swarm_stats_t *st = w->arena + arena_used;
+            for (size_t h = 0; h < q->n_hashes; h++)
+                repo_scrape(srv->repo, q->hashes + h * SHOAL_HASH_LEN, &st[h]);
+            arena_used += q->n_hashes;
+            a->status = CMSG_STATUS_OK;
+            a->scrape = st;
+            a->n_scrape = q->n_hashes;
+            scrapes++;
+        }
+    }
+    bump(&w->c.batches, 1);
+    bump(&w->c.requests, b->n);
+    bump(&w->c.announces, announces);
+    bump(&w->c.scrapes, scrapes);
+    bump(&w->c.moved, moved);
+    bump(&w->c.errors, errors);
+}
+
+static void garbage(worker_t *w, int why)
+{
+    bump(&w->c.garbage, 1);
+    if (why < 0)
+        bump(&w->c.garbage_frames, 1);
+    atomic_store_explicit(&w->c.last_garbage, why, memory_order_relaxed);
+}
+
+/* Receive and serve one message if there is one. Returns false when the socket is empty. */
+static bool handle_one(worker_t *w, void *sock)
+{
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    if (zmq_msg_recv(&id, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&id);
+        return false;
+    }
+    if (!zmq_msg_more(&id)) {
+        zmq_msg_close(&id);
+        garbage(w, -1);
+        return true;
+    }
+    zmq_msg_init(&body);
+    /* The rest of a multipart message is already here: no wait. */
+    int rc = zmq_msg_recv(&body, sock, 0);
+    if (rc < 0 || zmq_msg_more(&body)) {
+        while (rc >= 0 && zmq_msg_more(&body))
+            rc = zmq_msg_recv(&body, sock, 0);
+        zmq_msg_close(&body);
+        zmq_msg_close(&id);
+        garbage(w, -1);
+        return true;
+    }
+    cmsg_err_t e = cmsg_decode_requests(zmq_msg_data(&body), zmq_msg_size(&body), &w->req);
+    zmq_msg_close(&body);
+    if (e != CMSG_OK) {
+        zmq_msg_close(&id);
+        garbage(w, (int)e);
+        return true;
+    }
+    serve(w);
+    ssize_t len = cmsg_encode_replies(&w->rep, w->out, CMSG_REPLY_BATCH_BOUND);
+    if (len < 0 || zmq_msg_send(&id, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&id);
+        bump(&w->c.replies_dropped, 1);
+        return true;
+    }
+    /* zmq_msg_send took id. The first part went out, so the last one cannot fail on HWM. */
+    if (zmq_send(sock, w->out, (size_t)len, ZMQ_DONTWAIT) < 0)
+        bump(&w->c.replies_dropped, 1);
+    return true;
+}
+
+static void worker_main(zsock_t *pipe, void *arg)
+{
+    worker_t *w = arg;
+    void *sock = zsock_resolve(w->sock);
+    zsock_signal(pipe, 0);
+    for (;;) {
+        zmq_pollitem_t items[2] = {
+            {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
+            {sock, 0, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 2, -1) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            break; /* $TERM: the only command */
+        for (int i = 0; i < DRAIN_MAX && handle_one(w, sock); i++)
+            ;
+    }
+    membership_release(w->srv->membership, &w->table);
+}
+
+/* ---- the proxy (workers > 1) ---------------------------------------------------------------- */
+
+/* Move up to DRAIN_MAX whole messages from one socket to the other. A message the target cannot
+ * take now (high-water mark) is dropped: a ROUTER drops too, and blocking would stall both
+ * directions. */
+static void forward(void *from, void *to)
+{
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    for (int n = 0; n < DRAIN_MAX; n++) {
+        if (zmq_msg_recv(&part, from, ZMQ_DONTWAIT) < 0)
+            break;
+        bool dropping = false;
+        for (;;) {
+            int more = zmq_msg_more(&part);
+            if (!dropping && zmq_msg_send(&part, to, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
+                dropping = true;
+            if (!more)
+                break;
+            if (zmq_msg_recv(&part, from, 0) < 0)
+                break;
+        }
+    }
+    zmq_msg_close(&part);
+}
+
+static void proxy_main(zsock_t *pipe, void *arg)
+{
+    nodesrv_t *srv = arg;
+    void *front = zsock_resolve(srv->front), *back = zsock_resolve(srv->back);
+    zsock_signal(pipe, 0);
+    for (;;) {
+        zmq_pollitem_t items[3] = {
+            {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
+            {front, 0, ZMQ_POLLIN, 0},
+            {back, 0, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 3, -1) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            break;
+        if (items[2].revents & ZMQ_POLLIN)
+            forward(back, front);
+        if (items[1].revents & ZMQ_POLLIN)
+            forward(front, back);
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+static zsock_t *new_socket(int type, int hwm)
+{
+    zsock_t *s = zsock_new(type);
+    if (s) {
+        zsock_set_linger(s, 0);
+        zsock_set_sndhwm(s, hwm);
+        zsock_set_rcvhwm(s, hwm);
+    }
+    return s;
+}
+
+nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->bind || !*cfg->bind || strlen(cfg->bind) >= sizeof(((nodesrv_t *)0)->bind)) {
+        set_err(err, errlen, "a bind endpoint is required");
+        return NULL;
+    }
+    if (cfg->workers < 1 || cfg->workers > 1024 || !cfg->repo || !cfg->membership ||
+        !cfg->self_id || strlen(cfg->self_id) >= PARTITION_ID_MAX) {
+        set_err(err, errlen, "invalid server configuration");
+        return NULL;
+    }
+    nodesrv_t *self = calloc(1, sizeof(*self));
+    if (!self) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(self->bind, sizeof(self->bind), "%s", cfg->bind);
+    snprintf(self->self_id, sizeof(self->self_id), "%s", cfg->self_id);
+    self->n_workers = cfg->workers;
+    self->repo = cfg->repo;
+    self->membership = cfg->membership;
+    self->numwant_default =
+        cfg->numwant_default > SHOAL_NUMWANT_MAX ? SHOAL_NUMWANT_MAX : cfg->numwant_default;
+    self->clock = cfg->clock ? cfg->clock : sweeper_now;
+    int hwm = cfg->hwm > 0 ? cfg->hwm : 10000;
+
+    self->front = new_socket(ZMQ_ROUTER, hwm);
+    if (!self->front) {
+        set_err(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    /* No valid batch is larger; libzmq drops a peer that sends a larger frame instead of
+     * buffering it, so a gateway (or anyone) cannot make the node allocate without bound. */
+    zsock_set_maxmsgsize(self->front, (int)CMSG_REQUEST_BATCH_BOUND);
+    if (zsock_bind(self->front, "%s", self->bind) < 0) {
+        set_err(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    char *last = zsock_last_endpoint(self->front);
+    snprintf(self->endpoint, sizeof(self->endpoint), "%s", last ? last : self->bind);
+    zstr_free(&last);
+
+    self->workers = calloc(self->n_workers, sizeof(*self->workers));
+    if (!self->workers) {
+        set_err(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (self->n_workers > 1) {
+        snprintf(self->backend_ep, sizeof(self->backend_ep), "inproc://shoal-nodesrv-%p",
+                 (void *)self);
+        self->back = new_socket(ZMQ_DEALER, hwm);
+        if (!self->back || zsock_bind(self->back, "%s", self->backend_ep) < 0) {
+            set_err(err, errlen, "cannot bind %s: %s", self->backend_ep, zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+    }
+    for (unsigned i = 0; i < self->n_workers; i++) {
+        worker_t *w = &self->workers[i];
+        w->srv = self;
+        w->self_index = -1;
+        w->peers = malloc((size_t)CMSG_BATCH_MAX * SHOAL_NUMWANT_MAX * SHOAL_PEER6_LEN);
+        w->arena = malloc((size_t)CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX * sizeof(swarm_stats_t));
+        w->out = malloc(CMSG_REPLY_BATCH_BOUND);
+        if (!w->peers || !w->arena || !w->out) {
+            set_err(err, errlen, "out of memory");
+            goto fail;
+        }
+        if (self->n_workers == 1) {
+            w->sock = self->front;
+        } else {
+            w->sock = new_socket(ZMQ_DEALER, hwm);
+            if (!w->sock || zsock_connect(w->sock, "%s", self->backend_ep) < 0) {
+                set_err(err, errlen, "cannot connect a worker: %s", zmq_strerror(zmq_errno()));
+                goto fail;
+            }
+        }
+    }
+    return self;
+fail:
+    nodesrv_destroy(&self);
+    return NULL;
+}
+
+const char *nodesrv_endpoint(const nodesrv_t *self)
+{
+    return self->endpoint;
+}
+
+int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
+{
+    if (self->running)
+        return 0;
+    self->running = true;
+    for (unsigned i = 0; i < self->n_workers; i++) {
+        worker_t *w = &self->workers[i];
+        w->actor = zactor_new(worker_main, w);
+        if (!w->actor) {
+            set_err(err, errlen, "cannot start worker %u", i);
+            nodesrv_stop(self);
+            return -1;
+        }
+    }
+    if (self->n_workers > 1) {
+        self->proxy = zactor_new(proxy_main, self);
+        if (!self->proxy) {
+            set_err(err, errlen, "cannot start the proxy");
+            nodesrv_stop(self);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void nodesrv_stop(nodesrv_t *self)
+{
+    if (!self->running)
+        return;
+    zactor_destroy(&self->proxy);
+    for (unsigned i = 0; i < self->n_workers; i++)
+        zactor_destroy(&self->workers[i].actor);
+    self->running = false;
+}
+
+void nodesrv_destroy(nodesrv_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nodesrv_t *self = *self_p;
+    nodesrv_stop(self);
+    for (unsigned i = 0; self->workers && i < self->n_workers; i++) {
+        worker_t *w = &self->workers[i];
+        if (w->sock && w->sock != self->front)
+            zsock_destroy(&w->sock);
+        free(w->peers);
+        free(w->arena);
+        free(w->out);
+    }
+    free(self->workers);
+    zsock_destroy(&self->back);
+    zsock_destroy(&self->front);
+    free(self);
+    *self_p = NULL;
+}
+
+void nodesrv_stats(nodesrv_t *self, nodesrv_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < self->n_workers; i++) {
+        counters_t *c = &self->workers[i].c;
+        out->batches += atomic_load_explicit(&c->batches, memory_order_relaxed);
+        out->requests += atomic_load_explicit(&c->requests, memory_order_relaxed);
+        out->announces += atomic_load_explicit(&c->announces, memory_order_relaxed);
+        out->scrapes += atomic_load_explicit(&c->scrapes, memory_order_relaxed);
+        out->moved += atomic_load_explicit(&c->moved, memory_order_relaxed);
+        out->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
+        out->garbage += atomic_load_explicit(&c->garbage, memory_order_relaxed);
+        out->garbage_frames += atomic_load_explicit(&c->garbage_frames, memory_order_relaxed);
+        out->replies_dropped += atomic_load_explicit(&c->replies_dropped, memory_order_relaxed);
+        int g = atomic_load_explicit(&c->last_garbage, memory_order_relaxed);
+        if (g)
+            out->last_garbage = g;
+    }
+}

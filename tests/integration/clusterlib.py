@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: MIT
+"""clusterlib: start and stop the processes of a shoal cluster on loopback, for tests.
+
+  - Redis: a private redis-server on a free loopback port, no persistence, in a temp dir;
+  - Node: one shoal-node (ZeroMQ ROUTER on a free loopback port), with --redis or --nodes;
+  - a gateway is a trackerclient.Daemon (it has UDP and HTTP ports a client can probe);
+  - wait_for_log(): poll a process's stderr file for a line.
+
+Invariant: every process is started with PR_SET_PDEATHSIG (it dies with the test), stopped by
+its own PID (SIGTERM with a bound, then SIGKILL), and every wait is a bounded poll.
+"""
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from trackerclient import free_port
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the process that started it exits, and starts
+    with no signal blocked (a caller waiting in sigtimedwait() blocks some; exec keeps masks)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def wait_until(cond, timeout, step=0.02):
+    """Poll cond() until it is truthy or timeout seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def tcp_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Proc:
+    """A child process with stderr in a temp file (or, with inherit_stderr, ours); stop() ends
+    it by PID."""
+
+    def __init__(self, name, argv, env=None, inherit_stderr=False):
+        self.name = name
+        self.argv = argv
+        self.errfile = None if inherit_stderr else tempfile.NamedTemporaryFile(
+            prefix="shoal-%s-" % name, suffix=".log", delete=False)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.errfile, env=env, preexec_fn=die_with_parent)
+        self.returncode = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log(self):
+        if not self.errfile:
+            return ""
+        with open(self.errfile.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def send(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """sig, wait up to timeout, then SIGKILL. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def cleanup(self):
+        self.stop()
+        if not self.errfile:
+            return
+        self.errfile.close()
+        try:
+            os.unlink(self.errfile.name)
+        except OSError:
+            pass
+
+
+def wait_for_log(proc, text, timeout, count=1):
+    """True once text occurs at least count times in proc's stderr within timeout seconds."""
+    return bool(wait_until(lambda: proc.log().count(text) >= count, timeout, 0.05))
+
+
+class Redis:
+    """A private redis-server: loopback only, no snapshots, no AOF."""
+
+    def __init__(self, exe=None):
+        self.exe = exe or shutil.which("redis-server")
+        self.dir = None
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10.0):
+        self.dir = tempfile.mkdtemp(prefix="shoal-redis-")
+        for _ in range(3):
+            self.port = free_port()
+            self.proc = Proc("redis", [self.exe, "--port", str(self.port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", self.dir,
+                                       "--protected-mode", "no", "--loglevel", "warning"])
+            if wait_until(lambda: not self.proc.alive() or self.ping(), timeout, 0.05) and \
+                    self.proc.alive():
+                return self
+            self.proc.cleanup()
+        raise RuntimeError("redis-server did not start: %s" % self.proc.log()[-1000:])
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args):
+        """One command, RESP-encoded; returns the raw reply bytes (enough for tests)."""
+        req = b"*%d\r\n" % len(args) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() if isinstance(x, str) else x
+                                                        for x in args))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(req)
+            return s.recv(65536)
+
+    def stop(self):
+        if self.proc:
+            self.proc.cleanup()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Node:
+    """One shoal-node. membership is ("redis", url) or ("nodes", "ID=tcp://...,...")."""
+
+    def __init__(self, exe, node_id, membership, port=None, extra=(), inherit_stderr=False):
+        self.exe = exe
+        self.id = node_id
+        self.membership = membership
+        self.port = port or free_port()
+        self.extra = list(extra)
+        self.inherit_stderr = inherit_stderr
+        self.proc = None
+
+    @property
+    def endpoint(self):
+        return "tcp://127.0.0.1:%d" % self.port
+
+    def argv(self):
+        kind, value = self.membership
+        return [self.exe, "--id", self.id, "--bind", self.endpoint, "--" + kind, value,
+                "--workers", "1", "--log-level", "info"] + self.extra
+
+    def start(self, timeout=10.0):
+        self.proc = Proc("node-" + self.id, self.argv(), inherit_stderr=self.inherit_stderr)
+        if not wait_until(lambda: not self.proc.alive() or tcp_open(self.port), timeout):
+            raise RuntimeError("node %s did not listen: %s" % (self.id, self.proc.log()[-2000:]))
+        if not self.proc.alive():
+            raise RuntimeError("node %s exited %s: %s" % (self.id, self.proc.proc.returncode,
+                                                         self.proc.log()[-2000:]))
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        return self.proc.stop(sig) if self.proc else None
+
+    def cleanup(self):
+        if self.proc:
+            self.proc.cleanup()

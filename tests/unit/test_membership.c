@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: MIT */
+/* test_membership: static member lists, the epoch on byte-exact vectors (computed independently
+ * with a reference SipHash-2-4 in Python), table publication and reference counting, and the
+ * Redis protocol against a real redis-server started here on a free loopback port: a node
+ * registers and a reader sees it, two nodes and two readers agree on table and epoch, a member
+ * that stops heartbeating is dropped after its ttl, a clean stop deregisters, and a Redis outage
+ * (stopped 2 s, restarted empty) keeps the last table while the node re-registers.
+ *
+ * Exits 77 (skipped) only when redis-server is not installed. Every wait is a bounded poll. */
+#include "membership.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+
+/* Short periods keep the suite quick; the ratios are the defaults' (ttl = 3 heartbeats). */
+#define HB_MS   100
+#define TTL_MS  300
+#define WAIT_MS 5000
+
+static pid_t redis_pid = -1;
+static int redis_port;
+static char redis_url[64];
+static char redis_bin[256];
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static bool find_redis(void)
+{
+    const char *path = getenv("PATH");
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
+    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        snprintf(redis_bin, sizeof(redis_bin), "%s/redis-server", dir);
+        if (access(redis_bin, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static redisContext *raw_connect(void)
+{
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 300000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int redis_start(void)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", redis_port);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        execl(redis_bin, redis_bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--protected-mode", "no", (char *)NULL);
+        _exit(127);
+    }
+    redis_pid = pid;
+    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(20)) {
+        redisContext *c = raw_connect();
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            bool ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return 0;
+        }
+    }
+    return -1;
+}
+
+static void redis_stop(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = -1;
+    }
+}
+
+/* Run one command on a fresh connection; the reply (caller frees) or NULL. */
+static redisReply *raw(const char *fmt, ...)
+{
+    redisContext *c = raw_connect();
+    if (!c)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    return r;
+}
+
+static long long raw_int(const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = raw(fmt, a, b);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+static membership_t *start_member(const char *id, const char *endpoint)
+{
+    membership_config_t cfg = {
+        .redis_url = redis_url,
+        .self_id = id,
+        .self_endpoint = endpoint,
+        .heartbeat_ms = HB_MS,
+        .ttl_ms = TTL_MS,
+    };
+    char err[256];
+    membership_t *m = membership_new(&cfg, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "membership_new: %s\n", err);
+        return NULL;
+    }
+    if (membership_start(m) != 0)
+        membership_destroy(&m);
+    return m;
+}
+
+static membership_t *start_reader(void)
+{
+    return start_member(NULL, NULL);
+}
+
+/* Members in m's current table, or -1 if none. */
+static int member_count(membership_t *m)
+{
+    const partition_table_t *t = membership_current(m);
+    int n = t ? (int)partition_table_count(t) : -1;
+    membership_release(m, &t);
+    return n;
+}
+
+static bool wait_count(membership_t *m, int n)
+{
+    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10)) {
+        if (member_count(m) == n)
+            return true;
+    }
+    return false;
+}
+
+static bool wait_int(const char *fmt, const char *a, const char *b, long long want)
+{
+    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10)) {
+        if (raw_int(fmt, a, b) == want)
+            return true;
+    }
+    return false;
+}
+
+static void set_member(partition_member_t *m, const char *id, const char *endpoint)
+{
+    memset(m, 0, sizeof(*m));
+    snprintf(m->id, sizeof(m->id), "%s", id);
+    snprintf(m->endpoint, sizeof(m->endpoint), "%s", endpoint);
+}
+
+/* ---- fixtures ------------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    redis_port = free_port();
+    if (redis_port <= 0)
+        return -1;
+    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis_port);
+    return redis_start();
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    redis_stop();
+    return 0;
+}
+
+static int flush(void **state)
+{
+    (void)state;
+    if (redis_pid < 0 && redis_start() != 0)
+        return -1;
+    redisReply *r = raw("FLUSHALL");
+    bool ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* ---- no Redis ------------------------------------------------------------------------------- */
+
+static void parse_nodes_accepts_a_list(void **state)
+{
+    (void)state;
+    partition_member_t m[4];
+    size_t n;
+    char err[128];
+    assert_int_equal(
+        membership_parse_nodes(" a=tcp://h:1 , b=tcp://[::1]:2", m, 4, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(m[0].id, "a");
+    assert_string_equal(m[0].endpoint, "tcp://h:1");
+    assert_string_equal(m[1].id, "b");
+    assert_string_equal(m[1].endpoint, "tcp://[::1]:2");
+}
+
+static void parse_nodes_rejects_bad_lists(void **state)
+{
+    (void)state;
+    partition_member_t m[2];
+    size_t n;
+    char err[128];
+    const char *bad[] = {"",        "a",           "=tcp://h:1", "a=",    "a=tcp://h:1,",
+                         "a=x,a=y", "a=x,b=y,c=z", "a b=x",      "a=x y", ",a=x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(membership_parse_nodes(bad[i], m, 2, &n, err, sizeof(err)), -1);
+        assert_true(err[0] != '\0');
+    }
+    char longid[PARTITION_ID_MAX + 8];
+    memset(longid, 'x', PARTITION_ID_MAX);
+    snprintf(longid + PARTITION_ID_MAX, 8, "=tcp");
+    assert_int_equal(membership_parse_nodes(longid, m, 2, &n, err, sizeof(err)), -1);
+}
+
+/* Vectors from a reference SipHash-2-4 written in Python (checked against the SipHash paper's
+ * vector: key 00..0f, empty message -> 0x726fdb47dd0e0e31). */
+static void epoch_matches_vectors(void **state)
+{
+    (void)state;
+    partition_member_t m[3];
+    set_member(&m[0], "node-a", "tcp://127.0.0.1:7001");
+    assert_int_equal(membership_epoch_of(m, 1), 0xd65cfd3daa0caf0bULL);
+    set_member(&m[1], "node-b", "tcp://127.0.0.1:7002");
+    assert_int_equal(membership_epoch_of(m, 2), 0xcff030c03fb09c17ULL);
+    set_member(&m[0], "b", "tcp://h:2");
+    set_member(&m[1], "a", "tcp://h:1");
+    set_member(&m[2], "c", "tcp://h:3");
+    assert_int_equal(membership_epoch_of(m, 3), 0x923d1109a936900cULL);
+}
+
+static void epoch_ignores_order_but_not_endpoints(void **state)
+{
+    (void)state;
+    partition_member_t a[3], b[3];
+    set_member(&a[0], "x", "tcp://h:1");
+    set_member(&a[1], "y", "tcp://h:2");
+    set_member(&a[2], "z", "tcp://h:3");
+    b[0] = a[2];
+    b[1] = a[0];
+    b[2] = a[1];
+    assert_int_equal(membership_epoch_of(a, 3), membership_epoch_of(b, 3));
+    set_member(&b[0], "z", "tcp://h:4");
+    assert_int_not_equal(membership_epoch_of(a, 3), membership_epoch_of(b, 3));
+    /* "ab"+"c" must not collide with "a"+"bc": the NULs separate fields. */
+    set_member(&a[0], "ab", "c");
+    set_member(&b[0], "a", "bc");
+    assert_int_not_equal(membership_epoch_of(a, 1), membership_epoch_of(b, 1));
+}
+
+static int changes_seen;
+
+static void count_change(void *arg, const partition_table_t *t)
+{
+    (void)arg;
+    assert_non_null(t);
+    changes_seen++;
+}
+
+static void static_list_publishes_at_once(void **state)
+{
+    (void)state;
+    changes_seen = 0;
+    membership_config_t cfg = {
+        .static_nodes = "n2=tcp://h:2,n1=tcp://h:1",
+        .self_id = "n1",
+        .self_endpoint = "tcp://h:1",
+        .on_change = count_change,
+    };
+    char err[128];
+    membership_t *m = membership_new(&cfg, err, sizeof(err));
+    assert_non_null(m);
+    assert_int_equal(changes_seen, 1);
+    assert_int_equal(membership_version(m), 1);
+    assert_int_equal(membership_start(m), 0);
+    assert_true(membership_wait(m, 0));
+    const partition_table_t *t = membership_current(m);
+    assert_non_null(t);
+    assert_int_equal(partition_table_count(t), 2);
+    assert_string_equal(partition_table_member(t, 0)->id, "n1");
+    partition_member_t want[2];
+    set_member(&want[0], "n1", "tcp://h:1");
+    set_member(&want[1], "n2", "tcp://h:2");
+    assert_int_equal(partition_table_epoch(t), membership_epoch_of(want, 2));
+    membership_release(m, &t);
+    assert_null(t);
+    membership_stats_t st;
+    membership_stats(m, &st);
+    assert_true(st.connected);
+    assert_int_equal(st.members, 2);
+    membership_destroy(&m);
+    assert_null(m);
+}
+
+static void config_errors_are_refused(void **state)
+{
+    (void)state;
+    char err[128];
+    membership_config_t none = {0};
+    assert_null(membership_new(&none, err, sizeof(err)));
+    membership_config_t both = {.redis_url = "redis://h", .static_nodes = "a=b"};
+    assert_null(membership_new(&both, err, sizeof(err)));
+    membership_config_t ttl = {.redis_url = "redis://h", .heartbeat_ms = 1000, .ttl_ms = 1000};
+    assert_null(membership_new(&ttl, err, sizeof(err)));
+    const char *urls[] = {"http://h:1",   "redis://",     "redis://h:0", "redis://h:99999",
+                          "redis://h:1x", "redis://[::1", "redis://h/x", "redis://pw@h"};
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        membership_config_t c = {.redis_url = urls[i]};
+        err[0] = '\0';
+        assert_null(membership_new(&c, err, sizeof(err)));
+        assert_true(err[0] != '\0');
+    }
+    membership_config_t outsider = {
+        .static_nodes = "a=tcp://h:1", .self_id = "b", .self_endpoint = "tcp://h:2"};
+    assert_null(membership_new(&outsider, err, sizeof(err)));
+    assert_non_null(strstr(err, "not in the member list"));
+    membership_config_t badid = {
+        .redis_url = "redis://h", .self_id = "a,b", .self_endpoint = "tcp://h:2"};
+    assert_null(membership_new(&badid, err, sizeof(err)));
+    /* Valid forms parse (nothing connects before start). */
+    const char *good[] = {"redis://h", "redis://h:1/2", "redis://[::1]:6379", "redis://:pw@h:1",
+                          "redis://u:pw@h/"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        membership_config_t c = {.redis_url = good[i]};
+        membership_t *m = membership_new(&c, err, sizeof(err));
+        assert_non_null(m);
+        assert_null(membership_current(m));
+        assert_int_equal(membership_version(m), 0);
+        membership_destroy(&m);
+    }
+}
+
+/* A reference taken before a change stays valid after it, until released. */
+static void old_table_outlives_change_while_referenced(void **state)
+{
+    (void)state;
+    membership_t *node = start_member("n1", "tcp://127.0.0.1:1");
+    membership_t *reader = start_reader();
+    assert_non_null(node);
+    assert_non_null(reader);
+    assert_true(wait_count(reader, 1));
+    const partition_table_t *old = membership_current(reader);
+    uint64_t v = membership_version(reader);
+    membership_t *node2 = start_member("n2", "tcp://127.0.0.1:2");
+    assert_true(wait_count(reader, 2));
+    assert_true(membership_version(reader) > v);
+    /* Still readable: ASan would flag a freed table. */
+    assert_int_equal(partition_table_count(old), 1);
+    assert_string_equal(partition_table_member(old, 0)->id, "n1");
+    membership_release(reader, &old);
+    membership_destroy(&node2);
+    membership_destroy(&node);
+    membership_destroy(&reader);
+}
+
+/* ---- Redis ---------------------------------------------------------------------------------- */
+
+static void node_registers_and_reader_sees_it(void **state)
+{
+    (void)state;
+    membership_t *node = start_member("node-a", "tcp://127.0.0.1:7001");
+    assert_non_null(node);
+    assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "node-a", 1));
+    redisReply *r = raw("GET shoal:member:node-a");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "tcp://127.0.0.1:7001");
+    freeReplyObject(r);
+    long long pttl = raw_int("PTTL %s", "shoal:member:node-a", NULL);
+    assert_true(pttl > 0 && pttl <= TTL_MS);
+
+    membership_t *reader = start_reader();
+    assert_non_null(reader);
+    assert_true(membership_wait(reader, WAIT_MS));
+    const partition_table_t *t = membership_current(reader);
+    assert_non_null(t);
+    assert_int_equal(partition_table_count(t), 1);
+    assert_string_equal(partition_table_member(t, 0)->id, "node-a");
+    assert_string_equal(partition_table_member(t, 0)->endpoint, "tcp://127.0.0.1:7001");
+    assert_int_equal(partition_table_epoch(t), 0xd65cfd3daa0caf0bULL);
+    assert_int_equal(partition_table_load(t, 0), PARTITION_COUNT);
+    membership_release(reader, &t);
+    membership_destroy(&reader);
+    membership_destroy(&node);
+}
+
+static void two_nodes_and_readers_agree(void **state)
+{
+    (void)state;
+    membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
+    membership_t *b = start_member("node-b", "tcp://127.0.0.1:7002");
+    membership_t *r1 = start_reader();
+    membership_t *r2 = start_reader();
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(r1);
+    assert_non_null(r2);
+    membership_t *all[] = {a, b, r1, r2};
+    for (size_t i = 0; i < 4; i++)
+        assert_true(wait_count(all[i], 2));
+    const partition_table_t *t[4];
+    for (size_t i = 0; i < 4; i++)
+        t[i] = membership_current(all[i]);
+    for (size_t i = 1; i < 4; i++) {
+        assert_int_equal(partition_table_epoch(t[i]), partition_table_epoch(t[0]));
+        assert_true(partition_table_same_members(t[i], t[0]));
+        assert_int_equal(partition_diff(t[i], t[0]), 0);
+    }
+    assert_int_equal(partition_table_epoch(t[0]), 0xcff030c03fb09c17ULL);
+    /* The same set given as a static list gives the same epoch and owners. */
+    membership_config_t cfg = {.static_nodes =
+                                   "node-b=tcp://127.0.0.1:7002,node-a=tcp://127.0.0.1:7001"};
+    char err[128];
+    membership_t *st = membership_new(&cfg, err, sizeof(err));
+    assert_non_null(st);
+    const partition_table_t *ts = membership_current(st);
+    assert_int_equal(partition_table_epoch(ts), partition_table_epoch(t[0]));
+    assert_int_equal(partition_diff(ts, t[0]), 0);
+    membership_release(st, &ts);
+    membership_destroy(&st);
+    for (size_t i = 0; i < 4; i++) {
+        membership_release(all[i], &t[i]);
+        membership_destroy(&all[i]);
+    }
+}
+
+/* A member registered once (like a node killed with SIGKILL) is dropped after its ttl and
+ * removed from the set. */
+static void silent_member_is_dropped_after_ttl(void **state)
+{
+    (void)state;
+    membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
+    assert_non_null(a);
+    redisReply *r = raw("SET shoal:member:ghost tcp://127.0.0.1:7009 PX %d", TTL_MS);
+    assert_non_null(r);
+    freeReplyObject(r);
+    r = raw("SADD shoal:members ghost");
+    assert_non_null(r);
+    freeReplyObject(r);
+    membership_t *reader = start_reader();
+    assert_non_null(reader);
+    assert_true(wait_count(reader, 2));
+    int64_t seen = now_ms();
+    assert_true(wait_count(reader, 1));
+    /* Dropped no sooner than the key could expire, and not long after (2 polls of slack). */
+    int64_t took = now_ms() - seen;
+    assert_true(took <= TTL_MS + 4 * HB_MS + 200);
+    const partition_table_t *t = membership_current(reader);
+    assert_string_equal(partition_table_member(t, 0)->id, "node-a");
+    membership_release(reader, &t);
+    assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "ghost", 0));
+    membership_destroy(&reader);
+    membership_destroy(&a);
+}
+
+static void stop_deregisters(void **state)
+{
+    (void)state;
+    membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
+    membership_t *b = start_member("node-b", "tcp://127.0.0.1:7002");
+    membership_t *reader = start_reader();
+    assert_true(wait_count(reader, 2));
+    membership_stop(b);
+    /* Gone at once, not after the ttl. */
+    assert_int_equal(raw_int("EXISTS %s", "shoal:member:node-b", NULL), 0);
+    assert_int_equal(raw_int("SISMEMBER %s %s", "shoal:members", "node-b"), 0);
+    assert_true(wait_count(reader, 1));
+    /* Stopped: the table stays readable; stop is idempotent. */
+    assert_int_equal(member_count(b), 2);
+    membership_stop(b);
+    membership_destroy(&b);
+    membership_destroy(&reader);
+    membership_destroy(&a);
+}
+
+static void refresh_polls_early(void **state)
+{
+    (void)state;
+    membership_config_t cfg = {
+        .redis_url = redis_url, .heartbeat_ms = 1000, .ttl_ms = 3000, .poll_ms = 60000};
+    char err[128];
+    membership_t *reader = membership_new(&cfg, err, sizeof(err));
+    assert_non_null(reader);
+    membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
+    assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "node-a", 1));
+    assert_int_equal(membership_start(reader), 0);
+    assert_true(wait_count(reader, 1));
+    membership_t *b = start_member("node-b", "tcp://127.0.0.1:7002");
+    assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "node-b", 1));
+    /* Without the refresh the reader would not look again for a minute. */
+    membership_refresh(reader);
+    assert_true(wait_count(reader, 2));
+    membership_destroy(&b);
+    membership_destroy(&a);
+    membership_destroy(&reader);
+}
+
+/* Redis stops for 2 s and comes back empty: the reader keeps its table meanwhile, the node
+ * registers again, and since the set is the same the table (and epoch) do not change. */
+static void redis_outage_keeps_table_and_node_reregisters(void **state)
+{
+    (void)state;
+    membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
+    membership_t *reader = start_reader();
+    assert_true(wait_count(reader, 1));
+    uint64_t version = membership_version(reader);
+    membership_stats_t st;
+    membership_stats(reader, &st);
+    uint64_t epoch = st.epoch;
+    assert_true(st.connected);
+
+    redis_stop();
+    sleep_ms(2000);
+    assert_int_equal(member_count(reader), 1);
+    assert_int_equal(member_count(a), 1);
+    membership_stats(reader, &st);
+    assert_false(st.connected);
+    assert_true(st.errors > 0);
+    assert_int_equal(st.epoch, epoch);
+
+    assert_int_equal(redis_start(), 0);
+    assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "node-a", 1));
+    assert_true(wait_int("EXISTS %s", "shoal:member:node-a", NULL, 1));
+    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10)) {
+        membership_stats(reader, &st);
+        if (st.connected)
+            break;
+    }
+    assert_true(st.connected);
+    assert_int_equal(st.epoch, epoch);
+    assert_int_equal(membership_version(reader), version);
+    membership_destroy(&reader);
+    membership_destroy(&a);
+}
+
+/* Many threads taking and releasing references while tables change (for ASan/TSan). */
+typedef struct {
+    membership_t *m;
+    _Atomic bool *stop;
+    uint64_t reads;
+} hammer_t;
+
+static void *hammer(void *arg)
+{
+    hammer_t *h = arg;
+    while (!atomic_load(h->stop)) {
+        const partition_table_t *t = membership_current(h->m);
+        if (t) {
+            size_t n = partition_table_count(t);
+            uint16_t o = partition_owner(t, (uint32_t)(h->reads % PARTITION_COUNT));
+            if (o >= n)
+                abort();
+            h->reads++;
+        }
+        membership_release(h->m, &t);
+    }
+    return NULL;
+}
+
+static void references_survive_concurrent_changes(void **state)
+{
+    (void)state;
+    membership_t *reader = start_member(NULL, NULL);
+    membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
+    assert_true(wait_count(reader, 1));
+    _Atomic bool stop = false;
+    hammer_t h[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        h[i] = (hammer_t){.m = reader, .stop = &stop};
+        assert_int_equal(pthread_create(&th[i], NULL, hammer, &h[i]), 0);
+    }
+    for (int round = 0; round < 3; round++) {
+        membership_t *b = start_member("node-b", "tcp://127.0.0.1:7002");
+        assert_true(wait_count(reader, 2));
+        membership_destroy(&b);
+        assert_true(wait_count(reader, 1));
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(h[i].reads > 0);
+    }
+    membership_stats_t st;
+    membership_stats(reader, &st);
+    assert_true(st.changes >= 7);
+    membership_destroy(&a);
+    membership_destroy(&reader);
+}
+
+int main(void)
+{
+    if (!find_redis()) {
+        printf("SKIP: redis-server is not installed (apt-get install redis-server)\n");
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parse_nodes_accepts_a_list),
+        cmocka_unit_test(parse_nodes_rejects_bad_lists),
+        cmocka_unit_test(epoch_matches_vectors),
+        cmocka_unit_test(epoch_ignores_order_but_not_endpoints),
+        cmocka_unit_test(static_list_publishes_at_once),
+        cmocka_unit_test(config_errors_are_refused),
+        cmocka_unit_test_setup(node_registers_and_reader_sees_it, flush),
+        cmocka_unit_test_setup(two_nodes_and_readers_agree, flush),
+        cmocka_unit_test_setup(silent_member_is_dropped_after_ttl, flush),
+        cmocka_unit_test_setup(stop_deregisters, flush),
+        cmocka_unit_test_setup(refresh_polls_early, flush),
+        cmocka_unit_test_setup(old_table_outlives_change_while_referenced, flush),
+        cmocka_unit_test_setup(references_survive_concurrent_changes, flush),
+        cmocka_unit_test_setup(redis_outage_keeps_table_and_node_reregisters, flush),
+    };
+    return cmocka_run_group_tests_name("membership", tests, group_setup, group_teardown);
+}
