@@ -6,6 +6,7 @@
  * Threads: the main thread parses options, opens the sockets, then waits for SIGTERM or SIGINT
  * (and logs counters now and then); N front-end workers each run one router with one ZeroMQ
  * DEALER per node; with --redis, one membership actor polls Redis and publishes tables. */
+#include "feopts.h"
 #include "frontend.h"
 #include "log.h"
 #include "membership.h"
@@ -27,26 +28,12 @@
 extern char **environ;
 
 typedef struct {
-    const char *udp;
-    const char *http;
+    feopts_t fe; /* the front-end options shared with shoal */
     const char *redis;
     const char *nodes;
     uint32_t membership_poll_ms;
     uint32_t node_timeout_ms;
-    uint32_t workers;
-    uint32_t interval;
-    uint32_t min_interval;
-    uint32_t numwant;
-    uint32_t max_numwant;
-    uint32_t scrape_max;
-    uint32_t http_max_conns;
-    uint32_t http_max_request;
-    uint32_t http_idle_timeout;
-    const char *trust_proxy;
-    const char *secret;
-    uint32_t connid_grace;
     uint32_t stats_interval;
-    const char *log_level;
 } gw_config_t;
 
 #define OPT(name, meta, type, field, lo, hi, help)                                                 \
@@ -54,10 +41,8 @@ typedef struct {
         name, meta, type, offsetof(gw_config_t, field), lo, hi, help                               \
     }
 
+/* The cluster's options; the front end's come from feopts_spec(). */
 static const opts_spec_t gw_opts[] = {
-    OPT("udp", "ADDR:PORT[,..]", OPTS_STRING, udp, 0, 0, "UDP (BEP 15) listen addresses, or off"),
-    OPT("http", "ADDR:PORT[,..]", OPTS_STRING, http, 0, 0,
-        "HTTP (BEP 3/23/7/48) listen addresses, or off"),
     OPT("redis", "URL", OPTS_STRING, redis, 0, 0,
         "read the cluster's members from Redis, redis://HOST:PORT[/DB]"),
     OPT("nodes", "ID=tcp://HOST:PORT[,..]", OPTS_STRING, nodes, 0, 0,
@@ -66,33 +51,12 @@ static const opts_spec_t gw_opts[] = {
         "read the member set from Redis this often"),
     OPT("node-timeout", "MS", OPTS_UINT, node_timeout_ms, 10, 60000,
         "fail a request (retryable) when its node has not answered in this time"),
-    OPT("workers", "N", OPTS_UINT, workers, 1, 1024, "worker threads (default: one per core)"),
-    OPT("interval", "S", OPTS_UINT, interval, 1, 86400, "announce interval in seconds"),
-    OPT("min-interval", "S", OPTS_UINT, min_interval, 0, 86400,
-        "min interval in seconds (0: half the interval)"),
-    OPT("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
-        "peers per reply when the client does not say"),
-    OPT("max-numwant", "N", OPTS_UINT, max_numwant, 1, SHOAL_NUMWANT_MAX,
-        "most peers per reply (UDP: at most 200 IPv4 / 66 IPv6)"),
-    OPT("scrape-max", "N", OPTS_UINT, scrape_max, 1, SHOAL_SCRAPE_MAX,
-        "most info_hashes in one HTTP scrape (UDP: 74)"),
-    OPT("http-max-conns", "N", OPTS_UINT, http_max_conns, 1, 1000000, "most open HTTP connections"),
-    OPT("http-max-request", "BYTES", OPTS_UINT, http_max_request, 256, 1048576,
-        "largest HTTP request head"),
-    OPT("http-idle-timeout", "S", OPTS_UINT, http_idle_timeout, 1, 3600,
-        "close HTTP connections idle this long"),
-    OPT("trust-proxy", "CIDR[,..]", OPTS_STRING, trust_proxy, 0, 0,
-        "honour X-Forwarded-For / X-Real-IP only from these networks"),
-    OPT("secret", "HEX64", OPTS_STRING, secret, 0, 0,
-        "connection-id secret, the same on every gateway (default: random)"),
-    OPT("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
-        "accept UDP connection ids this long past their 2 minutes"),
     OPT("stats-interval", "S", OPTS_UINT, stats_interval, 0, 86400,
         "log the counters this often (0: only at exit)"),
-    OPT("log-level", "LEVEL", OPTS_STRING, log_level, 0, 0, "error, warn, info or debug"),
 };
 
-#define N_OPTS (sizeof(gw_opts) / sizeof(gw_opts[0]))
+#define N_GW_OPTS (sizeof(gw_opts) / sizeof(gw_opts[0]))
+#define N_OPTS    (FEOPTS_N_SPECS + N_GW_OPTS)
 
 /* ---- the table source: membership ---------------------------------------------------------- */
 
@@ -143,31 +107,14 @@ static void membership_changed(void *arg, const partition_table_t *table)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-static void raise_fd_limit(uint32_t http_max_conns)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)http_max_conns + 64)
-        log_msg(LOG_WARN,
-                "open file limit %llu is below --http-max-conns %u: connections beyond it are "
-                "refused",
-                (unsigned long long)rl.rlim_cur, http_max_conns);
-}
-
-static void usage(FILE *out, const gw_config_t *defaults)
+static void usage(FILE *out, const opts_spec_t *spec, const gw_config_t *defaults)
 {
     fprintf(out,
             "shoal-gateway %s: the stateless gateway of a shoal tracker cluster (UDP BEP 15,\n"
             "HTTP BEP 3/23/7/48); routes each request to the node owning its info-hash\n\n"
             "usage: shoal-gateway (--redis URL | --nodes ID=tcp://HOST:PORT,...) [options]\n\n",
             SHOAL_VERSION);
-    opts_help(out, gw_opts, N_OPTS, defaults);
+    opts_help(out, spec, N_OPTS, defaults);
     fprintf(out, "  %-28s this text\n  %-28s print the version\n", "--help", "--version");
 }
 
@@ -192,34 +139,22 @@ static void log_counters(const frontend_stats_t *fst, router_counters_t *rc, con
 
 int main(int argc, char **argv)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     gw_config_t cfg = {
-        .udp = "[::]:6969",
-        .http = "[::]:6969",
         .redis = "",
         .nodes = "",
         .membership_poll_ms = MEMBERSHIP_HEARTBEAT_MS_DEFAULT,
         .node_timeout_ms = ROUTER_TIMEOUT_MS,
-        .workers = cores > 0 ? (uint32_t)cores : 1,
-        .interval = 1800,
-        .min_interval = 0,
-        .numwant = SHOAL_NUMWANT_DEF,
-        .max_numwant = SHOAL_NUMWANT_MAX,
-        .scrape_max = 128,
-        .http_max_conns = 10000,
-        .http_max_request = 8192,
-        .http_idle_timeout = 30,
-        .trust_proxy = "",
-        .secret = "",
-        .connid_grace = 180,
         .stats_interval = 0,
-        .log_level = "info",
     };
+    feopts_defaults(&cfg.fe);
     gw_config_t defaults = cfg;
+    opts_spec_t spec[N_OPTS];
+    size_t n_spec = feopts_spec(spec, offsetof(gw_config_t, fe));
+    memcpy(spec + n_spec, gw_opts, sizeof(gw_opts));
     char err[256];
-    switch (opts_parse(gw_opts, N_OPTS, &cfg, argc, argv, environ, err, sizeof(err))) {
+    switch (opts_parse(spec, N_OPTS, &cfg, argc, argv, environ, err, sizeof(err))) {
     case OPTS_HELP:
-        usage(stdout, &defaults);
+        usage(stdout, spec, &defaults);
         return 0;
     case OPTS_VERSION:
         printf("shoal-gateway %s\n", SHOAL_VERSION);
@@ -230,53 +165,17 @@ int main(int argc, char **argv)
     case OPTS_RUN:
         break;
     }
-    log_level_t level;
-    if (log_level_parse(cfg.log_level, &level) != 0) {
-        fprintf(stderr, "shoal-gateway: --log-level must be error, warn, info or debug\n");
-        return 2;
-    }
-    log_set_level(level);
     if (!*cfg.redis == !*cfg.nodes) {
         fprintf(stderr, "shoal-gateway: give exactly one of --redis URL and --nodes LIST\n");
         return 2;
     }
-    if (frontend_check_listen(cfg.udp, cfg.http, err, sizeof(err)) != 0) {
+    frontend_config_t fc;
+    bool random_secret;
+    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0) {
         fprintf(stderr, "shoal-gateway: %s\n", err);
         return 2;
     }
-    if (sodium_init() < 0) {
-        fprintf(stderr, "shoal-gateway: libsodium failed to initialise\n");
-        return 1;
-    }
-    frontend_config_t fc = {
-        .udp = cfg.udp,
-        .http = cfg.http,
-        .workers = cfg.workers,
-        .interval = cfg.interval,
-        .min_interval = cfg.min_interval ? cfg.min_interval : cfg.interval / 2,
-        .numwant_default = cfg.numwant,
-        .numwant_max = cfg.max_numwant,
-        .scrape_max = cfg.scrape_max,
-        .http_max_conns = cfg.http_max_conns,
-        .http_max_request = cfg.http_max_request,
-        .http_idle_timeout = cfg.http_idle_timeout,
-        .connid = connid_default_config,
-        .backend_open = router_open,
-    };
-    fc.connid.grace_s = cfg.connid_grace;
-    if (netaddr_parse_list(cfg.trust_proxy, &fc.trusted_proxies, err, sizeof(err)) != 0) {
-        fprintf(stderr, "shoal-gateway: --trust-proxy: %s\n", err);
-        return 2;
-    }
-    bool random_secret = !*cfg.secret;
-    if (!random_secret) {
-        if (connid_secret_from_hex(cfg.secret, fc.secret) != 0) {
-            fprintf(stderr, "shoal-gateway: --secret must be 64 hex digits\n");
-            return 2;
-        }
-    } else {
-        randombytes_buf(fc.secret, sizeof(fc.secret));
-    }
+    fc.backend_open = router_open;
 
     /* Signals are taken by sigwait() in this thread only; every thread started from here on
      * (workers, the membership actor, ZeroMQ's I/O threads) inherits the mask, so the handlers
@@ -301,7 +200,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "shoal-gateway: %s: %s\n", *cfg.redis ? "--redis" : "--nodes", err);
         return 2;
     }
-    raise_fd_limit(cfg.http_max_conns);
+    feopts_raise_fd_limit(cfg.fe.http_max_conns);
     if (membership_start(members) != 0) {
         fprintf(stderr, "shoal-gateway: could not start the membership thread\n");
         membership_destroy(&members);
@@ -320,7 +219,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* libzmq moves the bytes in its own I/O threads; one keeps up with a few workers. */
-    zmq_ctx_set(zctx, ZMQ_IO_THREADS, (int)(1 + cfg.workers / 4));
+    zmq_ctx_set(zctx, ZMQ_IO_THREADS, (int)(1 + cfg.fe.workers / 4));
     router_counters_t counters = {0};
     router_config_t rc = {
         .zmq_ctx = zctx,
@@ -358,7 +257,7 @@ int main(int argc, char **argv)
     char where[512];
     frontend_describe(fe, where, sizeof(where));
     log_msg(LOG_INFO, "shoal-gateway %s serving %s with %u workers, members from %s", SHOAL_VERSION,
-            where, cfg.workers, *cfg.redis ? cfg.redis : "--nodes");
+            where, cfg.fe.workers, *cfg.redis ? cfg.redis : "--nodes");
 
     int sig = 0;
     for (;;) {

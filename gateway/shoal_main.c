@@ -4,6 +4,7 @@
  *
  * Threads: the main thread parses options, opens the sockets, then only waits for SIGTERM or
  * SIGINT; N front-end workers serve clients; one sweeper expires peers stripe by stripe. */
+#include "feopts.h"
 #include "frontend.h"
 #include "log.h"
 #include "opts.h"
@@ -17,33 +18,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
 typedef struct {
-    const char *udp;
-    const char *http;
-    uint32_t workers;
-    uint32_t interval;
-    uint32_t min_interval;
+    feopts_t fe; /* the front-end options shared with shoal-gateway */
     uint32_t peer_timeout;
-    uint32_t numwant;
-    uint32_t max_numwant;
-    uint32_t scrape_max;
     uint32_t max_torrents;
     uint32_t max_peers;
     uint32_t memory_mib;
     uint32_t stripe_bits;
-    uint32_t http_max_conns;
-    uint32_t http_max_request;
-    uint32_t http_idle_timeout;
-    const char *trust_proxy;
-    const char *secret;
-    uint32_t connid_grace;
-    const char *log_level;
 } shoal_config_t;
 
 #define OPT(name, meta, type, field, lo, hi, help)                                                 \
@@ -51,22 +37,10 @@ typedef struct {
         name, meta, type, offsetof(shoal_config_t, field), lo, hi, help                            \
     }
 
-static const opts_spec_t shoal_opts[] = {
-    OPT("udp", "ADDR:PORT[,..]", OPTS_STRING, udp, 0, 0, "UDP (BEP 15) listen addresses, or off"),
-    OPT("http", "ADDR:PORT[,..]", OPTS_STRING, http, 0, 0,
-        "HTTP (BEP 3/23/7/48) listen addresses, or off"),
-    OPT("workers", "N", OPTS_UINT, workers, 1, 1024, "worker threads (default: one per core)"),
-    OPT("interval", "S", OPTS_UINT, interval, 1, 86400, "announce interval in seconds"),
-    OPT("min-interval", "S", OPTS_UINT, min_interval, 0, 86400,
-        "min interval in seconds (0: half the interval)"),
+/* The repository's options; the front end's come from feopts_spec(). */
+static const opts_spec_t repo_opts[] = {
     OPT("peer-timeout", "S", OPTS_UINT, peer_timeout, 1, 604800,
         "forget a peer not heard from for this long"),
-    OPT("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
-        "peers per reply when the client does not say"),
-    OPT("max-numwant", "N", OPTS_UINT, max_numwant, 1, SHOAL_NUMWANT_MAX,
-        "most peers per reply (UDP: at most 200 IPv4 / 66 IPv6)"),
-    OPT("scrape-max", "N", OPTS_UINT, scrape_max, 1, SHOAL_SCRAPE_MAX,
-        "most info_hashes in one HTTP scrape (UDP: 74)"),
     OPT("max-torrents", "N", OPTS_UINT, max_torrents, 1, 0xffffffffu,
         "most swarms kept; announces for new ones are refused beyond it"),
     OPT("max-peers", "N", OPTS_UINT, max_peers, 1, 0xffffffffu,
@@ -75,19 +49,9 @@ static const opts_spec_t shoal_opts[] = {
         "memory budget for swarms and peers, MiB"),
     OPT("stripes", "BITS", OPTS_UINT, stripe_bits, 0, 16,
         "the repository has 2^BITS independently locked stripes"),
-    OPT("http-max-conns", "N", OPTS_UINT, http_max_conns, 1, 1000000, "most open HTTP connections"),
-    OPT("http-max-request", "BYTES", OPTS_UINT, http_max_request, 256, 1048576,
-        "largest HTTP request head"),
-    OPT("http-idle-timeout", "S", OPTS_UINT, http_idle_timeout, 1, 3600,
-        "close HTTP connections idle this long"),
-    OPT("trust-proxy", "CIDR[,..]", OPTS_STRING, trust_proxy, 0, 0,
-        "honour X-Forwarded-For / X-Real-IP only from these networks"),
-    OPT("secret", "HEX64", OPTS_STRING, secret, 0, 0,
-        "connection-id secret, 64 hex digits (default: random at start)"),
-    OPT("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
-        "accept UDP connection ids this long past their 2 minutes"),
-    OPT("log-level", "LEVEL", OPTS_STRING, log_level, 0, 0, "error, warn, info or debug"),
 };
+#define N_REPO_OPTS (sizeof(repo_opts) / sizeof(repo_opts[0]))
+#define N_OPTS      (FEOPTS_N_SPECS + N_REPO_OPTS)
 
 /* ---- the in-process backend --------------------------------------------------------------- */
 
@@ -155,66 +119,34 @@ static void report_expired(void *arg, size_t removed)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-/* Each HTTP connection is a descriptor; Debian's default soft limit (1024) is far below the
- * default --http-max-conns, so take the hard limit and say if even that is short. */
-static void raise_fd_limit(uint32_t http_max_conns)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)http_max_conns + 64)
-        log_msg(LOG_WARN,
-                "open file limit %llu is below --http-max-conns %u: connections beyond it are "
-                "refused",
-                (unsigned long long)rl.rlim_cur, http_max_conns);
-}
-
-static void usage(FILE *out, const shoal_config_t *defaults)
+static void usage(FILE *out, const opts_spec_t *spec, const shoal_config_t *defaults)
 {
     fprintf(out,
             "shoal %s: a fast BitTorrent tracker (UDP BEP 15, HTTP BEP 3/23/7/48)\n\n"
             "usage: shoal [options]\n\n",
             SHOAL_VERSION);
-    opts_help(out, shoal_opts, sizeof(shoal_opts) / sizeof(shoal_opts[0]), defaults);
+    opts_help(out, spec, N_OPTS, defaults);
     fprintf(out, "  %-28s this text\n  %-28s print the version\n", "--help", "--version");
 }
 
 int main(int argc, char **argv)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     shoal_config_t cfg = {
-        .udp = "[::]:6969",
-        .http = "[::]:6969",
-        .workers = cores > 0 ? (uint32_t)cores : 1,
-        .interval = 1800,
-        .min_interval = 0,
         .peer_timeout = 2700,
-        .numwant = SHOAL_NUMWANT_DEF,
-        .max_numwant = SHOAL_NUMWANT_MAX,
-        .scrape_max = 128,
         .max_torrents = 5000000,
         .max_peers = 100000,
         .memory_mib = 4096,
         .stripe_bits = 8,
-        .http_max_conns = 10000,
-        .http_max_request = 8192,
-        .http_idle_timeout = 30,
-        .trust_proxy = "",
-        .secret = "",
-        .connid_grace = 180,
-        .log_level = "info",
     };
+    feopts_defaults(&cfg.fe);
     shoal_config_t defaults = cfg;
+    opts_spec_t spec[N_OPTS];
+    size_t n = feopts_spec(spec, offsetof(shoal_config_t, fe));
+    memcpy(spec + n, repo_opts, sizeof(repo_opts));
     char err[256];
-    switch (opts_parse(shoal_opts, sizeof(shoal_opts) / sizeof(shoal_opts[0]), &cfg, argc, argv,
-                       environ, err, sizeof(err))) {
+    switch (opts_parse(spec, N_OPTS, &cfg, argc, argv, environ, err, sizeof(err))) {
     case OPTS_HELP:
-        usage(stdout, &defaults);
+        usage(stdout, spec, &defaults);
         return 0;
     case OPTS_VERSION:
         printf("shoal %s\n", SHOAL_VERSION);
@@ -225,50 +157,14 @@ int main(int argc, char **argv)
     case OPTS_RUN:
         break;
     }
-    log_level_t level;
-    if (log_level_parse(cfg.log_level, &level) != 0) {
-        fprintf(stderr, "shoal: --log-level must be error, warn, info or debug\n");
-        return 2;
-    }
-    log_set_level(level);
-    if (frontend_check_listen(cfg.udp, cfg.http, err, sizeof(err)) != 0) {
+    frontend_config_t fc;
+    bool random_secret;
+    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0) {
         fprintf(stderr, "shoal: %s\n", err);
         return 2;
     }
-    raise_fd_limit(cfg.http_max_conns);
-    if (sodium_init() < 0) {
-        fprintf(stderr, "shoal: libsodium failed to initialise\n");
-        return 1;
-    }
-
-    frontend_config_t fc = {
-        .udp = cfg.udp,
-        .http = cfg.http,
-        .workers = cfg.workers,
-        .interval = cfg.interval,
-        .min_interval = cfg.min_interval ? cfg.min_interval : cfg.interval / 2,
-        .numwant_default = cfg.numwant,
-        .numwant_max = cfg.max_numwant,
-        .scrape_max = cfg.scrape_max,
-        .http_max_conns = cfg.http_max_conns,
-        .http_max_request = cfg.http_max_request,
-        .http_idle_timeout = cfg.http_idle_timeout,
-        .connid = connid_default_config,
-        .backend_open = local_open,
-    };
-    fc.connid.grace_s = cfg.connid_grace;
-    if (netaddr_parse_list(cfg.trust_proxy, &fc.trusted_proxies, err, sizeof(err)) != 0) {
-        fprintf(stderr, "shoal: --trust-proxy: %s\n", err);
-        return 2;
-    }
-    if (*cfg.secret) {
-        if (connid_secret_from_hex(cfg.secret, fc.secret) != 0) {
-            fprintf(stderr, "shoal: --secret must be 64 hex digits\n");
-            return 2;
-        }
-    } else {
-        randombytes_buf(fc.secret, sizeof(fc.secret));
-    }
+    fc.backend_open = local_open;
+    feopts_raise_fd_limit(cfg.fe.http_max_conns);
 
     repo_limits_t limits = {
         .max_torrents = cfg.max_torrents,
@@ -316,7 +212,7 @@ int main(int argc, char **argv)
     char where[512];
     frontend_describe(fe, where, sizeof(where));
     log_msg(LOG_INFO, "shoal %s serving %s with %u workers, %zu stripes", SHOAL_VERSION, where,
-            cfg.workers, repo_stripes(repo));
+            cfg.fe.workers, repo_stripes(repo));
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
