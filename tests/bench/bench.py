@@ -117,6 +117,75 @@ class Tracker:
         self.errlog.close()
 
 
+class Cluster:
+    """1 shoal-gateway + 1 shoal-node sharing the tracker cores, static membership (no Redis):
+    measured as one tracker (CPU and RSS summed over both processes)."""
+
+    def __init__(self, args, port, workdir, cores):
+        self.name, self.port = "cluster", port
+        zport = free_port()
+        nodes = f"n1=tcp://127.0.0.1:{zport}"
+        pin = ["taskset", "-c", args.tracker_cores]
+        self.node = Tracker("cluster-node", pin + [
+            args.node, "--id", "n1", "--bind", f"tcp://127.0.0.1:{zport}", "--nodes", nodes,
+            "--workers", str(cores), "--log-level", "warn"], zport, workdir)
+        self.gateway = Tracker("cluster-gateway", pin + [
+            args.gateway, "--udp", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{port}",
+            "--nodes", nodes, "--workers", str(cores), "--secret", "ab" * 32,
+            "--log-level", "warn"], port, workdir)
+
+    def start(self):
+        self.node.proc = subprocess.Popen(self.node.argv, stdout=subprocess.DEVNULL,
+                                          stderr=self.node.errlog)
+        self.gateway.start()
+        # The gateway answers connects at once; wait until announces reach the node.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if udp_announce_ok(self.port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("cluster: announces not answered within 30 s")
+
+    def cpu_seconds(self):
+        return self.node.cpu_seconds() + self.gateway.cpu_seconds()
+
+    def status_kib(self, key):
+        return self.node.status_kib(key) + self.gateway.status_kib(key)
+
+    def reset_peak(self):
+        self.node.reset_peak()
+        self.gateway.reset_peak()
+
+    def stop(self):
+        self.gateway.stop()
+        self.node.stop()
+
+
+def udp_announce_ok(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.3)
+    try:
+        s.sendto(struct.pack(">QII", 0x41727101980, 0, 1), ("127.0.0.1", port))
+        data, _ = s.recvfrom(64)
+        cid = struct.unpack(">IIQ", data[:16])[2]
+        s.sendto(struct.pack(">QII", cid, 1, 2) + b"\x01" * 20 + b"-SH0100-probeprobe12" +
+                 struct.pack(">QQQIIIiH", 0, 0, 0, 3, 0, 0, 0, 6881), ("127.0.0.1", port))
+        data, _ = s.recvfrom(2048)
+        return len(data) >= 20 and struct.unpack(">I", data[:4])[0] == 1
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def make_tracker(args, name, port, workdir, cores, whitelist):
+    if name == "shoal":
+        return make_shoal(args, port, workdir, cores)
+    if name == "cluster":
+        return Cluster(args, port, workdir, cores)
+    return make_opentracker(args, port, workdir, whitelist)
+
+
 def make_shoal(args, port, workdir, cores):
     argv = ["taskset", "-c", args.tracker_cores, args.shoal, "--udp", f"127.0.0.1:{port}",
             "--http", f"127.0.0.1:{port}", "--workers", str(cores), "--log-level", "warn"]
@@ -295,6 +364,8 @@ def main():
     ap.add_argument("--no-ceiling", action="store_true", help="skip the shoal-echo ceiling")
     ap.add_argument("--no-latency", action="store_true", help="skip latency at half load")
     ap.add_argument("--memory", action="store_true", help="also run the memory benchmark")
+    ap.add_argument("--cluster", action="store_true",
+                    help="also run 1 shoal-gateway + 1 shoal-node sharing the tracker cores")
     ap.add_argument("--mem-torrents", type=int, default=100000)
     ap.add_argument("--mem-peers-per", type=int, default=10)
     ap.add_argument("--smoke", action="store_true",
@@ -311,7 +382,10 @@ def main():
     args.shoal = os.path.join(args.build, "gateway", "shoal")
     args.load = os.path.join(args.build, "tests", "loadgen", "shoal-load")
     args.echo = os.path.join(args.build, "tests", "loadgen", "shoal-echo")
-    for p in (args.shoal, args.load, args.echo):
+    args.gateway = os.path.join(args.build, "gateway", "shoal-gateway")
+    args.node = os.path.join(args.build, "node", "shoal-node")
+    for p in (args.shoal, args.load, args.echo) + ((args.gateway, args.node) if args.cluster
+                                                    else ()):
         if not os.access(p, os.X_OK):
             sys.exit(f"bench: {p} is missing: build with cmake (tests on) into {args.build}")
     args.opentracker = None if args.no_opentracker else shutil.which("opentracker")
@@ -343,13 +417,13 @@ def main():
                     log(f"ceiling {m}: {fmt_int(report['ceiling'][m]['rps'])} rps")
             finally:
                 echo.stop()
-        names = ["shoal"] + (["opentracker"] if args.opentracker else [])
+        names = ["shoal"] + (["opentracker"] if args.opentracker else []) + \
+            (["cluster"] if args.cluster else [])
         for rnd in range(args.rounds):
             order = names if rnd % 2 == 0 else names[::-1]  # alternate who goes first
             for name in order:
                 port = free_port()
-                t = (make_shoal(args, port, workdir, cores) if name == "shoal"
-                     else make_opentracker(args, port, workdir, whitelist))
+                t = make_tracker(args, name, port, workdir, cores, whitelist)
                 t.start()
                 t.reset_peak()
                 try:
@@ -373,8 +447,7 @@ def main():
                     if not peak:
                         continue
                     port = free_port()
-                    t = (make_shoal(args, port, workdir, cores) if name == "shoal"
-                         else make_opentracker(args, port, workdir, whitelist))
+                    t = make_tracker(args, name, port, workdir, cores, whitelist)
                     t.start()
                     try:
                         r = measure(args, t, m, rate=peak / 2)
@@ -425,7 +498,7 @@ def print_report(args, report, modes, cores):
     print("| --- | --- | --- | --- | --- | --- | --- |")
     summary = {}
     for m in modes:
-        for name in ("shoal", "opentracker"):
+        for name in ("shoal", "opentracker", "cluster"):
             rs = [r for r in runs if r["tracker"] == name and r["mode"] == m]
             if not rs:
                 continue
@@ -442,6 +515,13 @@ def print_report(args, report, modes, cores):
         print("| --- | --- | --- |")
         for m in modes:
             a, b = summary.get(("shoal", m)), summary.get(("opentracker", m))
+            if a and b and b["rps"] and b["per_cpu"]:
+                print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
+    if any(n == "cluster" for n, _ in summary):
+        print("\n| mode | cluster/standalone rps | cluster/standalone rps per CPU-s |")
+        print("| --- | --- | --- |")
+        for m in modes:
+            a, b = summary.get(("cluster", m)), summary.get(("shoal", m))
             if a and b and b["rps"] and b["per_cpu"]:
                 print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
     print("\nbencher-style (per tracker and core count):")

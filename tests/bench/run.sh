@@ -9,8 +9,8 @@ cd "$(dirname "$0")/../.."
 deploy/install-deps.sh test
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j"$(nproc 2>/dev/null || echo 2)" \
-    --target shoal shoal-load shoal-echo shoal-bench-repo
+    --target shoal shoal-load shoal-echo shoal-bench-repo shoal-gateway shoal-node
 echo "== repository benchmark (2 threads)"
 taskset -c 0,1 build/bench/tests/bench/shoal-bench-repo --threads 2
 echo "== trackers side by side"
-exec /usr/bin/python3 tests/bench/bench.py --build build/bench --memory "$@"
+exec /usr/bin/python3 tests/bench/bench.py --build build/bench --memory --cluster "$@"
