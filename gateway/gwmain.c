@@ -107,17 +107,6 @@ static void membership_changed(void *arg, const partition_table_t *table)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-static void usage(FILE *out, const opts_spec_t *spec, const gw_config_t *defaults)
-{
-    fprintf(out,
-            "shoal-gateway %s: the stateless gateway of a shoal tracker cluster (UDP BEP 15,\n"
-            "HTTP BEP 3/23/7/48); routes each request to the node owning its info-hash\n\n"
-            "usage: shoal-gateway (--redis URL | --nodes ID=tcp://HOST:PORT,...) [options]\n\n",
-            SHOAL_VERSION);
-    opts_help(out, spec, N_OPTS, defaults);
-    fprintf(out, "  %-28s this text\n  %-28s print the version\n", "--help", "--version");
-}
-
 static void log_counters(const frontend_stats_t *fst, router_counters_t *rc, const char *when)
 {
     const frontend_stats_t st = *fst;
@@ -147,24 +136,17 @@ int main(int argc, char **argv)
         .stats_interval = 0,
     };
     feopts_defaults(&cfg.fe);
-    gw_config_t defaults = cfg;
     opts_spec_t spec[N_OPTS];
     size_t n_spec = feopts_spec(spec, offsetof(gw_config_t, fe));
     memcpy(spec + n_spec, gw_opts, sizeof(gw_opts));
     char err[256];
-    switch (opts_parse(spec, N_OPTS, &cfg, argc, argv, environ, err, sizeof(err))) {
-    case OPTS_HELP:
-        usage(stdout, spec, &defaults);
-        return 0;
-    case OPTS_VERSION:
-        printf("shoal-gateway %s\n", SHOAL_VERSION);
-        return 0;
-    case OPTS_ERROR:
-        fprintf(stderr, "shoal-gateway: %s\n", err);
-        return 2;
-    case OPTS_RUN:
-        break;
-    }
+    int cli = opts_cli("shoal-gateway",
+                       "the stateless gateway of a shoal tracker cluster (UDP BEP 15, HTTP BEP "
+                       "3/23/7/48); routes each request to the node owning its info-hash",
+                       "shoal-gateway (--redis URL | --nodes ID=tcp://HOST:PORT,...) [options]",
+                       spec, N_OPTS, &cfg, sizeof(cfg), argc, argv);
+    if (cli >= 0)
+        return cli;
     if (!*cfg.redis == !*cfg.nodes) {
         fprintf(stderr, "shoal-gateway: give exactly one of --redis URL and --nodes LIST\n");
         return 2;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern char **environ;
+
 void opts_env_name(const char *name, char *out, size_t outlen)
 {
     size_t j = 0;
@@ -150,4 +152,37 @@ void opts_help(FILE *out, const opts_spec_t *spec, size_t n, const void *cfg)
             break;
         }
     }
+}
+
+int opts_cli(const char *prog, const char *about, const char *usage, const opts_spec_t *spec,
+             size_t n, void *cfg, size_t cfg_size, int argc, char **argv)
+{
+    void *defaults = malloc(cfg_size); /* --help shows the values from before parsing */
+    if (!defaults) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+    memcpy(defaults, cfg, cfg_size);
+    char err[512];
+    int rc = -1;
+    switch (opts_parse(spec, n, cfg, argc, argv, environ, err, sizeof(err))) {
+    case OPTS_HELP:
+        printf("%s %s: %s\n\nusage: %s\n\n", prog, SHOAL_VERSION, about, usage);
+        opts_help(stdout, spec, n, defaults);
+        printf("  %-28s this text\n  %-28s print the version\n", "--help", "--version");
+        rc = 0;
+        break;
+    case OPTS_VERSION:
+        printf("%s %s\n", prog, SHOAL_VERSION);
+        rc = 0;
+        break;
+    case OPTS_ERROR:
+        fprintf(stderr, "%s: %s\n", prog, err);
+        rc = 2;
+        break;
+    case OPTS_RUN:
+        break;
+    }
+    free(defaults);
+    return rc;
 }

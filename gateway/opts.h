@@ -43,6 +43,14 @@ opts_result_t opts_parse(const opts_spec_t *spec, size_t n, void *cfg, int argc,
 /* Print the options with their current values in cfg as defaults and their env variables. */
 void opts_help(FILE *out, const opts_spec_t *spec, size_t n, const void *cfg);
 
+/* The command line every shoal binary has: opts_parse() with the process environment; --help
+ * prints "<prog> <version>: <about>", the usage line and the options with defaults (cfg as it was
+ * before parsing), --version prints "<prog> <version>", and an error goes to stderr as
+ * "<prog>: <reason>". Returns -1 when the program should go on, else its exit code (0 after
+ * --help or --version, 2 after an error). */
+int opts_cli(const char *prog, const char *about, const char *usage, const opts_spec_t *spec,
+             size_t n, void *cfg, size_t cfg_size, int argc, char **argv);
+
 /* The environment variable of an option name: "peer-timeout" -> "SHOAL_PEER_TIMEOUT". */
 void opts_env_name(const char *name, char *out, size_t outlen);
 

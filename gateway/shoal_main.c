@@ -119,16 +119,6 @@ static void report_expired(void *arg, size_t removed)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-static void usage(FILE *out, const opts_spec_t *spec, const shoal_config_t *defaults)
-{
-    fprintf(out,
-            "shoal %s: a fast BitTorrent tracker (UDP BEP 15, HTTP BEP 3/23/7/48)\n\n"
-            "usage: shoal [options]\n\n",
-            SHOAL_VERSION);
-    opts_help(out, spec, N_OPTS, defaults);
-    fprintf(out, "  %-28s this text\n  %-28s print the version\n", "--help", "--version");
-}
-
 int main(int argc, char **argv)
 {
     shoal_config_t cfg = {
@@ -139,24 +129,14 @@ int main(int argc, char **argv)
         .stripe_bits = 8,
     };
     feopts_defaults(&cfg.fe);
-    shoal_config_t defaults = cfg;
     opts_spec_t spec[N_OPTS];
     size_t n = feopts_spec(spec, offsetof(shoal_config_t, fe));
     memcpy(spec + n, repo_opts, sizeof(repo_opts));
     char err[256];
-    switch (opts_parse(spec, N_OPTS, &cfg, argc, argv, environ, err, sizeof(err))) {
-    case OPTS_HELP:
-        usage(stdout, spec, &defaults);
-        return 0;
-    case OPTS_VERSION:
-        printf("shoal %s\n", SHOAL_VERSION);
-        return 0;
-    case OPTS_ERROR:
-        fprintf(stderr, "shoal: %s\n", err);
-        return 2;
-    case OPTS_RUN:
-        break;
-    }
+    int cli = opts_cli("shoal", "a fast BitTorrent tracker (UDP BEP 15, HTTP BEP 3/23/7/48)",
+                       "shoal [options]", spec, N_OPTS, &cfg, sizeof(cfg), argc, argv);
+    if (cli >= 0)
+        return cli;
     frontend_config_t fc;
     bool random_secret;
     if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0) {

@@ -99,17 +99,6 @@ static void report_expired(void *arg, size_t removed)
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static void usage(FILE *out, const node_config_t *defaults)
-{
-    fprintf(out,
-            "shoal-node %s: a partition-owning node of a shoal tracker cluster\n\n"
-            "usage: shoal-node --id ID (--redis redis://HOST:PORT | --nodes ID=tcp://H:P,..) "
-            "[options]\n\n",
-            SHOAL_VERSION);
-    opts_help(out, node_opts, N_OPTS, defaults);
-    fprintf(out, "  %-28s this text\n  %-28s print the version\n", "--help", "--version");
-}
-
 /* A wildcard address (*, 0.0.0.0, [::]): nobody can connect to that. */
 static bool wildcard_endpoint(const char *ep)
 {
@@ -166,21 +155,13 @@ int main(int argc, char **argv)
         .stripe_bits = 8,
         .log_level = "info",
     };
-    node_config_t defaults = cfg;
     char err[512];
-    switch (opts_parse(node_opts, N_OPTS, &cfg, argc, argv, environ, err, sizeof(err))) {
-    case OPTS_HELP:
-        usage(stdout, &defaults);
-        return 0;
-    case OPTS_VERSION:
-        printf("shoal-node %s\n", SHOAL_VERSION);
-        return 0;
-    case OPTS_ERROR:
-        fprintf(stderr, "shoal-node: %s\n", err);
-        return 2;
-    case OPTS_RUN:
-        break;
-    }
+    int cli = opts_cli(
+        "shoal-node", "a partition-owning node of a shoal tracker cluster",
+        "shoal-node --id ID (--redis redis://HOST:PORT | --nodes ID=tcp://H:P,..) [options]",
+        node_opts, N_OPTS, &cfg, sizeof(cfg), argc, argv);
+    if (cli >= 0)
+        return cli;
     log_level_t level;
     if (log_level_parse(cfg.log_level, &level) != 0) {
         fprintf(stderr, "shoal-node: --log-level must be error, warn, info or debug\n");
