@@ -39,7 +39,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterlib  # noqa: E402
 from clusterlib import Node, Redis, wait_until  # noqa: E402
-from trackerclient import (ACT_ANNOUNCE, ACT_ERROR, EV_STARTED, Daemon, HttpConn,  # noqa: E402
+from trackerclient import (check, eq, ACT_ANNOUNCE, ACT_ERROR, EV_STARTED, Daemon, HttpConn,  # noqa: E402
                            UdpTracker, announce_target, get_request, pack_announce,
                            parse_error, parse_peers, scrape_target)
 
@@ -101,16 +101,6 @@ TESTS = []
 def test(fn):
     TESTS.append((fn.__name__, fn))
     return fn
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def peer_id(i, tag):

@@ -35,36 +35,12 @@ import sys
 import tempfile
 import time
 import traceback
+from trackerclient import Skip, check, eq, poll  # noqa: E402
 
 LOCAL = "127.0.0.1"
 HB_MS = 200
 TTL_MS = 1000
 RNG = random.Random(int.from_bytes(os.urandom(8), "big"))
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-
-
-def poll(cond, timeout, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 def free_port():

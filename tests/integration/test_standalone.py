@@ -38,7 +38,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trackerclient import (ACT_ANNOUNCE, ACT_CONNECT, ACT_ERROR, ACT_SCRAPE,  # noqa: E402
+from trackerclient import (Skip, check, eq, poll, ACT_ANNOUNCE, ACT_CONNECT, ACT_ERROR, ACT_SCRAPE,  # noqa: E402
                            EV_COMPLETED, EV_STARTED, EV_STOPPED, PROTOCOL_ID, Daemon, HttpConn,
                            UdpTracker, announce_target, bencode, get_request, have_ipv6_loopback,
                            http_get, pack_announce, pack_connect, pack_scrape, parse_peers,
@@ -53,32 +53,6 @@ LOCAL6 = "::1"
 RNG = random.Random(int.from_bytes(os.urandom(8), "big"))
 HEAD_200 = ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
             "Connection: %s\r\n\r\n")
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
-
-
-def poll(cond, timeout, step=0.05, what="condition"):
-    """Call cond() until it returns a true value (returned) or timeout seconds pass (raise)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(step)
 
 
 def h():

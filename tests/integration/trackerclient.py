@@ -559,3 +559,31 @@ class Daemon:
             except OSError:
                 pass
             self.errfile = None
+
+
+# ---- assertions shared by the integration tests ----------------------------------------------
+
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine (e.g. no IPv6 loopback)."""
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def poll(cond, timeout, step=0.05, what="condition"):
+    """Call cond() until it returns a true value (returned) or timeout seconds pass (raise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(step)
