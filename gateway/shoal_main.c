@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* shoal: the standalone tracker. The gateway's UDP and HTTP front ends with the node's swarm
- * repository plugged in as an in-process backend: no ZeroMQ hop, no Redis, one process.
+ * repository plugged in as an in-process backend: no ZeroMQ hop, one process, and no Redis
+ * unless --redis is given: then the keeper (node/keeper.h) snapshots the swarms there, as a node
+ * owning every partition, and restores them at the next start, so a restart loses nothing.
  *
  * Threads: the main thread parses options, opens the sockets, then only waits for SIGTERM or
- * SIGINT; N front-end workers serve clients; one sweeper expires peers stripe by stripe. */
+ * SIGINT; N front-end workers serve clients; one sweeper expires peers stripe by stripe; with
+ * --redis, the keeper thread. */
 #include "feopts.h"
 #include "frontend.h"
+#include "keeper.h"
 #include "log.h"
 #include "opts.h"
 #include "repo.h"
@@ -30,6 +34,8 @@ typedef struct {
     uint32_t max_peers;
     uint32_t memory_mib;
     uint32_t stripe_bits;
+    const char *redis;
+    uint32_t snapshot_ms;
 } shoal_config_t;
 
 #define OPT(name, meta, type, field, lo, hi, help)                                                 \
@@ -49,9 +55,14 @@ static const opts_spec_t repo_opts[] = {
         "memory budget for swarms and peers, MiB"),
     OPT("stripes", "BITS", OPTS_UINT, stripe_bits, 0, 16,
         "the repository has 2^BITS independently locked stripes"),
+    OPT("redis", "redis://HOST:PORT", OPTS_STRING, redis, 0, 0,
+        "keep snapshots of the swarms in Redis, so a restart loses none"),
+    OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 1, 3600000,
+        "with --redis: write changed swarms this often"),
 };
-#define N_REPO_OPTS (sizeof(repo_opts) / sizeof(repo_opts[0]))
-#define N_OPTS      (FEOPTS_N_SPECS + N_REPO_OPTS)
+#define RESTORE_WAIT_MS 30000
+#define N_REPO_OPTS     (sizeof(repo_opts) / sizeof(repo_opts[0]))
+#define N_OPTS          (FEOPTS_N_SPECS + N_REPO_OPTS)
 
 /* ---- the in-process backend --------------------------------------------------------------- */
 
@@ -111,6 +122,29 @@ static int local_open(void *arg, unsigned worker, backend_t *out)
     return 0;
 }
 
+/* ---- the keeper's view: one process owns every partition ------------------------------------ */
+
+#define STANDALONE_ID "standalone"
+
+static bool own_all(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
+{
+    (void)arg;
+    memset(mine, 0xff, REPO_DIRTY_WORDS * sizeof(uint64_t));
+    return true;
+}
+
+static uint64_t version_one(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static void keeper_log(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    log_msg((log_level_t)level, "%s", msg);
+}
+
 static void report_expired(void *arg, size_t removed)
 {
     (void)arg;
@@ -127,6 +161,8 @@ int main(int argc, char **argv)
         .max_peers = 100000,
         .memory_mib = 4096,
         .stripe_bits = 8,
+        .redis = "",
+        .snapshot_ms = 1000,
     };
     feopts_defaults(&cfg.fe);
     opts_spec_t spec[N_OPTS];
@@ -158,11 +194,29 @@ int main(int argc, char **argv)
         return 1;
     }
     fc.backend_arg = repo;
+    keeper_t *keeper = NULL;
+    if (*cfg.redis) {
+        keeper_config_t kc = {
+            .redis_url = cfg.redis,
+            .self_id = STANDALONE_ID,
+            .repo = repo,
+            .view = {.owned = own_all, .version = version_one},
+            .interval_ms = cfg.snapshot_ms,
+            .log = keeper_log,
+        };
+        keeper = keeper_new(&kc, err, sizeof(err));
+        if (!keeper) {
+            fprintf(stderr, "shoal: --redis: %s\n", err);
+            repo_destroy(&repo);
+            return 2;
+        }
+    }
 
     frontend_t *fe = frontend_new(&fc, err, sizeof(err));
     sodium_memzero(fc.secret, sizeof(fc.secret));
     if (!fe) {
         fprintf(stderr, "shoal: %s\n", err);
+        keeper_destroy(&keeper);
         repo_destroy(&repo);
         return 1;
     }
@@ -179,20 +233,37 @@ int main(int argc, char **argv)
     if (!sweeper) {
         fprintf(stderr, "shoal: could not start the expiry thread\n");
         frontend_destroy(&fe);
+        keeper_destroy(&keeper);
         repo_destroy(&repo);
         return 1;
+    }
+    if (keeper) {
+        /* Restore before answering (the sockets are open: clients wait, nothing is lost). If
+         * Redis is away, serve anyway; the keeper merges the snapshots when it comes back. */
+        if (keeper_start(keeper) != 0) {
+            fprintf(stderr, "shoal: could not start the snapshot thread\n");
+            sweeper_stop(&sweeper);
+            frontend_destroy(&fe);
+            keeper_destroy(&keeper);
+            repo_destroy(&repo);
+            return 1;
+        }
+        if (!keeper_wait_restored(keeper, RESTORE_WAIT_MS))
+            log_msg(LOG_WARN, "snapshots not restored within %u ms; serving, restoring later",
+                    RESTORE_WAIT_MS);
     }
     if (frontend_start(fe, err, sizeof(err)) != 0) {
         fprintf(stderr, "shoal: %s\n", err);
         sweeper_stop(&sweeper);
         frontend_destroy(&fe);
+        keeper_destroy(&keeper);
         repo_destroy(&repo);
         return 1;
     }
     char where[512];
     frontend_describe(fe, where, sizeof(where));
-    log_msg(LOG_INFO, "shoal %s serving %s with %u workers, %zu stripes", SHOAL_VERSION, where,
-            cfg.fe.workers, repo_stripes(repo));
+    log_msg(LOG_INFO, "shoal %s serving %s with %u workers, %zu stripes%s", SHOAL_VERSION, where,
+            cfg.fe.workers, repo_stripes(repo), keeper ? ", snapshots in redis" : "");
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
@@ -200,6 +271,16 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "signal %d: shutting down", sig);
     frontend_stop(fe);
     sweeper_stop(&sweeper);
+    if (keeper) {
+        keeper_stop(keeper, true); /* the last changes, so the next start has everything */
+        keeper_stats_t ks;
+        keeper_stats(keeper, &ks);
+        log_msg(LOG_INFO,
+                "snapshots: %llu partition writes (%llu bytes), %llu peers restored, %llu redis "
+                "errors",
+                (unsigned long long)ks.partitions, (unsigned long long)ks.bytes,
+                (unsigned long long)ks.restored_peers, (unsigned long long)ks.errors);
+    }
 
     frontend_stats_t st;
     frontend_stats(fe, &st);
@@ -216,6 +297,7 @@ int main(int argc, char **argv)
             (unsigned long long)st.http_accepted, (unsigned long long)st.http_refused,
             (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
     frontend_destroy(&fe);
+    keeper_destroy(&keeper);
     repo_destroy(&repo);
     return 0;
 }

@@ -7,6 +7,8 @@
  * and `current` are only touched under `lock`. */
 #include "membership.h"
 
+#include "rconn.h"
+
 #include <czmq.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -25,6 +27,7 @@ _Static_assert(sizeof(MEMBERSHIP_EPOCH_KEY) - 1 == crypto_shorthash_KEYBYTES, "1
 
 #define REFRESH_MIN_MS 50    /* forced polls are at most this frequent */
 #define BACKOFF_MAX_MS 60000 /* longest silence while Redis keeps failing */
+#define GAP_SLACK_MS   500   /* lateness of a cycle that is not yet a gap */
 #define KEY_MAX        (64 + PARTITION_ID_MAX + 16)
 
 typedef struct holder {
@@ -36,12 +39,7 @@ typedef struct holder {
 struct membership {
     /* configuration, copied */
     bool is_static;
-    char url[256]; /* for messages */
-    char host[256];
-    int port;
-    char user[128];
-    char password[128];
-    int db;
+    rconn_url_t redis;
     char prefix[64];
     char self_id[PARTITION_ID_MAX];
     char self_endpoint[PARTITION_ENDPOINT_MAX];
@@ -65,6 +63,12 @@ struct membership {
     /* counters */
     _Atomic uint64_t polls, errors, heartbeats, changes, expired;
     _Atomic bool connected;
+
+    /* lease (see membership_lease()) */
+    _Atomic int64_t last_cycle_ms; /* monotonic end of the last cycle, 0 before the first */
+    _Atomic uint64_t gaps;
+    int64_t last_beat_ms;    /* actor only: start of the last successful heartbeat */
+    int64_t settle_until_ms; /* actor only: no table changes before this (Redis just came back) */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -227,77 +231,6 @@ int membership_parse_nodes(const char *list, partition_member_t *out, size_t max
     }
 }
 
-/* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" */
-static int parse_url(membership_t *self, const char *url, char *err, size_t errlen)
-{
-    static const char scheme[] = "redis://";
-    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        set_err(err, errlen, "redis url '%s' does not start with redis://", url);
-        return -1;
-    }
-    snprintf(self->url, sizeof(self->url), "%s", url);
-    const char *p = url + sizeof(scheme) - 1;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon || (size_t)(colon - p) >= sizeof(self->user) ||
-            (size_t)(at - colon - 1) >= sizeof(self->password)) {
-            set_err(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
-            return -1;
-        }
-        memcpy(self->user, p, (size_t)(colon - p));
-        memcpy(self->password, colon + 1, (size_t)(at - colon - 1));
-        p = at + 1;
-    }
-    const char *host_end;
-    const char *rest;
-    if (*p == '[') {
-        host_end = strchr(p, ']');
-        if (!host_end) {
-            set_err(err, errlen, "redis url: unterminated [IPv6 address]");
-            return -1;
-        }
-        p++;
-        rest = host_end + 1;
-    } else {
-        host_end = p + strcspn(p, ":/");
-        rest = host_end;
-    }
-    size_t hlen = (size_t)(host_end - p);
-    if (hlen == 0 || hlen >= sizeof(self->host)) {
-        set_err(err, errlen, "redis url: missing or too long host");
-        return -1;
-    }
-    memcpy(self->host, p, hlen);
-    self->host[hlen] = '\0';
-    self->port = 6379;
-    if (*rest == ':') {
-        char *e;
-        errno = 0;
-        long v = strtol(rest + 1, &e, 10);
-        if (e == rest + 1 || errno || v < 1 || v > 65535 || (*e != '\0' && *e != '/')) {
-            set_err(err, errlen, "redis url: bad port");
-            return -1;
-        }
-        self->port = (int)v;
-        rest = e;
-    }
-    if (*rest == '/' && rest[1] != '\0') {
-        char *e;
-        errno = 0;
-        long v = strtol(rest + 1, &e, 10);
-        if (e == rest + 1 || errno || v < 0 || v > 1000000 || *e != '\0') {
-            set_err(err, errlen, "redis url: bad database number");
-            return -1;
-        }
-        self->db = (int)v;
-    } else if (*rest != '\0' && strcmp(rest, "/") != 0) {
-        set_err(err, errlen, "redis url: unexpected '%s'", rest);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- publication ---------------------------------------------------------------------------- */
 
 /* Make table current; the previous current table is freed now if nobody holds it. Takes
@@ -420,66 +353,19 @@ static void drop_conn(conn_t *c)
     }
 }
 
-static struct timeval tv_ms(uint32_t ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return tv;
-}
-
 /* A reply is an error, or missing: text into c->last_err. */
 static bool reply_failed(conn_t *c, redisReply *r, const char *what)
 {
-    if (!r) {
-        snprintf(c->last_err, sizeof(c->last_err), "%s: %s", what,
-                 c->ctx && c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
-        return true;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(c->last_err, sizeof(c->last_err), "%s: %s", what, r->str);
-        return true;
-    }
-    return false;
+    return rconn_failed(c->ctx, r, what, c->last_err, sizeof(c->last_err)) != 0;
 }
 
 static int ensure_conn(membership_t *self, conn_t *c)
 {
     if (c->ctx)
         return 0;
-    c->ctx = redisConnectWithTimeout(self->host, self->port, tv_ms(MEMBERSHIP_REDIS_TIMEOUT_MS));
-    if (!c->ctx || c->ctx->err) {
-        snprintf(c->last_err, sizeof(c->last_err), "connect %.200s:%d: %s", self->host, self->port,
-                 c->ctx ? c->ctx->errstr : "out of memory");
-        drop_conn(c);
-        return -1;
-    }
-    if (redisSetTimeout(c->ctx, tv_ms(MEMBERSHIP_REDIS_TIMEOUT_MS)) != REDIS_OK) {
-        snprintf(c->last_err, sizeof(c->last_err), "setting the timeout failed");
-        drop_conn(c);
-        return -1;
-    }
-    if (self->password[0]) {
-        redisReply *r = self->user[0]
-                            ? redisCommand(c->ctx, "AUTH %s %s", self->user, self->password)
-                            : redisCommand(c->ctx, "AUTH %s", self->password);
-        bool bad = reply_failed(c, r, "AUTH");
-        if (r)
-            freeReplyObject(r);
-        if (bad) {
-            drop_conn(c);
-            return -1;
-        }
-    }
-    if (self->db) {
-        redisReply *r = redisCommand(c->ctx, "SELECT %d", self->db);
-        bool bad = reply_failed(c, r, "SELECT");
-        if (r)
-            freeReplyObject(r);
-        if (bad) {
-            drop_conn(c);
-            return -1;
-        }
-    }
-    return 0;
+    c->ctx =
+        rconn_open(&self->redis, MEMBERSHIP_REDIS_TIMEOUT_MS, c->last_err, sizeof(c->last_err));
+    return c->ctx ? 0 : -1;
 }
 
 static void member_key(const membership_t *self, const char *id, char *out, size_t cap)
@@ -647,10 +533,10 @@ static void note_failure(membership_t *self, conn_t *c)
         c->failing = true;
         c->backoff_ms = 1000;
         c->next_log_ms = now + c->backoff_ms;
-        say(self, 1, "membership: redis %s: %s; keeping the last table and retrying", self->url,
-            c->last_err);
+        say(self, 1, "membership: redis %s: %s; keeping the last table and retrying",
+            self->redis.url, c->last_err);
     } else if (now >= c->next_log_ms) {
-        say(self, 1, "membership: redis %s still failing (%llu cycles): %s", self->url,
+        say(self, 1, "membership: redis %s still failing (%llu cycles): %s", self->redis.url,
             (unsigned long long)c->failed_cycles, c->last_err);
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
         c->next_log_ms = now + c->backoff_ms;
@@ -661,7 +547,11 @@ static void note_success(membership_t *self, conn_t *c)
 {
     atomic_store_explicit(&self->connected, true, memory_order_relaxed);
     if (c->failing) {
-        say(self, 2, "membership: redis %s is back after %llu failed cycles", self->url,
+        /* Members' keys may have expired while Redis was away (or Redis restarted empty): give
+         * every node a member ttl to register again before believing a smaller set. */
+        if (self->current)
+            self->settle_until_ms = now_ms() + self->ttl_ms;
+        say(self, 2, "membership: redis %s is back after %llu failed cycles", self->redis.url,
             (unsigned long long)c->failed_cycles);
         c->failing = false;
         c->failed_cycles = 0;
@@ -683,10 +573,13 @@ static void cycle(membership_t *self, conn_t *c)
         note_failure(self, c);
         return;
     }
+    int64_t beat = now_ms();
     if (self->self_id[0] && heartbeat(self, c) != 0) {
         note_failure(self, c);
         return;
     }
+    if (self->self_id[0])
+        self->last_beat_ms = beat;
     partition_member_t *members;
     size_t n;
     if (read_members(self, c, &members, &n) != 0) {
@@ -697,6 +590,10 @@ static void cycle(membership_t *self, conn_t *c)
     atomic_fetch_add_explicit(&self->polls, 1, memory_order_relaxed);
     if (n == 0) {
         /* Nobody alive: nothing to route to, so the last table is as good as none. */
+        free(members);
+        return;
+    }
+    if (now_ms() < self->settle_until_ms) {
         free(members);
         return;
     }
@@ -754,8 +651,15 @@ static void actor_main(zsock_t *pipe, void *arg)
         now = now_ms();
         if (now < next)
             continue;
+        /* A late cycle after our registration could have expired (the process was stopped or
+         * starved): others may have taken our partitions. Count it before the lease renews. */
+        int64_t prev = atomic_load(&self->last_cycle_ms);
+        if (prev && self->self_id[0] && now - prev > (int64_t)period + GAP_SLACK_MS &&
+            now - self->last_beat_ms >= (int64_t)self->ttl_ms)
+            atomic_fetch_add(&self->gaps, 1);
         cycle(self, &conn);
         last_cycle = now_ms();
+        atomic_store(&self->last_cycle_ms, last_cycle);
         next = now + period;
         if (next <= last_cycle) /* a slow cycle: do not run back to back */
             next = last_cycle + period / 2;
@@ -827,7 +731,7 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     pthread_condattr_destroy(&attr);
 
     if (have_redis) {
-        if (parse_url(self, cfg->redis_url, err, errlen) != 0)
+        if (rconn_parse(cfg->redis_url, &self->redis, err, errlen) != 0)
             goto fail;
         self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (self->wake_fd < 0) {
@@ -878,6 +782,19 @@ int membership_start(membership_t *self)
         return 0;
     self->actor = zactor_new(actor_main, self);
     return self->actor ? 0 : -1;
+}
+
+bool membership_lease(const membership_t *self, uint64_t *gaps)
+{
+    if (self->is_static) {
+        *gaps = 0;
+        return true;
+    }
+    *gaps = atomic_load(&self->gaps);
+    int64_t last = atomic_load(&self->last_cycle_ms);
+    /* A cycle is at most a period plus a connect and a command timeout late. */
+    int64_t window = (int64_t)self->ttl_ms + 2 * MEMBERSHIP_REDIS_TIMEOUT_MS;
+    return last != 0 && now_ms() - last < window;
 }
 
 void membership_refresh(membership_t *self)

@@ -23,9 +23,11 @@
  *
  * Failures. When Redis cannot be reached or answers with an error, the last table stays
  * published (it is never replaced by an empty one), the connection is retried every poll, and a
- * node re-registers as soon as Redis is back (also after Redis restarted empty). Errors go to the
- * optional log callback with backoff: the first failure, then at most one line per doubling
- * interval (1 s, 2 s, ... 60 s) while it lasts, and one line when Redis is back.
+ * node re-registers as soon as Redis is back (also after Redis restarted empty). For one member
+ * ttl after Redis comes back no new table is published, so members whose keys expired during
+ * the outage have time to register again instead of being dropped and their partitions moved.
+ * Errors go to the optional log callback with backoff: the first failure, then at most one line per
+ * doubling interval (1 s, 2 s, ... 60 s) while it lasts, and one line when Redis is back.
  *
  * Threads. With Redis, one czmq actor does the heartbeats and reads; it builds a table only when
  * the epoch changes and publishes it by swapping a pointer under a mutex. Readers take a counted
@@ -117,6 +119,15 @@ void membership_release(membership_t *self, const partition_table_t **table_p);
 /* A number that changes every time a new table is published (0: none yet). One atomic load: a
  * reader keeps its reference while the version it took it at is still current. */
 uint64_t membership_version(const membership_t *self);
+
+/* The node's lease on what its table says it owns. False when the actor has not completed a
+ * cycle for longer than the member ttl (plus Redis timeouts): the process was stopped or starved,
+ * others may have dropped it and taken its partitions, so it must not serve until the next cycle.
+ * *gaps counts the cycles that found such a gap after our registration could have expired; a
+ * node serves only once it has re-checked its ownership (keeper.h) for the current count. A
+ * static list always holds the lease (gaps 0). Redis being unreachable is not a gap: nobody can
+ * take over through it. One clock read and two atomic loads. */
+bool membership_lease(const membership_t *self, uint64_t *gaps);
 
 /* Ask the actor to poll Redis now instead of at its next period (after a "moved" whose epoch
  * differs from ours). Cheap and non-blocking; a no-op for a static list or before start. */

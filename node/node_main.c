@@ -5,9 +5,12 @@
  *
  * Threads: the main thread parses options, starts everything, then waits for SIGTERM/SIGINT and
  * once a second logs garbage counters (with backoff); the membership actor (Redis only); the
- * server's worker (and proxy) actors; one sweeper thread. Signals are blocked in every thread and
- * taken by sigtimedwait() in main. A clean exit deregisters from Redis and returns 0. */
+ * server's worker (and proxy) actors; one sweeper thread; with Redis and --snapshot-interval > 0,
+ * the keeper thread (snapshots, restore, handover: keeper.h). Signals are blocked in every thread
+ * and taken by sigtimedwait() in main. A clean exit hands the partitions over, deregisters from
+ * Redis and returns 0. */
 #include "cmsg.h"
+#include "keeper.h"
 #include "log.h"
 #include "membership.h"
 #include "nodesrv.h"
@@ -40,6 +43,7 @@ typedef struct {
     uint32_t workers;
     uint32_t heartbeat_ms;
     uint32_t member_ttl_ms;
+    uint32_t snapshot_ms;
     uint32_t numwant;
     uint32_t peer_timeout;
     uint32_t max_torrents;
@@ -69,6 +73,8 @@ static const opts_spec_t node_opts[] = {
         "membership heartbeat and poll period"),
     OPT("member-ttl", "MS", OPTS_UINT, member_ttl_ms, 20, 3600000,
         "a member not heard from for this long is dropped"),
+    OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 0, 3600000,
+        "write changed partitions to Redis this often, for failover (0: never; needs --redis)"),
     OPT("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
         "peers per reply when the request does not say"),
     OPT("peer-timeout", "S", OPTS_UINT, peer_timeout, 1, 604800,
@@ -95,6 +101,64 @@ static void report_expired(void *arg, size_t removed)
 {
     (void)arg;
     log_msg(LOG_DEBUG, "expired %zu peers", removed);
+}
+
+static void keeper_log(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    log_msg((log_level_t)level, "%s", msg);
+}
+
+/* ---- the keeper's view of the membership ----------------------------------------------------- */
+
+typedef struct {
+    membership_t *members;
+    const char *self_id;
+    keeper_t *keeper; /* set once the keeper exists */
+} node_ctx_t;
+
+static bool view_owned(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
+{
+    node_ctx_t *c = arg;
+    const partition_table_t *t = membership_current(c->members);
+    if (!t)
+        return false;
+    int me = partition_table_find(t, c->self_id);
+    for (uint32_t p = 0; me >= 0 && p < PARTITION_COUNT; p++)
+        if (partition_owner(t, p) == (uint16_t)me)
+            mine[p >> 6] |= UINT64_C(1) << (p & 63);
+    membership_release(c->members, &t);
+    return true;
+}
+
+static uint64_t view_version(void *arg)
+{
+    node_ctx_t *c = arg;
+    return membership_version(c->members);
+}
+
+static bool view_alive(void *arg, const char *id)
+{
+    node_ctx_t *c = arg;
+    const partition_table_t *t = membership_current(c->members);
+    bool alive = t && partition_table_find(t, id) >= 0;
+    membership_release(c->members, &t);
+    return alive;
+}
+
+static bool view_lease(void *arg, uint64_t *gaps)
+{
+    node_ctx_t *c = arg;
+    return membership_lease(c->members, gaps);
+}
+
+static void on_table(void *arg, const partition_table_t *table)
+{
+    (void)table;
+    node_ctx_t *c = arg;
+    keeper_t *k = __atomic_load_n(&c->keeper, __ATOMIC_ACQUIRE);
+    if (k)
+        keeper_notify(k);
 }
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -147,6 +211,7 @@ int main(int argc, char **argv)
         .workers = cores > 0 ? (uint32_t)cores : 1,
         .heartbeat_ms = MEMBERSHIP_HEARTBEAT_MS_DEFAULT,
         .member_ttl_ms = MEMBERSHIP_TTL_MS_DEFAULT,
+        .snapshot_ms = 1000,
         .numwant = SHOAL_NUMWANT_DEF,
         .peer_timeout = 2700,
         .max_torrents = 5000000,
@@ -197,6 +262,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    node_ctx_t ctx = {.self_id = cfg.id};
     membership_config_t mc = {
         .redis_url = *cfg.redis ? cfg.redis : NULL,
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
@@ -205,6 +271,8 @@ int main(int argc, char **argv)
         .heartbeat_ms = cfg.heartbeat_ms,
         .ttl_ms = cfg.member_ttl_ms,
         .log = membership_log,
+        .on_change = on_table,
+        .change_arg = &ctx,
     };
     membership_t *members = membership_new(&mc, err, sizeof(err));
     if (!members) {
@@ -223,7 +291,33 @@ int main(int argc, char **argv)
         membership_destroy(&members);
         return 1;
     }
+    ctx.members = members;
+    keeper_t *keeper = NULL;
+    if (*cfg.redis && cfg.snapshot_ms > 0) {
+        keeper_config_t kc = {
+            .redis_url = cfg.redis,
+            .self_id = cfg.id,
+            .repo = repo,
+            .view = {.arg = &ctx,
+                     .owned = view_owned,
+                     .version = view_version,
+                     .alive = view_alive,
+                     .lease = view_lease},
+            .interval_ms = cfg.snapshot_ms,
+            .handover_ms = cfg.member_ttl_ms,
+            .log = keeper_log,
+        };
+        keeper = keeper_new(&kc, err, sizeof(err));
+        if (!keeper) {
+            fprintf(stderr, "shoal-node: snapshots: %s\n", err);
+            repo_destroy(&repo);
+            membership_destroy(&members);
+            return 2;
+        }
+        __atomic_store_n(&ctx.keeper, keeper, __ATOMIC_RELEASE);
+    }
     nodesrv_config_t sc = {
+        .keeper = keeper,
         .bind = cfg.bind,
         .workers = cfg.workers,
         .repo = repo,
@@ -234,24 +328,29 @@ int main(int argc, char **argv)
     nodesrv_t *srv = nodesrv_new(&sc, err, sizeof(err));
     if (!srv) {
         fprintf(stderr, "shoal-node: %s\n", err);
+        keeper_destroy(&keeper);
         repo_destroy(&repo);
         membership_destroy(&members);
         return 1;
     }
     sweeper_t *sweeper = NULL;
+    err[0] = '\0';
     if (nodesrv_start(srv, err, sizeof(err)) != 0 || membership_start(members) != 0 ||
+        (keeper && keeper_start(keeper) != 0) ||
         !(sweeper = sweeper_start(repo, cfg.peer_timeout, report_expired, NULL))) {
         fprintf(stderr, "shoal-node: could not start: %s\n", *err ? err : "thread creation");
         nodesrv_destroy(&srv);
+        membership_stop(members);
+        keeper_destroy(&keeper);
         membership_destroy(&members);
         repo_destroy(&repo);
         return 1;
     }
     log_msg(LOG_INFO,
             "shoal-node %s id %s serving %s (advertised %s) with %u workers, %zu stripes, "
-            "membership %s",
+            "membership %s, snapshots %s",
             SHOAL_VERSION, cfg.id, nodesrv_endpoint(srv), advertise, cfg.workers,
-            repo_stripes(repo), *cfg.redis ? cfg.redis : "static");
+            repo_stripes(repo), *cfg.redis ? cfg.redis : "static", keeper ? "on" : "off");
 
     garbage_log_t glog = {.interval = 1};
     int sig;
@@ -265,8 +364,14 @@ int main(int argc, char **argv)
         log_garbage(&glog, &st);
     }
     log_msg(LOG_INFO, "signal %d: shutting down", sig);
-    /* Leave the member set first, so gateways stop routing here while we still answer. */
+    /* A planned handover: say we are leaving (acquirers then wait for our snapshots), leave the
+     * member set so gateways route elsewhere while we still answer, then write every partition
+     * with the release mark (answering "moved" from then on), then stop. */
+    if (keeper)
+        keeper_leave(keeper);
     membership_stop(members);
+    if (keeper)
+        keeper_stop(keeper, true);
     nodesrv_stop(srv);
     sweeper_stop(&sweeper);
 
@@ -282,7 +387,21 @@ int main(int argc, char **argv)
             (unsigned long long)st.moved, (unsigned long long)st.errors,
             (unsigned long long)st.garbage, (unsigned long long)st.replies_dropped,
             (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
+    if (keeper) {
+        keeper_stats_t ks;
+        keeper_stats(keeper, &ks);
+        log_msg(LOG_INFO,
+                "snapshots: %llu partition writes (%llu bytes, last cycle %llu us, longest %llu "
+                "us), %llu acquired, %llu peers restored, %llu released, %llu lost, %llu redis "
+                "errors",
+                (unsigned long long)ks.partitions, (unsigned long long)ks.bytes,
+                (unsigned long long)ks.last_cycle_us, (unsigned long long)ks.max_cycle_us,
+                (unsigned long long)ks.acquired, (unsigned long long)ks.restored_peers,
+                (unsigned long long)ks.released, (unsigned long long)ks.lost,
+                (unsigned long long)ks.errors);
+    }
     nodesrv_destroy(&srv);
+    keeper_destroy(&keeper);
     membership_destroy(&members);
     repo_destroy(&repo);
     return 0;

@@ -57,6 +57,7 @@ struct nodesrv {
     repo_t *repo;
     membership_t *membership;
     uint32_t numwant_default;
+    keeper_t *keeper;
     uint32_t (*clock)(void);
     zsock_t *front;  /* ROUTER bound at bind */
     zsock_t *back;   /* inproc DEALER (workers > 1) */
@@ -101,8 +102,9 @@ static void refresh_table(worker_t *w)
 
 static bool owns(const worker_t *w, const uint8_t hash[SHOAL_HASH_LEN])
 {
-    return w->self_index >= 0 &&
-           partition_owner(w->table, partition_of(hash)) == (uint16_t)w->self_index;
+    uint32_t p = partition_of(hash);
+    return w->self_index >= 0 && partition_owner(w->table, p) == (uint16_t)w->self_index &&
+           (!w->srv->keeper || keeper_may_serve(w->srv->keeper, p));
 }
 
 /* Serve w->req into w->rep. */
@@ -115,6 +117,8 @@ static void serve(worker_t *w)
     uint64_t announces = 0, scrapes = 0, moved = 0, errors = 0;
     size_t arena_used = 0;
     refresh_table(w);
+    /* Not serving at all (lease, pause, shutdown): everything is "moved". */
+    bool serving = !srv->keeper || keeper_serving(srv->keeper);
     r->batch_id = b->batch_id;
     r->epoch = w->epoch;
     r->n = b->n;
@@ -124,7 +128,9 @@ static void serve(worker_t *w)
         a->id = q->id;
         a->kind = q->kind;
         bool mine;
-        if (q->kind == CMSG_ANNOUNCE) {
+        if (!serving) {
+            mine = false;
+        } else if (q->kind == CMSG_ANNOUNCE) {
             mine = owns(w, q->announce.info_hash);
         } else {
             mine = true;
@@ -340,6 +346,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
     self->numwant_default =
         cfg->numwant_default > SHOAL_NUMWANT_MAX ? SHOAL_NUMWANT_MAX : cfg->numwant_default;
     self->clock = cfg->clock ? cfg->clock : sweeper_now;
+    self->keeper = cfg->keeper;
     int hwm = cfg->hwm > 0 ? cfg->hwm : 10000;
 
     self->front = new_socket(ZMQ_ROUTER, hwm);

@@ -12,7 +12,10 @@
  * Ownership: a request is served only if this node owns its partition (every hash of a scrape)
  * under the current membership table, which a worker re-reads when membership_version() moves;
  * otherwise it gets "moved" with the node's epoch (0 if the node has no table yet, or is not in
- * it). The gateway's epoch in the batch is not compared: ownership alone decides.
+ * it). The gateway's epoch in the batch is not compared: ownership alone decides. With a keeper
+ * (failover), a node also answers "moved" for everything while keeper_serving() is false (its
+ * lease lapsed, or a pause is not yet checked, or it is shutting down) and for a partition
+ * another node took over while this one was away (keeper_may_serve()).
  *
  * Garbage: a message that is not exactly [identity][payload], or whose payload does not decode
  * as a version-1 request batch, is dropped without a reply and counted (nodesrv_stats); nothing
@@ -23,6 +26,7 @@
 #ifndef SHOAL_NODESRV_H
 #define SHOAL_NODESRV_H
 
+#include "keeper.h"
 #include "membership.h"
 #include "repo.h"
 
@@ -40,6 +44,7 @@ typedef struct {
     uint32_t numwant_default; /* peers for an announce with numwant < 0 */
     uint32_t (*clock)(void);  /* monotonic seconds for the repository; NULL: CLOCK_MONOTONIC */
     int hwm;                  /* ZeroMQ high-water marks (messages); 0 means 10000 */
+    keeper_t *keeper;         /* borrowed, optional: snapshots and fencing (keeper.h) */
 } nodesrv_config_t;
 
 typedef struct {

@@ -28,7 +28,15 @@
  *
  * Memory accounting: every block size is rounded to glibc's chunk sizes and the chunk size
  * (with malloc's 8-byte header) is added to self->bytes when it is allocated or resized, never
- * per request. Growth asks the budget first. */
+ * per request. Growth asks the budget first.
+ *
+ * Snapshots: a bitmap of partitions (one bit each, atomic words on cache lines of their own)
+ * records which partitions an announce or import touched. Marking happens after the stripe lock
+ * is released and the taker clears words with an atomic exchange before it locks stripes to
+ * export them, so through the lock either the export sees the change or the mark lands after the
+ * clear: no change is ever unmarked and unexported. Export and import work in seconds of age;
+ * the tick arithmetic is kept here so an age never makes a peer expire earlier than it would
+ * have on the node that wrote it. */
 #include "repo.h"
 
 #include <pthread.h>
@@ -111,7 +119,11 @@ struct repo {
     struct stripe *stripes;
     alignas(64) _Atomic uint64_t bytes;
     _Atomic uint64_t torrents;
+    /* Read on every announce, written about once per partition per snapshot period: kept off
+     * the lines of the counters above, which change on every new swarm or block. */
+    alignas(64) _Atomic uint64_t dirty[REPO_DIRTY_WORDS];
 };
+_Static_assert(REPO_DIRTY_WORDS * 64 == PARTITION_COUNT, "one dirty bit per partition");
 
 /* A peer set's arrays, resolved once per call. */
 typedef struct {
@@ -261,6 +273,16 @@ static inline uint64_t slot_tag(uint64_t h)
 static inline uint32_t tick_of(const repo_t *r, uint32_t now)
 {
     return now >> r->tshift;
+}
+
+/* Mark partition p dirty: a relaxed load, and the atomic OR (a cache line taken exclusive) only
+ * for the first touch of p since the last take. */
+static inline void mark_dirty(repo_t *r, uint32_t p)
+{
+    _Atomic uint64_t *w = &r->dirty[p / 64];
+    const uint64_t bit = UINT64_C(1) << (p % 64);
+    if (!(atomic_load_explicit(w, memory_order_relaxed) & bit))
+        atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
 }
 
 static inline uint16_t time_off(uint32_t tick, uint32_t base)
@@ -609,29 +631,36 @@ static void v6_maybe_shrink(repo_t *r, struct swarm *s)
         v6_resize(r, s, nc);
 }
 
+/* Give swarm s an empty IPv6 set with room for cap records; *v becomes its view. False if the
+ * budget or malloc refuses. */
+static bool v6_create(repo_t *r, struct swarm *s, view_t *v, uint32_t cap, uint32_t tick)
+{
+    const size_t sz = PSET6_HDR + data_size(cap, SHOAL_PEER6_LEN);
+    if (!mem_reserve(r, alloc_cost(sz)))
+        return false;
+    struct pset6 *p = malloc(sz);
+    if (!p) {
+        mem_release(r, alloc_cost(sz));
+        return false;
+    }
+    p->h = (struct pset){.n = 0, .nl = 0, .cap = cap, .base = tick - r->tticks};
+    s->v6 = p;
+    *v = view6(r, p);
+    idx_rebuild(v, SHOAL_PEER6_LEN); /* an index starts empty (nothing for small sets) */
+    return true;
+}
+
 /* Make room for one more peer of the family, creating the IPv6 set if needed; *v is refreshed.
  * False if a bound or memory forbids it. */
-static bool set_room(repo_t *r, uint64_t *slotp, view_t *v, bool have, uint32_t tick, unsigned rl)
+static inline __attribute__((always_inline)) bool set_room(repo_t *r, uint64_t *slotp, view_t *v,
+                                                           bool have, uint32_t tick, unsigned rl)
 {
     struct swarm *s = slot_swarm(*slotp);
     const uint32_t n = have ? v->h->n : 0;
     if (n >= r->lim.max_peers_per_swarm)
         return false;
-    if (!have) {
-        uint32_t cap = fit_cap(1, rl, PSET6_HDR);
-        size_t sz = PSET6_HDR + data_size(cap, rl);
-        if (!mem_reserve(r, alloc_cost(sz)))
-            return false;
-        struct pset6 *p = malloc(sz);
-        if (!p) {
-            mem_release(r, alloc_cost(sz));
-            return false;
-        }
-        p->h = (struct pset){.n = 0, .nl = 0, .cap = cap, .base = tick - r->tticks};
-        s->v6 = p;
-        *v = view6(r, p);
-        return true;
-    }
+    if (!have)
+        return v6_create(r, s, v, fit_cap(1, rl, PSET6_HDR), tick);
     if (n < v->h->cap)
         return true;
     uint64_t want = (uint64_t)n + n / 4 + 1;
@@ -731,8 +760,9 @@ static void table_remove_at(const repo_t *r, struct stripe *st, size_t i)
 }
 
 /* A new empty swarm with room for its first IPv4 peer; NULL if a bound forbids it. */
-static struct swarm *swarm_create(repo_t *r, struct stripe *st, const uint8_t *ih, uint64_t h,
-                                  size_t *slot, uint32_t tick)
+static inline __attribute__((always_inline)) struct swarm *
+swarm_create(repo_t *r, struct stripe *st, const uint8_t *ih, uint64_t h, size_t *slot,
+             uint32_t tick)
 {
     if (atomic_fetch_add_explicit(&r->torrents, 1, memory_order_relaxed) >= r->lim.max_torrents) {
         atomic_fetch_sub_explicit(&r->torrents, 1, memory_order_relaxed);
@@ -773,6 +803,34 @@ static void swarm_free(repo_t *r, struct swarm *s)
     }
     mem_release(r, alloc_cost(SWARM_HDR + data_size(s->v4.cap, SHOAL_PEER4_LEN)));
     free(s);
+}
+
+/* After removals: free an emptied table, halve one at most a quarter full. */
+static void table_fit(repo_t *r, struct stripe *st)
+{
+    const size_t old = st->mask + 1;
+    size_t cap = old;
+    while (cap > TABLE_MIN && st->count * 4 < cap)
+        cap /= 2;
+    if (st->count == 0) {
+        mem_release(r, alloc_cost(old * 8));
+        free(st->slots);
+        st->slots = NULL;
+        st->mask = 0;
+    } else if (cap < old) {
+        table_resize(r, st, cap);
+    }
+}
+
+/* Remove the swarm in slot i (backward shift) and free it; the stripe's peer counters are the
+ * caller's. */
+static void swarm_remove_at(repo_t *r, struct stripe *st, size_t i)
+{
+    struct swarm *s = slot_swarm(st->slots[i]);
+    table_remove_at(r, st, i);
+    swarm_free(r, s);
+    st->count--;
+    atomic_fetch_sub_explicit(&r->torrents, 1, memory_order_relaxed);
 }
 
 /* ---- requests ----------------------------------------------------------------------------- */
@@ -858,6 +916,7 @@ repo_err_t repo_announce(repo_t *self, const announce_t *req, uint32_t now, size
     /* Hash before locking: the critical section is only the table and the set. */
     const uint64_t h = swarm_hash(self, req->info_hash);
     const uint64_t kh = peer_hash(self, key, rl);
+    const uint32_t part = partition_of(req->info_hash);
     struct stripe *st = stripe_of(self, h);
     memset(res, 0, sizeof(*res));
 
@@ -879,6 +938,8 @@ repo_err_t repo_announce(repo_t *self, const announce_t *req, uint32_t now, size
                         SHOAL_PEER4_LEN);
     }
     pthread_mutex_unlock(&st->lock);
+    /* After the unlock, never before the change: see the file comment. */
+    mark_dirty(self, part);
     return err;
 }
 
@@ -937,29 +998,16 @@ size_t repo_expire_stripe(repo_t *self, size_t stripe, uint32_t now)
             uint64_t *slotp = &st->slots[i];
             if (*slotp) {
                 removed += swarm_sweep(self, st, slotp, tick);
-                struct swarm *s = slot_swarm(*slotp);
+                const struct swarm *s = slot_swarm(*slotp);
                 if (s->v4.n == 0 && !s->v6) {
-                    table_remove_at(self, st, i);
-                    swarm_free(self, s);
-                    st->count--;
-                    atomic_fetch_sub_explicit(&self->torrents, 1, memory_order_relaxed);
+                    swarm_remove_at(self, st, i);
                     continue; /* a later swarm may have shifted into slot i */
                 }
             }
             i = (i + 1) & m;
             steps--;
         }
-        size_t cap = m + 1;
-        while (cap > TABLE_MIN && st->count * 4 < cap)
-            cap /= 2;
-        if (st->count == 0) {
-            mem_release(self, alloc_cost((m + 1) * 8));
-            free(st->slots);
-            st->slots = NULL;
-            st->mask = 0;
-        } else if (cap < m + 1) {
-            table_resize(self, st, cap);
-        }
+        table_fit(self, st);
     }
     pthread_mutex_unlock(&st->lock);
     return removed;
@@ -992,6 +1040,292 @@ void repo_totals(repo_t *self, repo_totals_t *out)
     out->bytes = atomic_load_explicit(&self->bytes, memory_order_relaxed);
 }
 
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+void repo_take_dirty(repo_t *self, uint64_t out[REPO_DIRTY_WORDS])
+{
+    /* Relaxed is enough: the caller locks each stripe after this to export it, and announces
+     * mark after their unlock (file comment). */
+    for (size_t i = 0; i < REPO_DIRTY_WORDS; i++)
+        out[i] = atomic_exchange_explicit(&self->dirty[i], 0, memory_order_relaxed);
+}
+
+void repo_mark_dirty(repo_t *self, const uint64_t parts[REPO_DIRTY_WORDS])
+{
+    for (size_t i = 0; i < REPO_DIRTY_WORDS; i++)
+        if (parts[i])
+            atomic_fetch_or_explicit(&self->dirty[i], parts[i], memory_order_relaxed);
+}
+
+/* Seconds since a peer's last-seen tick `seen`, at tick `tick`, as a lower bound. With ticks of
+ * 2^k s the peer announced anywhere in its tick and now is anywhere in its own, so d ticks apart
+ * mean at least (d - 1) * 2^k + 1 s. The lower bound keeps, through a snapshot, the guarantee
+ * that a peer never expires before its timeout; the price is that an imported peer may outlive
+ * it by up to three ticks instead of two. (d * 2^k, the middle estimate, would be off by up to a
+ * tick either way, so a reader could expire a peer early.) Exact for k = 0. */
+static uint32_t peer_age(const repo_t *r, uint32_t tick, uint32_t seen)
+{
+    const int32_t d = (int32_t)(tick - seen);
+    if (d <= 0)
+        return 0;
+    if (r->tshift == 0)
+        return (uint32_t)d;
+    const uint64_t a = ((uint64_t)(d - 1) << r->tshift) + 1;
+    return a > UINT32_MAX ? UINT32_MAX : (uint32_t)a;
+}
+
+static bool export_set(const repo_t *r, snap_enc_t *enc, const view_t *v, uint32_t tick,
+                       uint8_t family, unsigned rl)
+{
+    const struct pset *h = v->h;
+    snap_peer_t p = {.family = family};
+    for (uint32_t i = 0; i < h->n; i++) {
+        const uint16_t m = v->meta[i];
+        p.seeder = i >= h->nl;
+        p.completed = (m & META_DONE) != 0;
+        p.age_s = peer_age(r, tick, h->base + (m & META_OFF));
+        p.compact = v->addr + (size_t)i * rl;
+        if (snap_enc_peer(enc, &p) != SNAP_OK)
+            return false;
+    }
+    return true;
+}
+
+long repo_export_stripe(repo_t *self, size_t stripe, uint32_t now, repo_pick_fn pick, void *arg)
+{
+    if (stripe >= self->nstripes)
+        return 0;
+    struct stripe *st = &self->stripes[stripe];
+    const uint32_t tick = tick_of(self, now);
+    long done = 0;
+    bool failed = false;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; st->slots && i <= st->mask; i++) {
+        if (!st->slots[i])
+            continue;
+        struct swarm *s = slot_swarm(st->slots[i]);
+        snap_enc_t *enc = pick(arg, partition_of(s->ih));
+        if (!enc)
+            continue;
+        /* A failed encoder refuses everything from here on; the others carry on. */
+        const uint32_t n6 = s->v6 ? s->v6->h.n : 0;
+        if (snap_enc_swarm(enc, s->ih, s->downloaded, s->v4.n, n6) != SNAP_OK) {
+            failed = true;
+            continue;
+        }
+        view_t v = view4(self, s);
+        bool ok = export_set(self, enc, &v, tick, 4, SHOAL_PEER4_LEN);
+        if (ok && s->v6) {
+            v = view6(self, s->v6);
+            ok = export_set(self, enc, &v, tick, 6, SHOAL_PEER6_LEN);
+        }
+        if (ok)
+            done++;
+        else
+            failed = true;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return failed ? -1 : done;
+}
+
+/* The tick a peer a seconds old at now was last seen in: floor((now - a) / 2^k), counted from
+ * now's tick so it stays in the same modulo-2^32 tick arithmetic as everything else (now - a
+ * may be "before zero" soon after boot). Exact, so an imported peer expires at the same sweep
+ * as it would have had it announced here. */
+static uint32_t seen_tick(const repo_t *r, uint32_t now, uint32_t a)
+{
+    const uint32_t tick = tick_of(r, now);
+    const uint32_t rem = now & ((UINT32_C(1) << r->tshift) - 1);
+    if (a <= rem)
+        return tick;
+    const uint64_t back = ((uint64_t)a - rem + (UINT64_C(1) << r->tshift) - 1) >> r->tshift;
+    return tick - (uint32_t)back;
+}
+
+static inline bool snap_live(const repo_t *r, const snap_peer_t *p, uint32_t extra)
+{
+    return (uint64_t)p->age_s + extra < r->lim.peer_timeout_s;
+}
+
+/* Before the first peer is added to a set: room for `more` peers in one resize (or the IPv6
+ * set created at that size), instead of a series of 1.25x steps that each rebuild the index.
+ * Best effort: if the budget refuses, set_room() grows step by step and enforces the bounds. */
+static void import_reserve(repo_t *r, uint64_t *slotp, view_t *v, bool *have, uint32_t more,
+                           uint32_t tick, unsigned rl)
+{
+    const uint32_t n = *have ? v->h->n : 0;
+    uint64_t want = (uint64_t)n + more;
+    if (want > r->lim.max_peers_per_swarm)
+        want = r->lim.max_peers_per_swarm;
+    if (want <= n)
+        return;
+    if (rl == SHOAL_PEER6_LEN) {
+        struct swarm *s = slot_swarm(*slotp);
+        const uint32_t cap = fit_cap((uint32_t)want, rl, PSET6_HDR);
+        if (!*have)
+            *have = v6_create(r, s, v, cap, tick);
+        else if (want > v->h->cap && v6_resize(r, s, cap))
+            *v = view6(r, s->v6);
+    } else if (want > v->h->cap && v4_resize(r, slotp, fit_cap((uint32_t)want, rl, SWARM_HDR))) {
+        *v = view4(r, slot_swarm(*slotp));
+    }
+}
+
+/* Merge the peers of one family of sw (live of them not expired) into the swarm at *slotp. */
+static void import_set(repo_t *r, struct stripe *st, uint64_t *slotp, const snap_swarm_t *sw,
+                       uint32_t live, uint32_t now, uint32_t extra, repo_import_stats_t *out,
+                       const unsigned rl)
+{
+    const uint8_t family = rl == SHOAL_PEER6_LEN ? 6 : 4;
+    const uint32_t tick = tick_of(r, now);
+    struct swarm *s = slot_swarm(*slotp);
+    view_t v = {0};
+    bool have = true;
+    if (rl == SHOAL_PEER6_LEN) {
+        have = s->v6 != NULL;
+        if (have)
+            v = view6(r, s->v6);
+    } else {
+        v = view4(r, s);
+    }
+    if (have && v.h->n && (int32_t)(tick - v.h->base) > (int32_t)META_OFF)
+        set_sweep(r, st, &v, tick, rl); /* as in announce_in: rebase before offsets overflow */
+    bool reserved = false;
+    size_t off = 0;
+    snap_peer_t p;
+    while (snap_swarm_peer(sw, &off, &p)) {
+        if (p.family != family || !snap_live(r, &p, extra))
+            continue;
+        live--; /* now the live peers after this one */
+        if (have && set_find(&v, p.compact, peer_hash(r, p.compact, rl), rl) != NONE) {
+            out->present++;
+            continue;
+        }
+        if (!reserved) {
+            reserved = true;
+            import_reserve(r, slotp, &v, &have, live + 1, tick, rl);
+        }
+        if (!set_room(r, slotp, &v, have, tick, rl)) {
+            out->refused++;
+            continue;
+        }
+        have = true;
+        if (v.h->n == 0)
+            v.h->base = tick - r->tticks;
+        /* The seen tick is after tick - tticks (age < timeout), so after a fresh base the
+         * offset fits; it can precede an older base only if now is behind a now this set
+         * already saw (another thread's clock), and then time_off() clamps it to the base:
+         * the peer lives that much longer, never shorter. */
+        const uint32_t seen = seen_tick(r, now, p.age_s + extra);
+        const uint16_t meta = (uint16_t)((p.completed ? META_DONE : 0) | time_off(seen, v.h->base));
+        set_add(&v, p.compact, p.seeder, meta, rl);
+        st->peers++;
+        st->seeders += p.seeder;
+        out->peers++;
+    }
+    if (!reserved || !have)
+        return;
+    /* The reservation counted peers that turned out to be present. */
+    s = slot_swarm(*slotp);
+    if (rl == SHOAL_PEER6_LEN)
+        v6_maybe_shrink(r, s);
+    else
+        v4_maybe_shrink(r, slotp);
+}
+
+void repo_import_swarm(repo_t *self, const snap_swarm_t *sw, uint32_t now, uint32_t extra_age_s,
+                       repo_merge_t merge, repo_import_stats_t *st_out)
+{
+    /* Classify before locking: the snapshot is the caller's memory. */
+    uint32_t live4 = 0, live6 = 0;
+    size_t off = 0;
+    snap_peer_t p;
+    while (snap_swarm_peer(sw, &off, &p)) {
+        if (!snap_live(self, &p, extra_age_s))
+            st_out->expired++;
+        else if (p.family == 6)
+            live6++;
+        else
+            live4++;
+    }
+    const uint8_t *ih = sw->info_hash;
+    const uint64_t live = (uint64_t)live4 + live6;
+    const uint32_t part = partition_of(ih);
+    const uint64_t h = swarm_hash(self, ih);
+    struct stripe *st = stripe_of(self, h);
+
+    pthread_mutex_lock(&st->lock);
+    size_t slot = 0;
+    struct swarm *s = table_find(st, ih, h, &slot);
+    const bool created = !s && (live || sw->downloaded);
+    if (created) {
+        s = swarm_create(self, st, ih, h, &slot, tick_of(self, now));
+        if (!s)
+            st_out->refused += live ? live : 1; /* a downloaded count alone counts as one */
+    }
+    if (s) {
+        if (live4)
+            import_set(self, st, &st->slots[slot], sw, live4, now, extra_age_s, st_out,
+                       SHOAL_PEER4_LEN);
+        if (live6)
+            import_set(self, st, &st->slots[slot], sw, live6, now, extra_age_s, st_out,
+                       SHOAL_PEER6_LEN);
+        s = slot_swarm(st->slots[slot]);
+        if (created && !sw->downloaded && s->v4.n == 0 && !s->v6) {
+            swarm_remove_at(self, st, slot); /* every peer refused: leave no empty swarm */
+            table_fit(self, st);
+        } else {
+            const uint64_t d =
+                merge == REPO_MERGE_MAX
+                    ? (s->downloaded > sw->downloaded ? s->downloaded : sw->downloaded)
+                    : (uint64_t)s->downloaded + sw->downloaded;
+            s->downloaded = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+            st_out->swarms += created;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    mark_dirty(self, part);
+}
+
+size_t repo_drop_stripe(repo_t *self, size_t stripe, repo_part_fn drop, void *arg)
+{
+    if (stripe >= self->nstripes)
+        return 0;
+    struct stripe *st = &self->stripes[stripe];
+    size_t removed = 0;
+    pthread_mutex_lock(&st->lock);
+    if (st->slots && st->count) {
+        /* Same walk as repo_expire_stripe(): start after an empty slot. */
+        const size_t m = st->mask;
+        size_t i = 0;
+        while (st->slots[i])
+            i++;
+        i = (i + 1) & m;
+        for (size_t steps = m + 1; steps;) {
+            if (st->slots[i]) {
+                const struct swarm *s = slot_swarm(st->slots[i]);
+                if (drop(arg, partition_of(s->ih))) {
+                    uint32_t n = s->v4.n, nl = s->v4.nl;
+                    if (s->v6) {
+                        n += s->v6->h.n;
+                        nl += s->v6->h.nl;
+                    }
+                    st->peers -= n;
+                    st->seeders -= n - nl;
+                    removed += n;
+                    swarm_remove_at(self, st, i);
+                    continue; /* a later swarm may have shifted into slot i */
+                }
+            }
+            i = (i + 1) & m;
+            steps--;
+        }
+        table_fit(self, st);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return removed;
+}
+
 /* ---- life cycle --------------------------------------------------------------------------- */
 
 repo_t *repo_new(unsigned stripe_bits, const repo_limits_t *limits)
@@ -1020,6 +1354,8 @@ repo_t *repo_new(unsigned stripe_bits, const repo_limits_t *limits)
     randombytes_buf(r->pkey, sizeof(r->pkey));
     atomic_init(&r->bytes, 0);
     atomic_init(&r->torrents, 0);
+    for (size_t i = 0; i < REPO_DIRTY_WORDS; i++)
+        atomic_init(&r->dirty[i], 0);
     r->stripes = aligned_alloc(alignof(struct stripe), r->nstripes * sizeof(struct stripe));
     if (!r->stripes) {
         free(r);

@@ -23,6 +23,8 @@
 #define SHOAL_REPO_H
 
 #include "announce.h"
+#include "partition.h"
+#include "snapshot.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -93,5 +95,68 @@ typedef struct {
 
 /* Totals over all stripes (each stripe read under its lock, so roughly consistent). */
 void repo_totals(repo_t *self, repo_totals_t *out);
+
+/* ---- snapshots (failover): dirty partitions, export, import, drop ------------------------- */
+
+/* Each repository keeps a bitmap of the partitions (partition_of() of the info-hash) touched by
+ * an announce or an import since the last repo_take_dirty(): a snapshot writer copies only
+ * those. Marking costs one relaxed load per announce, and an atomic OR only when the bit was
+ * clear. Scrapes and expiry mark nothing (a snapshot's ages let a reader drop expired peers). */
+#define REPO_DIRTY_WORDS (PARTITION_COUNT / 64)
+
+/* Copy the dirty bitmap into out (bit p of word p / 64 is partition p) and clear it. A partition
+ * marked while this runs is in out or stays marked, never lost. */
+void repo_take_dirty(repo_t *self, uint64_t out[REPO_DIRTY_WORDS]);
+
+/* Mark partitions dirty again (OR in the bits of parts), e.g. after a snapshot write failed. */
+void repo_mark_dirty(repo_t *self, const uint64_t parts[REPO_DIRTY_WORDS]);
+
+/* For repo_export_stripe(): the encoder that swarms of `partition` go into, or NULL to skip
+ * them. Called under the stripe lock: no repo_ calls, nothing slow. */
+typedef snap_enc_t *(*repo_pick_fn)(void *arg, uint32_t partition);
+
+/* Encode, in stripe `stripe` only and under its lock, every swarm whose partition pick() maps to
+ * an encoder: snap_enc_swarm() then snap_enc_peer() for each of its peers (ages relative to now,
+ * in seconds; flags from the peer's state). The encoders must be between snap_enc_begin() and
+ * snap_enc_finish(). Encoders may grow (realloc) under the lock; the writer keeps them across
+ * snapshots, so in steady state nothing is allocated. Returns the number of swarms encoded, or
+ * -1 if an encoder failed (out of memory; that encoder's snapshot is then unusable). */
+long repo_export_stripe(repo_t *self, size_t stripe, uint32_t now, repo_pick_fn pick, void *arg);
+
+typedef struct {
+    uint64_t swarms;  /* swarms created by the import */
+    uint64_t peers;   /* peers added */
+    uint64_t present; /* peers skipped: already in the repository (theirs is fresher) */
+    uint64_t expired; /* peers skipped: age + extra_age_s >= peer_timeout */
+    uint64_t refused; /* peers (or a whole swarm) not added because a bound was hit */
+} repo_import_stats_t;
+
+/* How a snapshot's downloaded count combines with ours: ADD when ours counts only completions
+ * the snapshot has not seen (we just started serving the partition), MAX when ours and the
+ * snapshot's share their history (we held the partition before, lost it, and take it back from
+ * an owner that restored our own snapshot). */
+typedef enum {
+    REPO_MERGE_ADD = 0,
+    REPO_MERGE_MAX = 1,
+} repo_merge_t;
+
+/* Merge one swarm of a snapshot at time now: each peer not already present (same address, port
+ * and family) is added as if it last announced age + extra_age_s seconds ago, with its seeder
+ * and completed state; peers already present keep their own state; the swarm's downloaded count
+ * becomes ours + sw->downloaded, or the larger of the two (see repo_merge_t). Peers whose
+ * age + extra_age_s reaches the peer timeout are skipped; a swarm left with nothing to add (and
+ * downloaded 0) is not created. The bounds apply as for announces (no new swarm beyond
+ * max_torrents or the budget, no peer beyond max_peers_per_swarm). Adds to *st. Marks the
+ * partition dirty. */
+void repo_import_swarm(repo_t *self, const snap_swarm_t *sw, uint32_t now, uint32_t extra_age_s,
+                       repo_merge_t merge, repo_import_stats_t *st);
+
+/* For repo_drop_stripe(): true if swarms of this partition are to be removed. Called under the
+ * stripe lock. */
+typedef bool (*repo_part_fn)(void *arg, uint32_t partition);
+
+/* Remove, in stripe `stripe` only, every swarm whose partition drop() accepts, freeing its
+ * memory. Returns the number of peers removed. */
+size_t repo_drop_stripe(repo_t *self, size_t stripe, repo_part_fn drop, void *arg);
 
 #endif

@@ -24,11 +24,6 @@ struct partition_table {
     partition_member_t members[]; /* n, sorted by id */
 };
 
-uint32_t partition_of(const uint8_t info_hash[20])
-{
-    return ((uint32_t)info_hash[0] << 4 | (uint32_t)info_hash[1] >> 4) & (PARTITION_COUNT - 1);
-}
-
 static int member_cmp(const void *a, const void *b)
 {
     const partition_member_t *x = a, *y = b;

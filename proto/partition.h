@@ -70,7 +70,10 @@ typedef struct partition_table partition_table_t;
 /* The partition of an info-hash: its first 12 bits, (h[0] << 4) | (h[1] >> 4). Info-hashes are
  * SHA-1 (or truncated SHA-256) digests, uniform over their whole range, so their top bits spread
  * swarms evenly over partitions without hashing again. Always < PARTITION_COUNT. */
-uint32_t partition_of(const uint8_t info_hash[20]);
+static inline uint32_t partition_of(const uint8_t info_hash[20])
+{
+    return ((uint32_t)info_hash[0] << 4 | (uint32_t)info_hash[1] >> 4) & (PARTITION_COUNT - 1);
+}
 
 /* Build the table of a member set (members[0..n), copied; their order does not matter) for the
  * membership epoch `epoch` (stored, not interpreted). Costs up to P * n short SipHash calls: a few

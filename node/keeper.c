@@ -1,0 +1,862 @@
+/* SPDX-License-Identifier: MIT */
+/* keeper: snapshots, restore, handover and fencing of a node's partitions (see keeper.h).
+ *
+ * Threads: the keeper thread owns everything below except what the comments mark as shared.
+ * Shared: `blocked` and `verified_gaps`/`block_all` (read by workers, atomics), `stats` (under
+ * `lock`), the command flags (under `lock`, signalled by `cond`).
+ *
+ * Invariants (keeper thread): held[p] != 0 iff we acquired p and have not lost or released it;
+ * a blocked partition is not held; wait_since[p] != 0 only for owned, unheld partitions. */
+#include "keeper.h"
+
+#include "rconn.h"
+#include "snapstore.h"
+#include "sweeper.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKOFF_MAX_MS 60000
+#define ACQUIRE_POLL   50 /* ms between looks at a partition waiting for its release */
+#define DUTY_PERCENT   10 /* most of the time the snapshot cycles may take */
+#define WORDS          REPO_DIRTY_WORDS
+
+struct keeper {
+    /* configuration */
+    char self_id[PARTITION_ID_MAX];
+    repo_t *repo;
+    keeper_view_t view;
+    uint32_t interval_ms, handover_ms;
+    uint32_t (*clock)(void);
+    keeper_log_fn log;
+    void *log_arg;
+    snapstore_t *store;
+
+    /* shared with workers */
+    _Atomic uint64_t blocked[WORDS];
+    _Atomic uint64_t verified_gaps;
+    _Atomic bool block_all;
+
+    /* commands and stats */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool started, stop, release, leave, left, woken;
+    keeper_stats_t stats;
+    uint64_t restore_pending; /* acquisitions wanted for keeper_wait_restored() */
+
+    /* keeper thread */
+    uint64_t held[PARTITION_COUNT];
+    int64_t wait_since[PARTITION_COUNT];
+    uint64_t owned[WORDS];
+    bool have_table;
+    uint64_t version;
+    bool version_seen;
+    snap_enc_t *enc[PARTITION_COUNT];
+    uint64_t pick[WORDS]; /* partitions being exported */
+    uint64_t kept[WORDS]; /* lost partitions whose swarms we keep to merge: counts overlap */
+    bool failing;
+    int64_t next_log_ms, backoff_ms;
+    uint64_t failed_calls;
+    int64_t retry_ms; /* while failing: no Redis work before this */
+};
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void say(keeper_t *self, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(keeper_t *self, int level, const char *fmt, ...)
+{
+    if (!self->log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    self->log(self->log_arg, level, msg);
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_ms(void)
+{
+    return mono_us() / 1000;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline bool bit(const uint64_t *m, uint32_t p)
+{
+    return (m[p >> 6] >> (p & 63)) & 1;
+}
+
+static inline void set_bit(uint64_t *m, uint32_t p)
+{
+    m[p >> 6] |= UINT64_C(1) << (p & 63);
+}
+
+static void block(keeper_t *self, uint32_t p, bool on)
+{
+    uint64_t m = UINT64_C(1) << (p & 63);
+    if (on)
+        atomic_fetch_or(&self->blocked[p >> 6], m);
+    else
+        atomic_fetch_and(&self->blocked[p >> 6], ~m);
+}
+
+/* A Redis call failed: log it with backoff. */
+static void redis_failed(keeper_t *self, const char *what)
+{
+    int64_t now = mono_ms();
+    self->failed_calls++;
+    pthread_mutex_lock(&self->lock);
+    self->stats.errors++;
+    self->stats.connected = false;
+    pthread_mutex_unlock(&self->lock);
+    self->retry_ms = now + 500;
+    if (!self->failing) {
+        self->failing = true;
+        self->backoff_ms = 1000;
+        self->next_log_ms = now + self->backoff_ms;
+        say(self, 1, "snapshots: %s: %s; serving from memory and retrying", what,
+            snapstore_error(self->store));
+    } else if (now >= self->next_log_ms) {
+        say(self, 1, "snapshots: redis still failing (%llu calls): %s",
+            (unsigned long long)self->failed_calls, snapstore_error(self->store));
+        self->backoff_ms =
+            self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
+        self->next_log_ms = now + self->backoff_ms;
+    }
+}
+
+static void redis_ok(keeper_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->stats.connected = true;
+    pthread_mutex_unlock(&self->lock);
+    if (self->failing) {
+        say(self, 2, "snapshots: redis is back after %llu failed calls",
+            (unsigned long long)self->failed_calls);
+        self->failing = false;
+        self->failed_calls = 0;
+    }
+}
+
+/* ---- export and write ----------------------------------------------------------------------- */
+
+static snap_enc_t *pick_enc(void *arg, uint32_t p)
+{
+    keeper_t *self = arg;
+    return bit(self->pick, p) ? self->enc[p] : NULL;
+}
+
+static bool drop_pred(void *arg, uint32_t p)
+{
+    keeper_t *self = arg;
+    return !bit(self->owned, p) && self->held[p] == 0;
+}
+
+/* A held partition turned out to belong to someone else now. */
+static void lose(keeper_t *self, uint32_t p)
+{
+    block(self, p, true);
+    self->held[p] = 0;
+    set_bit(self->kept, p);
+    /* The swarms kept for the merge may be the only copy: write them once p is ours again. */
+    uint64_t m[WORDS] = {0};
+    set_bit(m, p);
+    repo_mark_dirty(self->repo, m);
+    pthread_mutex_lock(&self->lock);
+    self->stats.lost++;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Redis has no fences any more (restarted empty): acquire every held partition again. */
+static void fences_gone(keeper_t *self)
+{
+    size_t n = 0;
+    uint64_t all[WORDS] = {0};
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
+        if (self->held[p]) {
+            self->held[p] = 0;
+            set_bit(all, p);
+            n++;
+        }
+    }
+    /* Their snapshots are gone too: rewrite each in full once it is acquired again. */
+    repo_mark_dirty(self->repo, all);
+    pthread_mutex_lock(&self->lock);
+    self->stats.gone++;
+    pthread_mutex_unlock(&self->lock);
+    say(self, 1, "snapshots: redis lost the ownership records; acquiring %zu partitions again", n);
+}
+
+/* Export the partitions in ps[0..n) (all held) and write them with the fence, with the release
+ * mark if release. With full not NULL, a partition whose bit is clear there has not changed since
+ * its last snapshot: only the release mark is written. Partitions whose write did not get through
+ * are marked dirty again. */
+static void write_partitions(keeper_t *self, const uint32_t *ps, size_t n, bool release,
+                             const uint64_t *full)
+{
+    if (n == 0)
+        return;
+    int64_t t0 = mono_us();
+    uint64_t wall = wall_ms();
+    memset(self->pick, 0, sizeof(self->pick));
+    uint64_t redo[WORDS] = {0};
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = ps[i];
+        if (full && !bit(full, p))
+            continue;
+        if (!self->enc[p])
+            self->enc[p] = snap_enc_new();
+        if (!self->enc[p] ||
+            snap_enc_begin(self->enc[p], p, self->self_id, self->held[p], wall) != SNAP_OK) {
+            set_bit(redo, p);
+            continue;
+        }
+        set_bit(self->pick, p);
+        ok++;
+    }
+    uint32_t now = self->clock();
+    size_t stripes = repo_stripes(self->repo);
+    /* An encoder that ran out of memory says so at snap_enc_finish() below. */
+    for (size_t s = 0; s < stripes; s++)
+        (void)repo_export_stripe(self->repo, s, now, pick_enc, self);
+    int64_t t1 = mono_us();
+
+    snapstore_write_t *ws = calloc(n, sizeof(*ws));
+    int *res = calloc(n, sizeof(*res));
+    uint32_t *wp = calloc(n, sizeof(*wp));
+    size_t k = 0;
+    uint64_t peers = 0, bytes = 0, written = 0;
+    if (!ws || !res || !wp) {
+        for (size_t i = 0; i < n; i++)
+            set_bit(redo, ps[i]);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = ps[i];
+        if (release && full && !bit(full, p)) {
+            ws[k] = (snapstore_write_t){.partition = p, .epoch = self->held[p], .release = true};
+            wp[k++] = p;
+            continue;
+        }
+        if (!bit(self->pick, p))
+            continue;
+        const uint8_t *data;
+        size_t len;
+        if (snap_enc_finish(self->enc[p], &data, &len) != SNAP_OK) {
+            /* Out of memory while exporting: skip this one, try again next cycle. */
+            set_bit(redo, p);
+            continue;
+        }
+        peers += snap_enc_peers(self->enc[p]);
+        ws[k] = (snapstore_write_t){
+            .partition = p, .epoch = self->held[p], .data = data, .len = len, .release = release};
+        wp[k++] = p;
+    }
+    int rc = snapstore_write(self->store, ws, k, res);
+    if (rc != 0)
+        redis_failed(self, "writing snapshots");
+    else
+        redis_ok(self);
+    bool gone = false;
+    for (size_t i = 0; i < k; i++) {
+        uint32_t p = wp[i];
+        switch (res[i]) {
+        case SNAPSTORE_WRITTEN:
+            written++;
+            bytes += ws[i].len;
+            if (release) {
+                self->held[p] = 0;
+                pthread_mutex_lock(&self->lock);
+                self->stats.released++;
+                pthread_mutex_unlock(&self->lock);
+            }
+            break;
+        case SNAPSTORE_FENCED:
+            lose(self, p);
+            break;
+        case SNAPSTORE_GONE:
+            gone = true;
+            break;
+        default:
+            set_bit(redo, p);
+            break;
+        }
+    }
+    if (gone)
+        fences_gone(self);
+done:
+    repo_mark_dirty(self->repo, redo);
+    free(ws);
+    free(res);
+    free(wp);
+    int64_t t2 = mono_us();
+    pthread_mutex_lock(&self->lock);
+    if (written) {
+        self->stats.cycles++;
+        self->stats.partitions += written;
+        self->stats.bytes += bytes;
+        self->stats.peers += peers;
+    }
+    self->stats.last_cycle_us = (uint64_t)(t2 - t0);
+    self->stats.last_export_us = (uint64_t)(t1 - t0);
+    if ((uint64_t)(t2 - t0) > self->stats.max_cycle_us)
+        self->stats.max_cycle_us = (uint64_t)(t2 - t0);
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Step 4: write what changed since the last snapshot. */
+static void snapshot_cycle(keeper_t *self)
+{
+    uint64_t dirty[WORDS], later[WORDS] = {0};
+    repo_take_dirty(self->repo, dirty);
+    uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
+    if (!ps) {
+        repo_mark_dirty(self->repo, dirty);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
+        if (!bit(dirty, p))
+            continue;
+        if (self->held[p])
+            ps[n++] = p;
+        else if (bit(self->owned, p))
+            set_bit(later, p); /* being acquired: written once it is ours */
+    }
+    repo_mark_dirty(self->repo, later);
+    write_partitions(self, ps, n, false, NULL);
+    free(ps);
+}
+
+/* Hand over the held partitions ps[0..n): those changed since their last snapshot are written in
+ * full, the others get only the release mark. Dirty marks of other partitions are kept. */
+static void release_partitions(keeper_t *self, const uint32_t *ps, size_t n)
+{
+    uint64_t dirty[WORDS];
+    repo_take_dirty(self->repo, dirty);
+    write_partitions(self, ps, n, true, dirty);
+    for (size_t i = 0; i < n; i++)
+        dirty[ps[i] >> 6] &= ~(UINT64_C(1) << (ps[i] & 63));
+    repo_mark_dirty(self->repo, dirty);
+}
+
+/* ---- ownership ------------------------------------------------------------------------------ */
+
+/* Step 1: after a lease gap, check that every held partition is still ours. */
+static void check_gap(keeper_t *self)
+{
+    if (!self->view.lease)
+        return;
+    uint64_t gaps;
+    self->view.lease(self->view.arg, &gaps);
+    if (gaps == atomic_load(&self->verified_gaps))
+        return;
+    uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
+    snapstore_owner_t *own = malloc(PARTITION_COUNT * sizeof(*own));
+    size_t n = 0;
+    if (!ps || !own)
+        goto out;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        if (self->held[p])
+            ps[n++] = p;
+    if (snapstore_owners(self->store, ps, n, own) != 0) {
+        redis_failed(self, "checking ownership after a pause");
+        goto out;
+    }
+    redis_ok(self);
+    size_t lost = 0;
+    bool gone = false;
+    for (size_t i = 0; i < n; i++) {
+        if (own[i].epoch == 0) {
+            gone = true; /* no fence at all: Redis lost its data, nobody took p */
+        } else if (own[i].epoch != self->held[ps[i]] || strcmp(own[i].owner, self->self_id) != 0) {
+            lose(self, ps[i]);
+            lost++;
+        }
+    }
+    if (gone)
+        fences_gone(self);
+    say(self, lost ? 1 : 2,
+        "snapshots: resumed after a pause past the member ttl; %zu of %zu partitions were taken "
+        "over meanwhile",
+        lost, n);
+    atomic_store(&self->verified_gaps, gaps);
+out:
+    free(ps);
+    free(own);
+}
+
+/* Step 2: follow the table. */
+static void follow_table(keeper_t *self)
+{
+    uint64_t v = self->view.version(self->view.arg);
+    if (self->version_seen && v == self->version)
+        return;
+    uint64_t mine[WORDS] = {0};
+    bool have = self->view.owned(self->view.arg, mine);
+    if (!have)
+        return; /* no table yet: nothing to do, look again next time */
+    self->version = v;
+    self->version_seen = true;
+    self->have_table = true;
+    memcpy(self->owned, mine, sizeof(mine));
+    uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
+    if (!ps) {
+        self->version_seen = false;
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
+        if (!bit(mine, p)) {
+            self->wait_since[p] = 0;
+            if (self->held[p])
+                ps[n++] = p;
+        }
+    }
+    if (n)
+        say(self, 2, "snapshots: handing over %zu partitions", n);
+    release_partitions(self, ps, n);
+    /* A handover that did not get through (Redis away) is dropped all the same: the table says
+     * another node serves these now, and it will restore from the last snapshot written. */
+    for (size_t i = 0; i < n; i++)
+        self->held[ps[i]] = 0;
+    free(ps);
+    size_t stripes = repo_stripes(self->repo);
+    size_t dropped = 0;
+    for (size_t s = 0; s < stripes; s++)
+        dropped += repo_drop_stripe(self->repo, s, drop_pred, self);
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
+        if (!bit(mine, p)) {
+            block(self, p, false); /* not ours: the table alone answers "moved" */
+            self->kept[p >> 6] &= ~(UINT64_C(1) << (p & 63));
+        }
+    }
+    if (dropped)
+        say(self, 3, "snapshots: dropped %zu peers of partitions owned elsewhere", dropped);
+}
+
+typedef struct {
+    keeper_t *self;
+    uint32_t now;
+    uint64_t wall;
+    repo_import_stats_t st;
+    size_t bad;
+} restore_t;
+
+static void restore_one(void *arg, uint32_t p, const uint8_t *data, size_t len)
+{
+    restore_t *r = arg;
+    if (!data)
+        return;
+    snap_header_t h;
+    snap_err_t e = snap_check(data, len, &h);
+    if (e != SNAP_OK || h.partition != p) {
+        r->bad++;
+        say(r->self, 1, "snapshots: the snapshot of partition %u is unreadable (%s); ignored", p,
+            e != SNAP_OK ? snap_strerror(e) : "wrong partition");
+        return;
+    }
+    uint64_t extra_ms = r->wall > h.wall_ms ? r->wall - h.wall_ms : 0;
+    uint32_t extra = extra_ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(extra_ms / 1000);
+    snap_iter_t it;
+    snap_iter_init(&it, data, len);
+    snap_swarm_t sw;
+    repo_merge_t merge = bit(r->self->kept, p) ? REPO_MERGE_MAX : REPO_MERGE_ADD;
+    while (snap_iter_next(&it, &sw) == SNAP_OK)
+        repo_import_swarm(r->self->repo, &sw, r->now, extra, merge, &r->st);
+}
+
+static bool unheld_owned(const keeper_t *self)
+{
+    if (!self->have_table)
+        return false;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        if (bit(self->owned, p) && !self->held[p])
+            return true;
+    return false;
+}
+
+/* Step 3: acquire what the table gives us and we do not hold. */
+static void acquire_round(keeper_t *self)
+{
+    if (!self->have_table)
+        return;
+    uint32_t *cand = malloc(PARTITION_COUNT * sizeof(*cand));
+    uint32_t *ready = malloc(PARTITION_COUNT * sizeof(*ready));
+    uint64_t *epochs = malloc(PARTITION_COUNT * sizeof(*epochs));
+    snapstore_owner_t *own = malloc(PARTITION_COUNT * sizeof(*own));
+    size_t n = 0, k = 0, waiting = 0;
+    if (!cand || !ready || !epochs || !own)
+        goto out;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        if (bit(self->owned, p) && !self->held[p])
+            cand[n++] = p;
+    if (n == 0)
+        goto out;
+    int64_t t0 = mono_us();
+    if (snapstore_owners(self->store, cand, n, own) != 0) {
+        redis_failed(self, "reading partition owners");
+        goto out;
+    }
+    /* Owners seen this round and whether we wait for them: a handful of ids. */
+    enum { IDS = 16 };
+    char ids[IDS][PARTITION_ID_MAX];
+    bool wait_for[IDS];
+    size_t nids = 0;
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = cand[i];
+        const char *o = own[i].owner;
+        bool wait = false;
+        if (o[0] && strcmp(o, self->self_id) != 0) {
+            size_t j = 0;
+            while (j < nids && strcmp(ids[j], o) != 0)
+                j++;
+            if (j == nids) {
+                bool w = self->view.alive && self->view.alive(self->view.arg, o);
+                if (!w) {
+                    int l = snapstore_is_leaving(self->store, o);
+                    if (l < 0) {
+                        redis_failed(self, "reading a leaving mark");
+                        goto out;
+                    }
+                    w = l > 0;
+                }
+                if (nids < IDS) {
+                    snprintf(ids[nids], sizeof(ids[nids]), "%s", o);
+                    wait_for[nids++] = w;
+                }
+                wait = w;
+            } else {
+                wait = wait_for[j];
+            }
+        }
+        if (wait) {
+            if (!self->wait_since[p])
+                self->wait_since[p] = now;
+            if (now - self->wait_since[p] < (int64_t)self->handover_ms) {
+                waiting++;
+                continue;
+            }
+            say(self, 1, "snapshots: %s did not hand partition %u over within %u ms; taking it", o,
+                p, self->handover_ms);
+        }
+        ready[k++] = p;
+    }
+    if (k == 0)
+        goto out;
+    if (snapstore_acquire(self->store, ready, k, epochs) != 0) {
+        redis_failed(self, "acquiring partitions");
+        goto out;
+    }
+    restore_t r = {.self = self, .now = self->clock(), .wall = wall_ms()};
+    if (snapstore_load(self->store, ready, k, restore_one, &r) != 0) {
+        /* Some snapshots may be merged, others not: acquire them all again next round (a new
+         * epoch, the same snapshots; merging twice adds nothing but the downloaded counts). */
+        redis_failed(self, "loading snapshots");
+        goto out;
+    }
+    redis_ok(self);
+    /* Nothing to mark dirty: what the merge added is marked by the import, and what was
+     * announced meanwhile by the announces. */
+    for (size_t i = 0; i < k; i++) {
+        uint32_t p = ready[i];
+        self->held[p] = epochs[i];
+        self->wait_since[p] = 0;
+        self->kept[p >> 6] &= ~(UINT64_C(1) << (p & 63));
+        block(self, p, false);
+    }
+    int64_t t1 = mono_us();
+    pthread_mutex_lock(&self->lock);
+    self->stats.acquired += k;
+    self->stats.restored_swarms += r.st.swarms;
+    self->stats.restored_peers += r.st.peers;
+    self->stats.restore_expired += r.st.expired;
+    self->stats.last_restore_us = (uint64_t)(t1 - t0);
+    pthread_mutex_unlock(&self->lock);
+    say(self, 2,
+        "snapshots: acquired %zu partitions, restored %llu peers in %llu swarms (%llu expired, "
+        "%llu already here) in %lld ms",
+        k, (unsigned long long)r.st.peers, (unsigned long long)r.st.swarms,
+        (unsigned long long)r.st.expired, (unsigned long long)r.st.present,
+        (long long)((t1 - t0) / 1000));
+out:
+    pthread_mutex_lock(&self->lock);
+    self->stats.waiting = (uint32_t)waiting;
+    uint32_t held = 0;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        held += self->held[p] != 0;
+    self->stats.held = held;
+    if (!unheld_owned(self))
+        self->restore_pending = self->have_table ? 0 : self->restore_pending;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+    free(cand);
+    free(ready);
+    free(epochs);
+    free(own);
+}
+
+/* ---- the thread ----------------------------------------------------------------------------- */
+
+static void *keeper_main(void *arg)
+{
+    keeper_t *self = arg;
+    int64_t next_snap = mono_ms() + self->interval_ms;
+    for (;;) {
+        pthread_mutex_lock(&self->lock);
+        bool stop = self->stop, release = self->release, leave = self->leave && !self->left;
+        pthread_mutex_unlock(&self->lock);
+        if (leave) {
+            if (snapstore_leave(self->store, 2 * self->handover_ms) != 0)
+                redis_failed(self, "marking this node as leaving");
+            pthread_mutex_lock(&self->lock);
+            self->left = true;
+            pthread_cond_broadcast(&self->cond);
+            pthread_mutex_unlock(&self->lock);
+        }
+        if (stop) {
+            if (release) {
+                atomic_store(&self->block_all, true);
+                uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
+                size_t n = 0;
+                for (uint32_t p = 0; ps && p < PARTITION_COUNT; p++)
+                    if (self->held[p])
+                        ps[n++] = p;
+                if (ps)
+                    release_partitions(self, ps, n);
+                free(ps);
+                say(self, 2, "snapshots: handed over %zu partitions", n);
+            }
+            break;
+        }
+        bool paced = self->failing && mono_ms() < self->retry_ms;
+        if (!paced)
+            check_gap(self);
+        follow_table(self);
+        if (!paced)
+            acquire_round(self);
+        int64_t now = mono_ms();
+        if (now >= next_snap) {
+            int64_t start = now;
+            if (!self->failing || now >= self->retry_ms)
+                snapshot_cycle(self);
+            now = mono_ms();
+            /* The duty cap: a cycle that took T is followed by at least T * (100 / DUTY - 1) of
+             * rest, so snapshots never take more than DUTY_PERCENT of a core (and of Redis) even
+             * when every partition changes every interval; the interval stretches instead. */
+            int64_t rest = (now - start) * (100 - DUTY_PERCENT) / DUTY_PERCENT;
+            next_snap = start + self->interval_ms;
+            if (next_snap < now + rest)
+                next_snap = now + rest;
+        }
+        int64_t wake = next_snap;
+        if (unheld_owned(self) && now + ACQUIRE_POLL < wake)
+            wake = now + ACQUIRE_POLL;
+        /* The lease may need checking sooner than the next snapshot. */
+        if (self->view.lease && now + ACQUIRE_POLL < wake)
+            wake = now + ACQUIRE_POLL;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t wait_ms = wake > now ? wake - now : 0;
+        ts.tv_sec += wait_ms / 1000;
+        ts.tv_nsec += (wait_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&self->lock);
+        while (!self->woken && !self->stop && !(self->leave && !self->left)) {
+            if (pthread_cond_timedwait(&self->cond, &self->lock, &ts) == ETIMEDOUT)
+                break;
+        }
+        self->woken = false;
+        pthread_mutex_unlock(&self->lock);
+    }
+    return NULL;
+}
+
+/* ---- public --------------------------------------------------------------------------------- */
+
+keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->repo || !cfg->view.owned || !cfg->view.version || !cfg->self_id || !cfg->self_id[0] ||
+        strlen(cfg->self_id) > SNAP_OWNER_MAX || cfg->interval_ms == 0) {
+        set_err(err, errlen, "keeper: bad configuration");
+        return NULL;
+    }
+    rconn_url_t url;
+    if (rconn_parse(cfg->redis_url, &url, err, errlen) != 0)
+        return NULL;
+    keeper_t *self = calloc(1, sizeof(*self));
+    if (!self) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(self->self_id, sizeof(self->self_id), "%s", cfg->self_id);
+    self->repo = cfg->repo;
+    self->view = cfg->view;
+    self->interval_ms = cfg->interval_ms;
+    self->handover_ms = cfg->handover_ms ? cfg->handover_ms : 3000;
+    self->clock = cfg->clock ? cfg->clock : sweeper_now;
+    self->log = cfg->log;
+    self->log_arg = cfg->log_arg;
+    self->store = snapstore_new(&url, cfg->prefix ? cfg->prefix : "shoal", cfg->self_id,
+                                cfg->redis_timeout_ms ? cfg->redis_timeout_ms : 1000);
+    if (!self->store) {
+        set_err(err, errlen, "keeper: bad prefix or id, or out of memory");
+        free(self);
+        return NULL;
+    }
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    self->restore_pending = 1;
+    return self;
+}
+
+int keeper_start(keeper_t *self)
+{
+    if (self->started)
+        return 0;
+    if (pthread_create(&self->thread, NULL, keeper_main, self) != 0)
+        return -1;
+    self->started = true;
+    return 0;
+}
+
+void keeper_notify(keeper_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->woken = true;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+}
+
+bool keeper_serving(keeper_t *self)
+{
+    if (atomic_load_explicit(&self->block_all, memory_order_relaxed))
+        return false;
+    if (!self->view.lease)
+        return true;
+    uint64_t gaps;
+    if (!self->view.lease(self->view.arg, &gaps))
+        return false;
+    return gaps == atomic_load_explicit(&self->verified_gaps, memory_order_acquire);
+}
+
+bool keeper_may_serve(const keeper_t *self, uint32_t p)
+{
+    uint64_t w = atomic_load_explicit(&self->blocked[p >> 6], memory_order_relaxed);
+    return !((w >> (p & 63)) & 1);
+}
+
+bool keeper_wait_restored(keeper_t *self, uint32_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&self->lock);
+    while (self->restore_pending) {
+        if (pthread_cond_timedwait(&self->cond, &self->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    bool done = self->restore_pending == 0;
+    pthread_mutex_unlock(&self->lock);
+    return done;
+}
+
+void keeper_leave(keeper_t *self)
+{
+    if (!self->started)
+        return;
+    pthread_mutex_lock(&self->lock);
+    self->leave = true;
+    pthread_cond_broadcast(&self->cond);
+    /* Bounded: the thread sets the mark within one Redis timeout of finishing its current step. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += 5;
+    while (!self->left) {
+        if (pthread_cond_timedwait(&self->cond, &self->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+void keeper_stop(keeper_t *self, bool release)
+{
+    if (!self->started)
+        return;
+    pthread_mutex_lock(&self->lock);
+    self->stop = true;
+    self->release = release;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+    pthread_join(self->thread, NULL);
+    self->started = false;
+}
+
+void keeper_destroy(keeper_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    keeper_t *self = *self_p;
+    keeper_stop(self, false);
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        snap_enc_destroy(&self->enc[p]);
+    snapstore_destroy(&self->store);
+    pthread_cond_destroy(&self->cond);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+void keeper_stats(keeper_t *self, keeper_stats_t *out)
+{
+    pthread_mutex_lock(&self->lock);
+    *out = self->stats;
+    pthread_mutex_unlock(&self->lock);
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* keeper: a node's side of failover. It keeps the partitions this node owns backed by snapshots
+ * in Redis, takes over the snapshots of partitions it acquires, and hands over the ones it loses.
+ * The standalone tracker uses it too (with --redis), as a node that owns every partition.
+ *
+ * One thread (a plain pthread, not a czmq actor: the standalone binary links no ZeroMQ) loops:
+ *   1. Lease. If the membership lease saw a gap (the process was stopped or starved past its
+ *      member ttl), re-read the fence of every held partition; those another node acquired
+ *      meanwhile are lost: they are blocked (answered "moved") until acquired again, and their
+ *      swarms are kept to be merged with the new owner's snapshot then.
+ *   2. Ownership. When the table changes: every held partition the table no longer gives us is
+ *      handed over (a last snapshot written with the release mark, then its swarms dropped);
+ *      swarms of partitions we neither own nor hold are dropped.
+ *   3. Acquisition. Every partition the table gives us that we do not hold is acquired: if its
+ *      fence names another node that is still a member (or announced it is leaving), we wait up
+ *      to handover_ms for that node's release; then we INCR its epoch (fencing the previous
+ *      holder out), load its snapshot and merge it into the repository (repo_import_swarm: peers
+ *      announced to us meanwhile win, expired ones are dropped; the import marks what it added
+ *      dirty, so our next snapshot rewrites it under our epoch). While a partition is being
+ *      acquired it is served
+ *      (what is announced meanwhile is kept and merged), so a takeover costs no unanswered time
+ *      beyond the gateways' view of the membership.
+ *   4. Snapshot, every interval_ms: the partitions marked dirty in the repository
+ *      (repo_take_dirty) that we hold are exported stripe by stripe (repo_export_stripe, under
+ *      each stripe's lock in turn, never all at once) into per-partition encoders and written
+ *      with the fence. A write refused by the fence means the partition was lost (as in 1); a
+ *      write that finds no epoch means Redis lost its data (restarted empty): every held
+ *      partition is acquired again and rewritten. Writes that failed are retried next time.
+ *      Duty cap: after a cycle that took T, the next starts no sooner than 9 T later, so the
+ *      snapshots take at most 10 % of the time (of this thread, and roughly of Redis); under a
+ *      load that changes everything all the time, the interval stretches rather than the cost.
+ * Redis unreachable: the loop keeps going, serving from memory; failures are logged at the first
+ * one, then with doubling intervals (1 s .. 60 s), and once when Redis is back.
+ *
+ * Workers ask keeper_serving() once per batch and keeper_may_serve() per partition: two atomic
+ * loads and a clock read, no lock.
+ *
+ * Invariant: a partition's snapshot in Redis is written only under an epoch this node obtained by
+ * acquiring it, after its previous snapshot was loaded and merged; so a node never overwrites a
+ * snapshot with less than it read. */
+#ifndef SHOAL_KEEPER_H
+#define SHOAL_KEEPER_H
+
+#include "repo.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct keeper keeper_t;
+
+/* What the keeper needs to know about ownership; all called on the keeper thread (lease also on
+ * workers). */
+typedef struct {
+    void *arg;
+    /* Set bit p of mine (PARTITION_COUNT bits) for each partition this node owns now. Returns
+     * false if there is no table yet (then nothing is owned). */
+    bool (*owned)(void *arg, uint64_t mine[REPO_DIRTY_WORDS]);
+    /* A number that changes whenever owned() may answer differently. */
+    uint64_t (*version)(void *arg);
+    /* True if node `id` is a member now. NULL: nobody else is (standalone). */
+    bool (*alive)(void *arg, const char *id);
+    /* membership_lease(); NULL: the lease is always held, with no gaps (standalone). */
+    bool (*lease)(void *arg, uint64_t *gaps);
+} keeper_view_t;
+
+/* Log levels as log.h: 0 error, 1 warn, 2 info, 3 debug. msg has no newline. */
+typedef void (*keeper_log_fn)(void *arg, int level, const char *msg);
+
+typedef struct {
+    const char *redis_url; /* redis://... */
+    const char *prefix;    /* key prefix; NULL: "shoal" */
+    const char *self_id;   /* this node's id (the standalone passes its own) */
+    repo_t *repo;          /* borrowed; outlives the keeper */
+    keeper_view_t view;
+    uint32_t interval_ms;      /* snapshot period, > 0 */
+    uint32_t handover_ms;      /* longest wait for a live previous owner's release; 0: 3000 */
+    uint32_t (*clock)(void);   /* the repository's seconds; NULL: sweeper_now() */
+    uint32_t redis_timeout_ms; /* connect and command timeout; 0: 1000 */
+    keeper_log_fn log;         /* optional */
+    void *log_arg;
+} keeper_config_t;
+
+typedef struct {
+    uint64_t cycles;          /* snapshot cycles that wrote something */
+    uint64_t partitions;      /* partition snapshots written */
+    uint64_t bytes;           /* snapshot bytes written */
+    uint64_t peers;           /* peers in them */
+    uint64_t last_cycle_us;   /* duration of the last snapshot cycle: export + encode + write */
+    uint64_t max_cycle_us;    /* the longest so far */
+    uint64_t last_export_us;  /* of which the stripe walk and encoding (locks held in turn) */
+    uint64_t acquired;        /* partitions acquired */
+    uint64_t restored_swarms; /* swarms merged from snapshots */
+    uint64_t restored_peers;  /* peers merged from snapshots */
+    uint64_t restore_expired; /* peers dropped on restore because they had expired */
+    uint64_t last_restore_us; /* duration of the last acquisition round (fence, load, merge) */
+    uint64_t released;        /* partitions handed over */
+    uint64_t lost;            /* partitions found taken by another node */
+    uint64_t gone;            /* times Redis was found to have lost the fences */
+    uint64_t errors;          /* Redis calls that failed */
+    uint32_t held;            /* partitions held now */
+    uint32_t waiting;         /* partitions waiting for a previous owner's release */
+    bool connected;
+} keeper_stats_t;
+
+/* Check cfg and copy what it needs. Connects to nothing. NULL and why in err if the URL or an
+ * argument is bad, or memory runs out. */
+keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen);
+
+/* Start the thread. 0, or -1 if it could not be created. */
+int keeper_start(keeper_t *self);
+
+/* Wake the thread now (the table changed). Cheap; any thread. */
+void keeper_notify(keeper_t *self);
+
+/* Per batch, on workers: false while the lease is not held or a gap has not been checked yet, or
+ * once shutdown blocked everything. */
+bool keeper_serving(keeper_t *self);
+
+/* Per request, on workers: false if partition p was found taken by another node and is not
+ * acquired again yet. */
+bool keeper_may_serve(const keeper_t *self, uint32_t partition);
+
+/* Wait up to timeout_ms until every partition owned when called has been acquired (restored)
+ * once. True if so. */
+bool keeper_wait_restored(keeper_t *self, uint32_t timeout_ms);
+
+/* Planned shutdown, step 1: tell the cluster this node is leaving (so acquirers wait for its
+ * release), before the membership deregisters. Bounded by the Redis timeout. */
+void keeper_leave(keeper_t *self);
+
+/* Stop the thread. With release: first block serving, write every held partition's snapshot
+ * with the release mark (a planned handover), bounded by the Redis timeouts. Idempotent. */
+void keeper_stop(keeper_t *self, bool release);
+
+/* Stop (without release if still running) and free, set *self_p to NULL. NULL-safe. */
+void keeper_destroy(keeper_t **self_p);
+
+void keeper_stats(keeper_t *self, keeper_stats_t *out);
+
+#endif

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* snapstore: fenced partition snapshots in Redis (see snapstore.h for the keys and the fence).
+ *
+ * Scripts go as EVAL with their text: Redis caches compiled scripts by their digest, so this
+ * costs a few hundred bytes per call and never meets NOSCRIPT after a Redis restart.
+ *
+ * Invariant: ctx is NULL or a connection whose pipeline is empty between calls (a failed call
+ * drops it, since answers may still be in flight). */
+#include "snapstore.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX       (64 + 32)
+#define LOAD_ROUND    64
+#define WRITE_ROUND_B (4u << 20)
+
+/* KEYS: epoch, owner. ARGV: id. */
+static const char acquire_lua[] = "local e = redis.call('INCR', KEYS[1]) "
+                                  "redis.call('SET', KEYS[2], ARGV[1]) return e";
+
+/* KEYS: epoch, owner, snap. ARGV: epoch, snapshot ("" keeps the stored one), release "1"/"0",
+ * writer id. */
+static const char write_lua[] = "local e = redis.call('GET', KEYS[1]) "
+                                "if not e then return -1 end "
+                                "if e ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[4] then "
+                                "return 0 end "
+                                "if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end "
+                                "if ARGV[3] == '1' then redis.call('SET', KEYS[2], '') end "
+                                "return 1";
+
+struct snapstore {
+    rconn_url_t url;
+    char prefix[64];
+    char self_id[PARTITION_ID_MAX];
+    uint32_t timeout_ms;
+    redisContext *ctx;
+    char err[512];
+    snapstore_stats_t st;
+};
+
+static void fail(snapstore_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(snapstore_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->err, sizeof(self->err), fmt, ap);
+    va_end(ap);
+    self->st.errors++;
+    if (self->ctx) {
+        redisFree(self->ctx);
+        self->ctx = NULL;
+    }
+}
+
+/* A reply that is missing or a Redis error: the call fails. */
+static bool bad_reply(snapstore_t *self, redisReply *r, const char *what)
+{
+    char why[400];
+    if (!rconn_failed(self->ctx, r, what, why, sizeof(why)))
+        return false;
+    fail(self, "%s", why);
+    return true;
+}
+
+static redisReply *next_reply(snapstore_t *self)
+{
+    redisReply *r = NULL;
+    if (redisGetReply(self->ctx, (void **)&r) != REDIS_OK)
+        return NULL;
+    return r;
+}
+
+static void key_of(const snapstore_t *self, uint32_t p, const char *what, char *out)
+{
+    snprintf(out, KEY_MAX, "%s:{p%" PRIu32 "}:%s", self->prefix, p, what);
+}
+
+snapstore_t *snapstore_new(const rconn_url_t *url, const char *prefix, const char *self_id,
+                           uint32_t timeout_ms)
+{
+    if (strlen(prefix) >= sizeof(((snapstore_t *)0)->prefix) ||
+        strlen(self_id) >= PARTITION_ID_MAX || !self_id[0])
+        return NULL;
+    snapstore_t *self = calloc(1, sizeof(*self));
+    if (!self)
+        return NULL;
+    self->url = *url;
+    snprintf(self->prefix, sizeof(self->prefix), "%s", prefix);
+    snprintf(self->self_id, sizeof(self->self_id), "%s", self_id);
+    self->timeout_ms = timeout_ms;
+    return self;
+}
+
+void snapstore_destroy(snapstore_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    snapstore_t *self = *self_p;
+    if (self->ctx)
+        redisFree(self->ctx);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *snapstore_error(const snapstore_t *self)
+{
+    return self->err;
+}
+
+int snapstore_connect(snapstore_t *self)
+{
+    if (self->ctx)
+        return 0;
+    self->ctx = rconn_open(&self->url, self->timeout_ms, self->err, sizeof(self->err));
+    if (!self->ctx) {
+        self->st.errors++;
+        return -1;
+    }
+    return 0;
+}
+
+int snapstore_owners(snapstore_t *self, const uint32_t *ps, size_t n, snapstore_owner_t *out)
+{
+    if (snapstore_connect(self) != 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    /* MGET epoch owner epoch owner ...: one command per 256 partitions keeps argv small. */
+    for (size_t base = 0; base < n; base += 256) {
+        size_t k = n - base < 256 ? n - base : 256;
+        char keys[512][KEY_MAX];
+        const char *argv[513];
+        size_t argl[513];
+        argv[0] = "MGET";
+        argl[0] = 4;
+        for (size_t i = 0; i < k; i++) {
+            key_of(self, ps[base + i], "epoch", keys[2 * i]);
+            key_of(self, ps[base + i], "owner", keys[2 * i + 1]);
+            for (int j = 0; j < 2; j++) {
+                argv[1 + 2 * i + j] = keys[2 * i + j];
+                argl[1 + 2 * i + j] = strlen(keys[2 * i + j]);
+            }
+        }
+        redisReply *r = redisCommandArgv(self->ctx, (int)(1 + 2 * k), argv, argl);
+        if (bad_reply(self, r, "MGET"))
+            return -1;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * k) {
+            freeReplyObject(r);
+            fail(self, "MGET: unexpected reply shape");
+            return -1;
+        }
+        for (size_t i = 0; i < k; i++) {
+            snapstore_owner_t *o = &out[base + i];
+            redisReply *e = r->element[2 * i], *w = r->element[2 * i + 1];
+            o->epoch = e->type == REDIS_REPLY_STRING ? strtoull(e->str, NULL, 10) : 0;
+            o->owner[0] = '\0';
+            if (w->type == REDIS_REPLY_STRING && w->len < PARTITION_ID_MAX) {
+                memcpy(o->owner, w->str, w->len);
+                o->owner[w->len] = '\0';
+            }
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int snapstore_is_leaving(snapstore_t *self, const char *id)
+{
+    if (snapstore_connect(self) != 0)
+        return -1;
+    redisReply *r = redisCommand(self->ctx, "EXISTS %s:leaving:%s", self->prefix, id);
+    if (bad_reply(self, r, "EXISTS"))
+        return -1;
+    int v = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    return v;
+}
+
+int snapstore_leave(snapstore_t *self, uint32_t ttl_ms)
+{
+    if (snapstore_connect(self) != 0)
+        return -1;
+    redisReply *r = redisCommand(self->ctx, "SET %s:leaving:%s 1 PX %u", self->prefix,
+                                 self->self_id, ttl_ms ? ttl_ms : 1);
+    if (bad_reply(self, r, "SET leaving"))
+        return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int snapstore_acquire(snapstore_t *self, const uint32_t *ps, size_t n, uint64_t *epochs)
+{
+    if (snapstore_connect(self) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ke[KEY_MAX], ko[KEY_MAX];
+        key_of(self, ps[i], "epoch", ke);
+        key_of(self, ps[i], "owner", ko);
+        redisAppendCommand(self->ctx, "EVAL %s 2 %s %s %s", acquire_lua, ke, ko, self->self_id);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = next_reply(self);
+        if (!r) {
+            fail(self, "acquire: %s", self->ctx ? self->ctx->errstr : "connection lost");
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+            epochs[i] = (uint64_t)r->integer;
+            self->st.acquired++;
+        } else {
+            epochs[i] = 0;
+            if (rc == 0)
+                snprintf(self->err, sizeof(self->err), "acquire: %s",
+                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    if (rc != 0)
+        fail(self, "%s", self->err);
+    return rc;
+}
+
+int snapstore_load(snapstore_t *self, const uint32_t *ps, size_t n, snapstore_load_fn fn, void *arg)
+{
+    if (snapstore_connect(self) != 0)
+        return -1;
+    for (size_t base = 0; base < n; base += LOAD_ROUND) {
+        size_t k = n - base < LOAD_ROUND ? n - base : LOAD_ROUND;
+        for (size_t i = 0; i < k; i++) {
+            char key[KEY_MAX];
+            key_of(self, ps[base + i], "snap", key);
+            redisAppendCommand(self->ctx, "GET %s", key);
+        }
+        for (size_t i = 0; i < k; i++) {
+            redisReply *r = next_reply(self);
+            if (bad_reply(self, r, "GET snapshot")) {
+                if (r)
+                    freeReplyObject(r);
+                return -1;
+            }
+            if (r->type == REDIS_REPLY_STRING) {
+                self->st.loaded++;
+                fn(arg, ps[base + i], (const uint8_t *)r->str, r->len);
+            } else {
+                fn(arg, ps[base + i], NULL, 0);
+            }
+            freeReplyObject(r);
+        }
+    }
+    return 0;
+}
+
+int snapstore_write(snapstore_t *self, const snapstore_write_t *ws, size_t n, int *results)
+{
+    for (size_t i = 0; i < n; i++)
+        results[i] = SNAPSTORE_UNKNOWN;
+    if (snapstore_connect(self) != 0)
+        return -1;
+    size_t i = 0;
+    while (i < n) {
+        size_t start = i, bytes = 0;
+        for (; i < n && (i == start || bytes < WRITE_ROUND_B); i++) {
+            const snapstore_write_t *w = &ws[i];
+            char ke[KEY_MAX], ko[KEY_MAX], ks[KEY_MAX], ep[24];
+            key_of(self, w->partition, "epoch", ke);
+            key_of(self, w->partition, "owner", ko);
+            key_of(self, w->partition, "snap", ks);
+            snprintf(ep, sizeof(ep), "%" PRIu64, w->epoch);
+            const char *argv[] = {"EVAL",
+                                  write_lua,
+                                  "3",
+                                  ke,
+                                  ko,
+                                  ks,
+                                  ep,
+                                  w->data ? (const char *)w->data : "",
+                                  w->release ? "1" : "0",
+                                  self->self_id};
+            size_t argl[] = {
+                4,          sizeof(write_lua) - 1, 1, strlen(ke),           strlen(ko), strlen(ks),
+                strlen(ep), w->data ? w->len : 0,  1, strlen(self->self_id)};
+            if (redisAppendCommandArgv(self->ctx, 10, argv, argl) != REDIS_OK) {
+                fail(self, "write: out of memory");
+                return -1;
+            }
+            bytes += w->len;
+        }
+        for (size_t j = start; j < i; j++) {
+            redisReply *r = next_reply(self);
+            if (bad_reply(self, r, "write snapshot")) {
+                if (r)
+                    freeReplyObject(r);
+                return -1;
+            }
+            if (r->type != REDIS_REPLY_INTEGER) {
+                freeReplyObject(r);
+                fail(self, "write snapshot: unexpected reply");
+                return -1;
+            }
+            results[j] = r->integer > 0    ? SNAPSTORE_WRITTEN
+                         : r->integer == 0 ? SNAPSTORE_FENCED
+                                           : SNAPSTORE_GONE;
+            if (results[j] == SNAPSTORE_WRITTEN) {
+                self->st.writes += ws[j].data != NULL;
+                self->st.bytes += ws[j].len;
+            } else if (results[j] == SNAPSTORE_FENCED) {
+                self->st.fenced++;
+            } else {
+                self->st.gone++;
+            }
+            freeReplyObject(r);
+        }
+    }
+    return 0;
+}
+
+void snapstore_stats(const snapstore_t *self, snapstore_stats_t *out)
+{
+    *out = self->st;
+}
