@@ -122,22 +122,10 @@ static int local_open(void *arg, unsigned worker, backend_t *out)
     return 0;
 }
 
-/* ---- the keeper's view: one process owns every partition ------------------------------------ */
+/* ---- snapshots (--redis): the keeper owns every partition ------------------------------------ */
 
+/* The owner id written into snapshots and fences. */
 #define STANDALONE_ID "standalone"
-
-static bool own_all(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
-{
-    (void)arg;
-    memset(mine, 0xff, REPO_DIRTY_WORDS * sizeof(uint64_t));
-    return true;
-}
-
-static uint64_t version_one(void *arg)
-{
-    (void)arg;
-    return 1;
-}
 
 static void keeper_log(void *arg, int level, const char *msg)
 {
@@ -200,7 +188,7 @@ int main(int argc, char **argv)
             .redis_url = cfg.redis,
             .self_id = STANDALONE_ID,
             .repo = repo,
-            .view = {.owned = own_all, .version = version_one},
+            .view = keeper_view_all(),
             .interval_ms = cfg.snapshot_ms,
             .log = keeper_log,
         };
@@ -275,11 +263,9 @@ int main(int argc, char **argv)
         keeper_stop(keeper, true); /* the last changes, so the next start has everything */
         keeper_stats_t ks;
         keeper_stats(keeper, &ks);
-        log_msg(LOG_INFO,
-                "snapshots: %llu partition writes (%llu bytes), %llu peers restored, %llu redis "
-                "errors",
-                (unsigned long long)ks.partitions, (unsigned long long)ks.bytes,
-                (unsigned long long)ks.restored_peers, (unsigned long long)ks.errors);
+        char line[512];
+        keeper_describe(&ks, line, sizeof(line));
+        log_msg(LOG_INFO, "%s", line);
     }
 
     frontend_stats_t st;

@@ -13,6 +13,8 @@
 #include "snapstore.h"
 #include "sweeper.h"
 
+#include "nerr.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -69,31 +71,7 @@ struct keeper {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void say(keeper_t *self, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(keeper_t *self, int level, const char *fmt, ...)
-{
-    if (!self->log)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    self->log(self->log_arg, level, msg);
-}
+#define say(self, level, ...) nerr_log((self)->log, (self)->log_arg, (level), __VA_ARGS__)
 
 static int64_t mono_us(void)
 {
@@ -716,7 +694,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->repo || !cfg->view.owned || !cfg->view.version || !cfg->self_id || !cfg->self_id[0] ||
         strlen(cfg->self_id) > SNAP_OWNER_MAX || cfg->interval_ms == 0) {
-        set_err(err, errlen, "keeper: bad configuration");
+        nerr_set(err, errlen, "keeper: bad configuration");
         return NULL;
     }
     rconn_url_t url;
@@ -724,7 +702,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
         return NULL;
     keeper_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        set_err(err, errlen, "out of memory");
+        nerr_set(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->self_id, sizeof(self->self_id), "%s", cfg->self_id);
@@ -738,7 +716,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
     self->store = snapstore_new(&url, cfg->prefix ? cfg->prefix : "shoal", cfg->self_id,
                                 cfg->redis_timeout_ms ? cfg->redis_timeout_ms : 1000);
     if (!self->store) {
-        set_err(err, errlen, "keeper: bad prefix or id, or out of memory");
+        nerr_set(err, errlen, "keeper: bad prefix or id, or out of memory");
         free(self);
         return NULL;
     }
@@ -859,4 +837,35 @@ void keeper_stats(keeper_t *self, keeper_stats_t *out)
     pthread_mutex_lock(&self->lock);
     *out = self->stats;
     pthread_mutex_unlock(&self->lock);
+}
+
+static bool own_all(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
+{
+    (void)arg;
+    memset(mine, 0xff, REPO_DIRTY_WORDS * sizeof(uint64_t));
+    return true;
+}
+
+static uint64_t version_one(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+keeper_view_t keeper_view_all(void)
+{
+    return (keeper_view_t){.owned = own_all, .version = version_one};
+}
+
+void keeper_describe(const keeper_stats_t *st, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "snapshots: %llu partition writes (%llu bytes, %llu peers; last cycle %llu us, "
+             "longest %llu us), %llu acquired, %llu peers restored, %llu released, %llu lost, "
+             "%llu redis errors",
+             (unsigned long long)st->partitions, (unsigned long long)st->bytes,
+             (unsigned long long)st->peers, (unsigned long long)st->last_cycle_us,
+             (unsigned long long)st->max_cycle_us, (unsigned long long)st->acquired,
+             (unsigned long long)st->restored_peers, (unsigned long long)st->released,
+             (unsigned long long)st->lost, (unsigned long long)st->errors);
 }

@@ -64,6 +64,10 @@ typedef struct {
     bool (*lease)(void *arg, uint64_t *gaps);
 } keeper_view_t;
 
+/* The view of a process that owns every partition and shares them with nobody (the standalone
+ * tracker, benchmarks): no lease, no other members, one table forever. */
+keeper_view_t keeper_view_all(void);
+
 /* Log levels as log.h: 0 error, 1 warn, 2 info, 3 debug. msg has no newline. */
 typedef void (*keeper_log_fn)(void *arg, int level, const char *msg);
 
@@ -137,5 +141,8 @@ void keeper_stop(keeper_t *self, bool release);
 void keeper_destroy(keeper_t **self_p);
 
 void keeper_stats(keeper_t *self, keeper_stats_t *out);
+
+/* One line about st for a log ("snapshots: 12 partition writes (...), ..."), into buf. */
+void keeper_describe(const keeper_stats_t *st, char *buf, size_t len);
 
 #endif

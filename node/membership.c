@@ -9,6 +9,8 @@
 
 #include "rconn.h"
 
+#include "nerr.h"
+
 #include <czmq.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -73,31 +75,7 @@ struct membership {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void say(membership_t *self, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(membership_t *self, int level, const char *fmt, ...)
-{
-    if (!self->log)
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    self->log(self->log_arg, level, msg);
-}
+#define say(self, level, ...) nerr_log((self)->log, (self)->log_arg, (level), __VA_ARGS__)
 
 static int64_t now_ms(void)
 {
@@ -189,29 +167,29 @@ int membership_parse_nodes(const char *list, partition_member_t *out, size_t max
         while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
             last--;
         if (last == p) {
-            set_err(err, errlen,
-                    *n == 0 && *end == '\0' ? "empty member list"
-                                            : "empty item in the member list");
+            nerr_set(err, errlen,
+                     *n == 0 && *end == '\0' ? "empty member list"
+                                             : "empty item in the member list");
             return -1;
         }
         const char *eq = memchr(p, '=', (size_t)(last - p));
         if (!eq) {
-            set_err(err, errlen, "'%.*s' is not ID=ENDPOINT", (int)(last - p), p);
+            nerr_set(err, errlen, "'%.*s' is not ID=ENDPOINT", (int)(last - p), p);
             return -1;
         }
         size_t idlen = (size_t)(eq - p), eplen = (size_t)(last - eq - 1);
         if (!valid_id(p, idlen)) {
-            set_err(err, errlen, "bad member id '%.*s' (1..%d bytes, no spaces, '=' or ',')",
-                    (int)idlen, p, PARTITION_ID_MAX - 1);
+            nerr_set(err, errlen, "bad member id '%.*s' (1..%d bytes, no spaces, '=' or ',')",
+                     (int)idlen, p, PARTITION_ID_MAX - 1);
             return -1;
         }
         if (!valid_endpoint(eq + 1, eplen)) {
-            set_err(err, errlen, "bad endpoint for '%.*s' (1..%d bytes, no spaces)", (int)idlen, p,
-                    PARTITION_ENDPOINT_MAX - 1);
+            nerr_set(err, errlen, "bad endpoint for '%.*s' (1..%d bytes, no spaces)", (int)idlen, p,
+                     PARTITION_ENDPOINT_MAX - 1);
             return -1;
         }
         if (*n >= max) {
-            set_err(err, errlen, "more than %zu members", max);
+            nerr_set(err, errlen, "more than %zu members", max);
             return -1;
         }
         partition_member_t *m = &out[*n];
@@ -220,7 +198,7 @@ int membership_parse_nodes(const char *list, partition_member_t *out, size_t max
         memcpy(m->endpoint, eq + 1, eplen);
         for (size_t i = 0; i < *n; i++) {
             if (strcmp(out[i].id, m->id) == 0) {
-                set_err(err, errlen, "member id '%s' appears twice", m->id);
+                nerr_set(err, errlen, "member id '%s' appears twice", m->id);
                 return -1;
             }
         }
@@ -676,37 +654,37 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     bool have_redis = cfg->redis_url && cfg->redis_url[0];
     bool have_static = cfg->static_nodes && cfg->static_nodes[0];
     if (have_redis == have_static) {
-        set_err(err, errlen, "give exactly one of a redis url and a static member list");
+        nerr_set(err, errlen, "give exactly one of a redis url and a static member list");
         return NULL;
     }
     bool node = cfg->self_id != NULL || cfg->self_endpoint != NULL;
     if (node && (!cfg->self_id || !valid_id(cfg->self_id, strlen(cfg->self_id)))) {
-        set_err(err, errlen, "bad node id '%s' (1..%d bytes, no spaces, '=' or ',')",
-                cfg->self_id ? cfg->self_id : "", PARTITION_ID_MAX - 1);
+        nerr_set(err, errlen, "bad node id '%s' (1..%d bytes, no spaces, '=' or ',')",
+                 cfg->self_id ? cfg->self_id : "", PARTITION_ID_MAX - 1);
         return NULL;
     }
     if (node &&
         (!cfg->self_endpoint || !valid_endpoint(cfg->self_endpoint, strlen(cfg->self_endpoint)))) {
-        set_err(err, errlen, "bad node endpoint '%s'",
-                cfg->self_endpoint ? cfg->self_endpoint : "");
+        nerr_set(err, errlen, "bad node endpoint '%s'",
+                 cfg->self_endpoint ? cfg->self_endpoint : "");
         return NULL;
     }
     uint32_t hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : MEMBERSHIP_HEARTBEAT_MS_DEFAULT;
     uint32_t ttl = cfg->ttl_ms ? cfg->ttl_ms : MEMBERSHIP_TTL_MS_DEFAULT;
     if (ttl <= hb) {
-        set_err(err, errlen, "member ttl (%u ms) must exceed the heartbeat interval (%u ms)", ttl,
-                hb);
+        nerr_set(err, errlen, "member ttl (%u ms) must exceed the heartbeat interval (%u ms)", ttl,
+                 hb);
         return NULL;
     }
     const char *prefix = cfg->prefix && cfg->prefix[0] ? cfg->prefix : MEMBERSHIP_PREFIX_DEFAULT;
     if (strlen(prefix) >= 64) {
-        set_err(err, errlen, "redis key prefix longer than 63 bytes");
+        nerr_set(err, errlen, "redis key prefix longer than 63 bytes");
         return NULL;
     }
 
     membership_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        set_err(err, errlen, "out of memory");
+        nerr_set(err, errlen, "out of memory");
         return NULL;
     }
     self->wake_fd = -1;
@@ -735,7 +713,7 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
             goto fail;
         self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (self->wake_fd < 0) {
-            set_err(err, errlen, "eventfd: %s", strerror(errno));
+            nerr_set(err, errlen, "eventfd: %s", strerror(errno));
             goto fail;
         }
         return self;
@@ -744,7 +722,7 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     partition_member_t *members = calloc(PARTITION_MEMBERS_MAX, sizeof(*members));
     size_t n = 0;
     if (!members) {
-        set_err(err, errlen, "out of memory");
+        nerr_set(err, errlen, "out of memory");
         goto fail;
     }
     if (membership_parse_nodes(cfg->static_nodes, members, PARTITION_MEMBERS_MAX, &n, err,
@@ -757,16 +735,17 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     partition_table_t *t = epoch ? partition_table_new(members, n, epoch, &perr) : NULL;
     free(members);
     if (!t) {
-        set_err(err, errlen, "member list: %s", epoch ? partition_strerror(perr) : "out of memory");
+        nerr_set(err, errlen, "member list: %s",
+                 epoch ? partition_strerror(perr) : "out of memory");
         goto fail;
     }
     if (node && partition_table_find(t, self->self_id) < 0) {
-        set_err(err, errlen, "node id '%s' is not in the member list", self->self_id);
+        nerr_set(err, errlen, "node id '%s' is not in the member list", self->self_id);
         partition_table_destroy(&t);
         goto fail;
     }
     if (publish(self, t) != 0) {
-        set_err(err, errlen, "out of memory");
+        nerr_set(err, errlen, "out of memory");
         goto fail;
     }
     atomic_store(&self->connected, true);

@@ -91,7 +91,8 @@ static const opts_spec_t node_opts[] = {
 };
 #define N_OPTS (sizeof(node_opts) / sizeof(node_opts[0]))
 
-static void membership_log(void *arg, int level, const char *msg)
+/* Membership and keeper lines go to the daemon log. */
+static void module_log(void *arg, int level, const char *msg)
 {
     (void)arg;
     log_msg((log_level_t)level, "%s", msg);
@@ -101,12 +102,6 @@ static void report_expired(void *arg, size_t removed)
 {
     (void)arg;
     log_msg(LOG_DEBUG, "expired %zu peers", removed);
-}
-
-static void keeper_log(void *arg, int level, const char *msg)
-{
-    (void)arg;
-    log_msg((log_level_t)level, "%s", msg);
 }
 
 /* ---- the keeper's view of the membership ----------------------------------------------------- */
@@ -270,7 +265,7 @@ int main(int argc, char **argv)
         .self_endpoint = advertise,
         .heartbeat_ms = cfg.heartbeat_ms,
         .ttl_ms = cfg.member_ttl_ms,
-        .log = membership_log,
+        .log = module_log,
         .on_change = on_table,
         .change_arg = &ctx,
     };
@@ -305,7 +300,7 @@ int main(int argc, char **argv)
                      .lease = view_lease},
             .interval_ms = cfg.snapshot_ms,
             .handover_ms = cfg.member_ttl_ms,
-            .log = keeper_log,
+            .log = module_log,
         };
         keeper = keeper_new(&kc, err, sizeof(err));
         if (!keeper) {
@@ -390,15 +385,9 @@ int main(int argc, char **argv)
     if (keeper) {
         keeper_stats_t ks;
         keeper_stats(keeper, &ks);
-        log_msg(LOG_INFO,
-                "snapshots: %llu partition writes (%llu bytes, last cycle %llu us, longest %llu "
-                "us), %llu acquired, %llu peers restored, %llu released, %llu lost, %llu redis "
-                "errors",
-                (unsigned long long)ks.partitions, (unsigned long long)ks.bytes,
-                (unsigned long long)ks.last_cycle_us, (unsigned long long)ks.max_cycle_us,
-                (unsigned long long)ks.acquired, (unsigned long long)ks.restored_peers,
-                (unsigned long long)ks.released, (unsigned long long)ks.lost,
-                (unsigned long long)ks.errors);
+        char line[512];
+        keeper_describe(&ks, line, sizeof(line));
+        log_msg(LOG_INFO, "%s", line);
     }
     nodesrv_destroy(&srv);
     keeper_destroy(&keeper);

@@ -11,6 +11,8 @@
 
 #include "cmsg.h"
 
+#include "nerr.h"
+
 #include <czmq.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -65,18 +67,6 @@ struct nodesrv {
     worker_t *workers;
     bool running;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void bump(_Atomic uint64_t *c, uint64_t n)
 {
@@ -325,17 +315,17 @@ static zsock_t *new_socket(int type, int hwm)
 nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->bind || !*cfg->bind || strlen(cfg->bind) >= sizeof(((nodesrv_t *)0)->bind)) {
-        set_err(err, errlen, "a bind endpoint is required");
+        nerr_set(err, errlen, "a bind endpoint is required");
         return NULL;
     }
     if (cfg->workers < 1 || cfg->workers > 1024 || !cfg->repo || !cfg->membership ||
         !cfg->self_id || strlen(cfg->self_id) >= PARTITION_ID_MAX) {
-        set_err(err, errlen, "invalid server configuration");
+        nerr_set(err, errlen, "invalid server configuration");
         return NULL;
     }
     nodesrv_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        set_err(err, errlen, "out of memory");
+        nerr_set(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->bind, sizeof(self->bind), "%s", cfg->bind);
@@ -351,14 +341,14 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
 
     self->front = new_socket(ZMQ_ROUTER, hwm);
     if (!self->front) {
-        set_err(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        nerr_set(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
     /* No valid batch is larger; libzmq drops a peer that sends a larger frame instead of
      * buffering it, so a gateway (or anyone) cannot make the node allocate without bound. */
     zsock_set_maxmsgsize(self->front, (int)CMSG_REQUEST_BATCH_BOUND);
     if (zsock_bind(self->front, "%s", self->bind) < 0) {
-        set_err(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
+        nerr_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
         goto fail;
     }
     char *last = zsock_last_endpoint(self->front);
@@ -367,7 +357,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
 
     self->workers = calloc(self->n_workers, sizeof(*self->workers));
     if (!self->workers) {
-        set_err(err, errlen, "out of memory");
+        nerr_set(err, errlen, "out of memory");
         goto fail;
     }
     if (self->n_workers > 1) {
@@ -375,7 +365,8 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
                  (void *)self);
         self->back = new_socket(ZMQ_DEALER, hwm);
         if (!self->back || zsock_bind(self->back, "%s", self->backend_ep) < 0) {
-            set_err(err, errlen, "cannot bind %s: %s", self->backend_ep, zmq_strerror(zmq_errno()));
+            nerr_set(err, errlen, "cannot bind %s: %s", self->backend_ep,
+                     zmq_strerror(zmq_errno()));
             goto fail;
         }
     }
@@ -387,7 +378,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
         w->arena = malloc((size_t)CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX * sizeof(swarm_stats_t));
         w->out = malloc(CMSG_REPLY_BATCH_BOUND);
         if (!w->peers || !w->arena || !w->out) {
-            set_err(err, errlen, "out of memory");
+            nerr_set(err, errlen, "out of memory");
             goto fail;
         }
         if (self->n_workers == 1) {
@@ -395,7 +386,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
         } else {
             w->sock = new_socket(ZMQ_DEALER, hwm);
             if (!w->sock || zsock_connect(w->sock, "%s", self->backend_ep) < 0) {
-                set_err(err, errlen, "cannot connect a worker: %s", zmq_strerror(zmq_errno()));
+                nerr_set(err, errlen, "cannot connect a worker: %s", zmq_strerror(zmq_errno()));
                 goto fail;
             }
         }
@@ -420,7 +411,7 @@ int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
         worker_t *w = &self->workers[i];
         w->actor = zactor_new(worker_main, w);
         if (!w->actor) {
-            set_err(err, errlen, "cannot start worker %u", i);
+            nerr_set(err, errlen, "cannot start worker %u", i);
             nodesrv_stop(self);
             return -1;
         }
@@ -428,7 +419,7 @@ int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
     if (self->n_workers > 1) {
         self->proxy = zactor_new(proxy_main, self);
         if (!self->proxy) {
-            set_err(err, errlen, "cannot start the proxy");
+            nerr_set(err, errlen, "cannot start the proxy");
             nodesrv_stop(self);
             return -1;
         }

@@ -2,6 +2,8 @@
 /* rconn: redis:// URL parsing and bounded connection setup (see rconn.h). */
 #include "rconn.h"
 
+#include "nerr.h"
+
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
@@ -10,28 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
 {
     static const char scheme[] = "redis://";
     memset(out, 0, sizeof(*out));
     if (!url || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        set_err(err, errlen, "redis url '%s' does not start with redis://", url ? url : "");
+        nerr_set(err, errlen, "redis url '%s' does not start with redis://", url ? url : "");
         return -1;
     }
     if (strlen(url) >= sizeof(out->url)) {
-        set_err(err, errlen, "redis url longer than %zu bytes", sizeof(out->url) - 1);
+        nerr_set(err, errlen, "redis url longer than %zu bytes", sizeof(out->url) - 1);
         return -1;
     }
     snprintf(out->url, sizeof(out->url), "%s", url);
@@ -41,7 +31,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (!colon || (size_t)(colon - p) >= sizeof(out->user) ||
             (size_t)(at - colon - 1) >= sizeof(out->password)) {
-            set_err(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
+            nerr_set(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
             return -1;
         }
         memcpy(out->user, p, (size_t)(colon - p));
@@ -53,7 +43,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     if (*p == '[') {
         host_end = strchr(p, ']');
         if (!host_end) {
-            set_err(err, errlen, "redis url: unterminated [IPv6 address]");
+            nerr_set(err, errlen, "redis url: unterminated [IPv6 address]");
             return -1;
         }
         p++;
@@ -64,7 +54,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     }
     size_t hlen = (size_t)(host_end - p);
     if (hlen == 0 || hlen >= sizeof(out->host)) {
-        set_err(err, errlen, "redis url: missing or too long host");
+        nerr_set(err, errlen, "redis url: missing or too long host");
         return -1;
     }
     memcpy(out->host, p, hlen);
@@ -75,7 +65,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         errno = 0;
         long v = strtol(rest + 1, &e, 10);
         if (e == rest + 1 || errno || v < 1 || v > 65535 || (*e != '\0' && *e != '/')) {
-            set_err(err, errlen, "redis url: bad port");
+            nerr_set(err, errlen, "redis url: bad port");
             return -1;
         }
         out->port = (int)v;
@@ -86,12 +76,12 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         errno = 0;
         long v = strtol(rest + 1, &e, 10);
         if (e == rest + 1 || errno || v < 0 || v > 1000000 || *e != '\0') {
-            set_err(err, errlen, "redis url: bad database number");
+            nerr_set(err, errlen, "redis url: bad database number");
             return -1;
         }
         out->db = (int)v;
     } else if (*rest != '\0' && strcmp(rest, "/") != 0) {
-        set_err(err, errlen, "redis url: unexpected '%s'", rest);
+        nerr_set(err, errlen, "redis url: unexpected '%s'", rest);
         return -1;
     }
     return 0;
@@ -100,11 +90,11 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
 int rconn_failed(redisContext *c, redisReply *r, const char *what, char *err, size_t errlen)
 {
     if (!r) {
-        set_err(err, errlen, "%s: %s", what, c && c->errstr[0] ? c->errstr : "no reply");
+        nerr_set(err, errlen, "%s: %s", what, c && c->errstr[0] ? c->errstr : "no reply");
         return 1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        set_err(err, errlen, "%s: %s", what, r->str);
+        nerr_set(err, errlen, "%s: %s", what, r->str);
         return 1;
     }
     return 0;
@@ -134,12 +124,12 @@ redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err,
 {
     redisContext *c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
     if (!c || c->err) {
-        set_err(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
-                c ? c->errstr : "out of memory");
+        nerr_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
+                 c ? c->errstr : "out of memory");
         goto fail;
     }
     if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
-        set_err(err, errlen, "setting the timeout failed");
+        nerr_set(err, errlen, "setting the timeout failed");
         goto fail;
     }
     if (url->password[0]) {

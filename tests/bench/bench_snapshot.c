@@ -72,19 +72,6 @@ static void make_announce(announce_t *a, uint64_t swarm, uint32_t peer)
     a->event = ANNOUNCE_STARTED;
 }
 
-static bool own_all(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
-{
-    (void)arg;
-    memset(mine, 0xff, REPO_DIRTY_WORDS * sizeof(uint64_t));
-    return true;
-}
-
-static uint64_t version_one(void *arg)
-{
-    (void)arg;
-    return 1;
-}
-
 static void quiet(void *arg, int level, const char *msg)
 {
     (void)arg;
@@ -99,7 +86,7 @@ static keeper_t *keeper_for(const cfg_t *c, repo_t *repo, const char *id)
         .prefix = "shoal-bench",
         .self_id = id,
         .repo = repo,
-        .view = {.owned = own_all, .version = version_one},
+        .view = keeper_view_all(),
         .interval_ms = c->interval_ms,
         .clock = clock_fixed,
         .redis_timeout_ms = 30000, /* big pipelines on a loaded machine */
