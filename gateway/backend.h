@@ -7,8 +7,11 @@
  * later. Both are driven through this one interface, so the front ends do not know which they
  * have. A backend instance belongs to one front-end worker thread and is only called from it.
  *
- * HTTP answers go out in request order: the front end keeps at most one request of a
- * connection at the backend and reads the next pipelined one after the answer. */
+ * Order: a backend may call done() in any order, also for requests of the same HTTP connection.
+ * The front end keeps up to 32 pipelined requests of one connection at the backend at once and
+ * writes their answers in request order itself, holding any answer that overtakes an earlier
+ * one. The front end does not submit() from inside done(): requests that waited for room in
+ * their connection's pipeline are submitted once poll() or tick() has returned. */
 #ifndef SHOAL_BACKEND_H
 #define SHOAL_BACKEND_H
 

@@ -8,9 +8,16 @@
  *
  * A request that needs the backend gets a pending slot (tag) holding how to answer it: the UDP
  * source address and transaction id, or the HTTP connection (index + generation, so an answer
- * for a connection closed meanwhile is dropped). The backend's done() callback turns the reply
- * into bytes: UDP replies are queued and sent in one sendmmsg; HTTP replies produced while a
- * connection's input is being processed are gathered and written with one send. */
+ * for a connection closed meanwhile is dropped) and the request's number on it. The backend's
+ * done() callback turns the reply into bytes: UDP replies are queued and sent in one sendmmsg;
+ * HTTP replies are gathered per connection (wbuf) and written with one send per read or per
+ * backend poll.
+ *
+ * HTTP pipelining: up to PIPE_MAX requests of one connection are at the backend at once.
+ * Invariant: answers leave in request order. An answer whose turn has come is written at once
+ * (always the case with an in-process backend, which answers during submit); one that overtook
+ * an earlier answer waits in the connection's held store, allocated only then, bounded together
+ * with the unsent backlog by CONN_BACKLOG_MAX. */
 #include "frontend.h"
 
 #include "bep15.h"
@@ -43,6 +50,10 @@
 #define EPOLL_EVENTS     128
 #define WBUF_CAP         (64 * 1024)
 #define CONN_BACKLOG_MAX (256 * 1024) /* unsent bytes a slow reader may hold before it is cut */
+#define PIPE_MAX         32           /* requests of one HTTP connection in flight; power of two */
+#define NO_CONN          UINT32_MAX
+
+_Static_assert(PIPE_MAX <= 32 && (PIPE_MAX & (PIPE_MAX - 1)) == 0, "one bit per place, in a u32");
 
 enum { EV_STOP = 0, EV_UDP = 1, EV_LISTEN = 2, EV_CONN = 3, EV_BACKEND = 4 };
 enum { PEND_FREE = 0, PEND_UDP = 1, PEND_HTTP = 2 };
@@ -58,19 +69,37 @@ typedef struct {
     bool udp;
 } listen_addr_t;
 
+/* Answers of one connection that came before an earlier one's, each at place seq % PIPE_MAX. */
+typedef struct {
+    uint32_t ready; /* bit per place: an answer is held there */
+    uint32_t last;  /* bit per place: that answer ends the connection */
+    uint32_t off[PIPE_MAX], len[PIPE_MAX];
+    uint32_t used, cap; /* data[0..used) written, of cap; emitted answers leave holes */
+    uint32_t bytes;     /* held now: sum of len over ready places */
+    char data[];
+} held_t;
+
+/* Requests are numbered in arrival order; seq_out is the next to answer on the wire, so
+ * seq_next - seq_out are in flight (at most PIPE_MAX). */
 typedef struct {
     int fd;
     uint32_t gen;
     bool open;
-    bool closing;    /* close once the backlog is written */
+    bool closing;    /* read no further request; close once every answer is out */
+    bool finished;   /* the answer that ends the connection is out: drop the rest, close */
+    bool eof;        /* the client shut its side: answer what it sent, then close */
     bool want_write; /* EPOLLOUT armed, EPOLLIN off: the client is not reading */
-    bool waiting;    /* a request of this connection is at the backend: answers stay in order */
+    bool dirty;      /* on the worker's settle list (next_dirty) */
+    uint32_t events; /* armed in epoll */
+    uint32_t seq_next, seq_out;
+    uint32_t next_dirty;
     endpoint_t peer;
     uint32_t last_active;
     char *in; /* http_max_request bytes, kept across connections of this slot */
     uint32_t in_len;
     char *out; /* unsent backlog, allocated only when the socket would block */
     size_t out_len, out_off;
+    held_t *held; /* allocated only while answers wait for an earlier one */
 } conn_t;
 
 typedef struct {
@@ -88,6 +117,7 @@ typedef struct {
     } addr;
     uint32_t conn;
     uint32_t conn_gen;
+    uint32_t seq; /* HTTP: the request's number on its connection */
 } pending_t;
 
 /* Per-worker counters, written by the worker only; published once a second. */
@@ -142,7 +172,9 @@ typedef struct worker {
     uint32_t max_conns; /* table size; the process-wide limit is fe->open_conns */
     int spare_fd;       /* given up to accept-and-close when out of descriptors */
     uint32_t last_fd_warning;
-    conn_t *batch_conn; /* connection whose input is being processed: replies go to wbuf */
+    conn_t *processing;  /* connection whose input is being parsed: its answers are not late */
+    conn_t *batch_conn;  /* connection whose responses wbuf is gathering */
+    uint32_t dirty_head; /* connections that got late answers, to settle after the poll */
     size_t wlen;
     char wbuf[WBUF_CAP];
     char scratch[HTTPRESP_MAX];
@@ -412,25 +444,53 @@ static void conn_close(worker_t *w, conn_t *c)
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
+    free(c->held);
+    c->held = NULL;
+    if (w->batch_conn == c) {
+        w->batch_conn = NULL;
+        w->wlen = 0;
+    }
     c->open = false;
-    c->waiting = false;
-    c->gen++;
+    c->gen++; /* answers still at the backend are dropped */
     c->in_len = 0;
+    /* c->dirty stays: the slot may be on the settle list, which checks c->open. */
     w->free_conns[w->n_free++] = (uint32_t)(c - w->conns);
 }
 
-static void conn_set_events(worker_t *w, conn_t *c, uint32_t events)
+static inline uint32_t conn_in_flight(const conn_t *c)
 {
-    struct epoll_event ev = {.events = events,
+    return c->seq_next - c->seq_out;
+}
+
+/* Arm the events the connection's state asks for; one epoll_ctl only when they change. Reading
+ * stops while a backlog is unsent (the client is not reading), once no further request will be
+ * served (closing, end of input), and while the input buffer is full of requests waiting for a
+ * free place in the pipeline window. */
+static void conn_update_events(worker_t *w, conn_t *c)
+{
+    uint32_t want = EPOLLIN;
+    if (c->want_write)
+        want = EPOLLOUT;
+    else if (c->closing || c->eof || c->in_len == w->fe->cfg.http_max_request)
+        want = 0;
+    if (want == c->events)
+        return;
+    c->events = want;
+    struct epoll_event ev = {.events = want,
                              .data.u64 = ev_data(EV_CONN, (uint32_t)(c - w->conns))};
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static size_t conn_held_bytes(const conn_t *c)
+{
+    return c->held ? c->held->bytes : 0;
 }
 
 /* Queue bytes the socket would not take; the client must read them before we read more. */
 static void conn_backlog(worker_t *w, conn_t *c, const char *data, size_t len)
 {
     size_t pending = c->out_len - c->out_off;
-    if (pending + len > CONN_BACKLOG_MAX) {
+    if (pending + conn_held_bytes(c) + len > CONN_BACKLOG_MAX) {
         conn_close(w, c);
         return;
     }
@@ -448,7 +508,7 @@ static void conn_backlog(worker_t *w, conn_t *c, const char *data, size_t len)
     c->out_off = 0;
     if (!c->want_write) {
         c->want_write = true;
-        conn_set_events(w, c, EPOLLOUT);
+        conn_update_events(w, c);
     }
 }
 
@@ -472,74 +532,188 @@ static void conn_write(worker_t *w, conn_t *c, const char *data, size_t len)
         conn_backlog(w, c, data + n, len - (size_t)n);
 }
 
+/* Write what wbuf gathered for w->batch_conn. */
 static void wbuf_flush(worker_t *w)
 {
-    if (w->batch_conn && w->wlen > 0)
-        conn_write(w, w->batch_conn, w->wbuf, w->wlen);
+    conn_t *c = w->batch_conn;
+    size_t len = w->wlen;
+    w->batch_conn = NULL;
     w->wlen = 0;
+    if (c && len > 0)
+        conn_write(w, c, w->wbuf, len);
 }
 
-/* Send a response: gathered into wbuf while the connection's input is being processed, written
- * at once otherwise (an answer arriving later from an asynchronous backend). */
+/* Send response bytes: gathered in wbuf, one connection at a time, so the responses a
+ * connection gets from one read or one backend poll leave with one send. Switching to another
+ * connection writes the previous one's first. data may live in c->held: nothing here frees it
+ * unless c is closed, which the caller checks. */
 static void conn_respond(worker_t *w, conn_t *c, const char *data, size_t len)
 {
-    if (c != w->batch_conn) {
-        conn_write(w, c, data, len);
-        return;
-    }
-    if (w->wlen + len > WBUF_CAP)
+    if (c != w->batch_conn || w->wlen + len > WBUF_CAP) {
         wbuf_flush(w);
-    if (len > WBUF_CAP) {
-        conn_write(w, c, data, len);
-        return;
+        if (!c->open)
+            return;
+        if (len > WBUF_CAP) {
+            conn_write(w, c, data, len);
+            return;
+        }
+        w->batch_conn = c;
     }
     memcpy(w->wbuf + w->wlen, data, len);
     w->wlen += len;
 }
 
-static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r);
-
-static void http_status(worker_t *w, conn_t *c, int status, const char *body, bool keep_alive)
+/* The answer of sequence c->seq_out, in order. After an answer that ends the connection
+ * (Connection: close, or an error that closes), later ones are dropped. */
+static void conn_emit(worker_t *w, conn_t *c, const char *data, size_t len, bool last)
 {
-    size_t n = httpresp_status(w->scratch, sizeof(w->scratch), status, body, keep_alive);
-    conn_respond(w, c, w->scratch, n);
-    w->c[C_HTTP_ERRORS]++;
+    c->seq_out++;
+    if (c->finished)
+        return;
+    if (last) {
+        c->finished = true;
+        c->closing = true;
+    }
+    conn_respond(w, c, data, len);
 }
 
-static void http_failure(worker_t *w, conn_t *c, const char *reason, uint32_t retry_in,
-                         bool keep_alive)
+/* Write the held answers that are now next in line. */
+static void held_drain(worker_t *w, conn_t *c)
+{
+    while (c->open && c->held) {
+        held_t *h = c->held;
+        uint32_t bit = 1u << (c->seq_out & (PIPE_MAX - 1));
+        if (!(h->ready & bit))
+            return;
+        unsigned i = c->seq_out & (PIPE_MAX - 1);
+        h->ready &= ~bit;
+        h->bytes -= h->len[i];
+        bool last = (h->last & bit) != 0;
+        h->last &= ~bit;
+        bool empty = h->ready == 0;
+        /* Emptied, the store is freed once the bytes have left it (wbuf copies them, or the
+         * backlog does). */
+        conn_emit(w, c, h->data + h->off[i], h->len[i], last);
+        if (empty && c->open && c->held == h) {
+            free(h);
+            c->held = NULL;
+        }
+    }
+}
+
+/* Keep an answer that came before an earlier one of the same connection. The store is
+ * allocated on the first such answer and freed when it empties; it is compacted into a new one
+ * when it runs out of room. Held bytes count toward the connection's backlog bound. */
+static void held_put(worker_t *w, conn_t *c, uint32_t seq, const char *data, size_t len, bool last)
+{
+    held_t *h = c->held;
+    size_t pending = c->out_len - c->out_off;
+    if (pending + conn_held_bytes(c) + len > CONN_BACKLOG_MAX) {
+        conn_close(w, c);
+        return;
+    }
+    if (!h || h->used + len > h->cap) {
+        size_t need = conn_held_bytes(c) + len;
+        size_t cap = h ? 2 * need : (len < 4096 ? 4096 : len);
+        if (cap < need)
+            cap = need;
+        held_t *n = malloc(sizeof(*n) + cap);
+        if (!n) {
+            conn_close(w, c);
+            return;
+        }
+        n->ready = n->last = 0;
+        n->used = n->bytes = 0;
+        n->cap = (uint32_t)cap;
+        for (unsigned i = 0; h && i < PIPE_MAX; i++) {
+            if (!(h->ready & (1u << i)))
+                continue;
+            memcpy(n->data + n->used, h->data + h->off[i], h->len[i]);
+            n->off[i] = n->used;
+            n->len[i] = h->len[i];
+            n->used += h->len[i];
+        }
+        if (h) {
+            n->ready = h->ready;
+            n->last = h->last;
+            n->bytes = h->bytes;
+        }
+        free(h);
+        c->held = h = n;
+    }
+    unsigned i = seq & (PIPE_MAX - 1);
+    memcpy(h->data + h->used, data, len);
+    h->off[i] = h->used;
+    h->len[i] = (uint32_t)len;
+    h->used += (uint32_t)len;
+    h->bytes += (uint32_t)len;
+    h->ready |= 1u << i;
+    if (last)
+        h->last |= 1u << i;
+}
+
+/* The answer to request seq of c: written now if every earlier one is out, held otherwise. */
+static void http_put(worker_t *w, conn_t *c, uint32_t seq, const char *data, size_t len, bool last)
+{
+    if (c->finished)
+        return; /* an earlier answer ended the connection */
+    if (seq != c->seq_out) {
+        held_put(w, c, seq, data, len, last);
+        return;
+    }
+    conn_emit(w, c, data, len, last);
+    if (c->held)
+        held_drain(w, c);
+}
+
+static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r);
+
+static void http_status(worker_t *w, conn_t *c, uint32_t seq, int status, const char *body,
+                        bool keep_alive)
+{
+    size_t n = httpresp_status(w->scratch, sizeof(w->scratch), status, body, keep_alive);
+    w->c[C_HTTP_ERRORS]++;
+    http_put(w, c, seq, w->scratch, n, !keep_alive);
+}
+
+static void http_failure(worker_t *w, conn_t *c, uint32_t seq, const char *reason,
+                         uint32_t retry_in, bool keep_alive)
 {
     size_t n = httpresp_failure(w->scratch, sizeof(w->scratch), reason, retry_in, keep_alive);
     if (n == 0) {
-        http_status(w, c, 500, "response too large", false);
+        http_status(w, c, seq, 500, "response too large", false);
         return;
     }
-    conn_respond(w, c, w->scratch, n);
     w->c[C_HTTP_ERRORS]++;
+    http_put(w, c, seq, w->scratch, n, !keep_alive);
 }
 
-static void conn_process(worker_t *w, conn_t *c);
+/* Push c on the list of connections to settle once the backend's answers are handled. */
+static void conn_mark(worker_t *w, conn_t *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->next_dirty = w->dirty_head;
+    w->dirty_head = (uint32_t)(c - w->conns);
+}
 
 static void http_answer(worker_t *w, pending_t *p, const backend_reply_t *r)
 {
     conn_t *c = &w->conns[p->conn];
     if (!c->open || c->gen != p->conn_gen)
         return; /* the client went away meanwhile */
-    c->waiting = false;
-    if (c != w->batch_conn) {
-        /* A late answer: send it, then serve what the client pipelined meanwhile. */
-        http_answer_now(w, c, p, r);
-        if (c->open && !c->want_write)
-            conn_process(w, c);
-        return;
-    }
     http_answer_now(w, c, p, r);
+    /* A late answer frees a place in the pipeline window: serve what the client pipelined
+     * meanwhile, after this poll's answers have been gathered (conns_settle). */
+    if (c != w->processing && c->open)
+        conn_mark(w, c);
 }
 
 static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r)
 {
     if (r->failure) {
-        http_failure(w, c, r->failure, r->retry_in, p->keep_alive);
+        http_failure(w, c, p->seq, r->failure, r->retry_in, p->keep_alive);
         return;
     }
     size_t n;
@@ -561,11 +735,10 @@ static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const ba
         n = httpresp_announce(w->scratch, sizeof(w->scratch), &a);
     }
     if (n == 0) {
-        http_status(w, c, 500, "response too large", false);
-        c->closing = true;
+        http_status(w, c, p->seq, 500, "response too large", false);
         return;
     }
-    conn_respond(w, c, w->scratch, n);
+    http_put(w, c, p->seq, w->scratch, n, !p->keep_alive);
 }
 
 /* The client's address: the socket's peer, or what a trusted proxy says it is. */
@@ -584,17 +757,19 @@ static bool path_is(const httpreq_t *req, const char *path)
     return req->path_len == n && memcmp(req->path, path, n) == 0;
 }
 
-static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
+/* Serve request seq of c: answered at once, or handed to the backend. */
+static void http_request(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req)
 {
     bool announce = path_is(req, "/announce");
     if (!announce && !path_is(req, "/scrape")) {
-        http_status(w, c, 404, "not found: this tracker serves /announce and /scrape",
+        http_status(w, c, seq, 404, "not found: this tracker serves /announce and /scrape",
                     req->keep_alive);
         return;
     }
     endpoint_t client;
     if (http_client(w, c, req, &client) != 0) {
-        http_failure(w, c, "invalid X-Forwarded-For or X-Real-IP from proxy", 0, req->keep_alive);
+        http_failure(w, c, seq, "invalid X-Forwarded-For or X-Real-IP from proxy", 0,
+                     req->keep_alive);
         return;
     }
     uint32_t tag;
@@ -603,14 +778,14 @@ static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
         query_announce_t q;
         query_err_t err = query_parse_announce(req->query, req->query_len, &q);
         if (err != QUERY_OK) {
-            http_failure(w, c, query_strerror(err), 0, req->keep_alive);
+            http_failure(w, c, seq, query_strerror(err), 0, req->keep_alive);
             return;
         }
         q.announce.peer.family = client.family;
         memcpy(q.announce.peer.addr, client.addr, sizeof(client.addr));
         pending_t *p = pending_alloc(w, &tag);
         if (!p) {
-            http_failure(w, c, "tracker busy, retry later", 1, req->keep_alive);
+            http_failure(w, c, seq, "tracker busy, retry later", 1, req->keep_alive);
             return;
         }
         *p = (pending_t){.transport = PEND_HTTP,
@@ -619,13 +794,13 @@ static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
                          .compact = q.compact,
                          .keep_alive = req->keep_alive,
                          .conn = (uint32_t)(c - w->conns),
-                         .conn_gen = c->gen};
+                         .conn_gen = c->gen,
+                         .seq = seq};
         b.kind = BACKEND_ANNOUNCE;
         b.tag = tag;
         b.announce = &q.announce;
         b.numwant = cap_numwant(&w->fe->cfg, q.announce.numwant, SHOAL_NUMWANT_MAX);
         w->c[C_HTTP_ANNOUNCE]++;
-        c->waiting = true;
         w->backend.ops->submit(w->backend.self, &b, 1, on_done, w);
         return;
     }
@@ -634,17 +809,17 @@ static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
     query_err_t err =
         query_parse_scrape(req->query, req->query_len, hashes, w->fe->cfg.scrape_max, &n);
     if (err != QUERY_OK) {
-        http_failure(w, c, query_strerror(err), 0, req->keep_alive);
+        http_failure(w, c, seq, query_strerror(err), 0, req->keep_alive);
         return;
     }
     if (n == 0) {
-        http_failure(w, c, "full scrape is not supported: give one or more info_hash", 0,
+        http_failure(w, c, seq, "full scrape is not supported: give one or more info_hash", 0,
                      req->keep_alive);
         return;
     }
     pending_t *p = pending_alloc(w, &tag);
     if (!p) {
-        http_failure(w, c, "tracker busy, retry later", 1, req->keep_alive);
+        http_failure(w, c, seq, "tracker busy, retry later", 1, req->keep_alive);
         return;
     }
     *p = (pending_t){.transport = PEND_HTTP,
@@ -652,62 +827,96 @@ static void http_request(worker_t *w, conn_t *c, const httpreq_t *req)
                      .family = client.family,
                      .keep_alive = req->keep_alive,
                      .conn = (uint32_t)(c - w->conns),
-                     .conn_gen = c->gen};
+                     .conn_gen = c->gen,
+                     .seq = seq};
     b.kind = BACKEND_SCRAPE;
     b.tag = tag;
     b.hashes = &hashes[0][0];
     b.n_hashes = n;
     w->c[C_HTTP_SCRAPE]++;
-    c->waiting = true;
     w->backend.ops->submit(w->backend.self, &b, 1, on_done, w);
 }
 
-/* Answer every complete request in the connection's buffer (pipelining), then write the
- * gathered responses with one send. */
+/* Serve every complete request in the connection's buffer while the pipeline window has room
+ * (an in-process backend answers each at once, so its window never fills), write the gathered
+ * responses with one send, then close the connection if it is done, or arm its events. */
 static void conn_process(worker_t *w, conn_t *c)
 {
     size_t off = 0;
     uint32_t max_head = w->fe->cfg.http_max_request;
-    w->batch_conn = c;
-    w->wlen = 0;
-    while (off < c->in_len && !c->closing && c->open && !c->waiting) {
+    w->processing = c;
+    while (off < c->in_len && !c->closing && c->open && conn_in_flight(c) < PIPE_MAX) {
         httpreq_t req;
         httpreq_err_t err = httpreq_parse(c->in + off, c->in_len - off, max_head, &req);
         if (err == HTTPREQ_INCOMPLETE)
             break;
         if (err != HTTPREQ_OK) {
-            http_status(w, c, httpreq_status(err), httpreq_strerror(err), false);
             c->closing = true;
+            http_status(w, c, c->seq_next++, httpreq_status(err), httpreq_strerror(err), false);
             break;
         }
-        http_request(w, c, &req);
-        off += req.head_len;
         if (!req.keep_alive)
             c->closing = true;
+        http_request(w, c, c->seq_next++, &req);
+        off += req.head_len;
     }
-    wbuf_flush(w);
-    w->batch_conn = NULL;
+    w->processing = NULL;
     if (!c->open)
         return;
     if (off > 0) {
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= (uint32_t)off;
     }
-    /* A request still at the backend closes the connection when its answer has been sent. */
-    if (c->closing && !c->waiting && c->out_len == c->out_off)
+    /* The client has shut its side: once nothing complete is left to read, the requests it
+     * sent are all that will be answered. */
+    if (c->eof && conn_in_flight(c) < PIPE_MAX)
+        c->closing = true;
+    if (w->batch_conn == c)
+        wbuf_flush(w);
+    if (!c->open || c->want_write)
+        return; /* conn_writable goes on once the client has read the backlog */
+    if (c->finished || (c->closing && conn_in_flight(c) == 0)) {
         conn_close(w, c);
+        return;
+    }
+    conn_update_events(w, c);
+}
+
+/* Write what late answers gathered, then go on with each connection they came for: serve
+ * requests that waited for the pipeline window, or close it once its last answer is out. */
+static void conns_settle(worker_t *w)
+{
+    wbuf_flush(w);
+    while (w->dirty_head != NO_CONN) {
+        conn_t *c = &w->conns[w->dirty_head];
+        w->dirty_head = c->next_dirty;
+        c->dirty = false;
+        if (c->open && !c->want_write)
+            conn_process(w, c);
+    }
 }
 
 static void conn_readable(worker_t *w, conn_t *c)
 {
     uint32_t cap = w->fe->cfg.http_max_request;
+    if (c->in_len == cap) {
+        conn_update_events(w, c); /* full of requests waiting for the window: pause */
+        return;
+    }
     ssize_t n = recv(c->fd, c->in + c->in_len, cap - c->in_len, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         conn_close(w, c);
         return;
     }
     if (n < 0)
         return;
+    if (n == 0) {
+        if (conn_in_flight(c) == 0) {
+            conn_close(w, c);
+            return;
+        }
+        c->eof = true; /* answer what is at the backend, then close */
+    }
     c->in_len += (uint32_t)n;
     c->last_active = w->now_mono;
     conn_process(w, c);
@@ -730,13 +939,7 @@ static void conn_writable(worker_t *w, conn_t *c)
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->want_write = false;
-    if (c->closing) {
-        conn_close(w, c);
-        return;
-    }
-    conn_set_events(w, c, EPOLLIN);
-    if (c->in_len > 0)
-        conn_process(w, c); /* requests that arrived while we waited */
+    conn_process(w, c); /* requests that arrived while we waited; closes if done */
 }
 
 /* Out of file descriptors: the pending connection would keep the listener readable and the
@@ -796,8 +999,10 @@ static void tcp_acceptable(worker_t *w, int lfd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
         c->open = true;
-        c->closing = false;
+        c->closing = c->finished = c->eof = false;
         c->want_write = false;
+        c->events = EPOLLIN;
+        c->seq_next = c->seq_out = 0;
         c->in_len = 0;
         c->last_active = w->now_mono;
         sockaddr_to_endpoint((struct sockaddr *)&sa, &c->peer);
@@ -877,6 +1082,7 @@ static void *worker_main(void *arg)
             case EV_BACKEND:
                 ops->poll(w->backend.self, on_done, w);
                 udp_flush(w);
+                conns_settle(w);
                 break;
             case EV_CONN: {
                 conn_t *c = &w->conns[idx];
@@ -904,6 +1110,7 @@ static void *worker_main(void *arg)
         if (ops->tick)
             ops->tick(w->backend.self, on_done, w);
         udp_flush(w);
+        conns_settle(w);
         if (w->now_mono != last_sweep) {
             last_sweep = w->now_mono;
             conns_sweep_idle(w);
@@ -1061,6 +1268,7 @@ static worker_t *worker_new(frontend_t *fe, unsigned index, char *err, size_t er
     w->index = index;
     w->epfd = -1;
     w->spare_fd = -1;
+    w->dirty_head = NO_CONN;
     for (size_t i = 0; i < MAX_ADDRS; i++)
         w->udp_fds[i] = w->tcp_fds[i] = -1;
     w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)index + 1) * 0xBF58476D1CE4E5B9ULL ^

@@ -4,11 +4,15 @@
  * N worker threads share nothing: each has its own SO_REUSEPORT UDP and TCP sockets on every
  * listen address (the kernel spreads datagrams and connections over them), its own epoll loop,
  * connection-id checker, HTTP connection table and backend instance. UDP is read and answered
- * in batches (recvmmsg/sendmmsg). Nothing on the request path allocates, except an HTTP
- * connection's receive buffer (at accept) and the send backlog of a client that reads slowly.
+ * in batches (recvmmsg/sendmmsg). HTTP requests pipelined on one connection go to the backend
+ * together (up to 32 at once) and are answered in request order. Nothing on the request path
+ * allocates, except an HTTP connection's receive buffer (at accept), the send backlog of a client
+ * that reads slowly, and the store of answers that overtook an earlier one of their connection
+ * (only with a backend that answers later).
  *
  * Bounds: HTTP connections (per process, a counter shared by the workers), request head size, idle
- * time, a connection's unsent backlog, scrape hashes per request, peers per reply. */
+ * time, pipelined requests of a connection at the backend, a connection's unsent backlog and
+ * held answers together, scrape hashes per request, peers per reply. */
 #ifndef SHOAL_FRONTEND_H
 #define SHOAL_FRONTEND_H
 

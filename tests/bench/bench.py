@@ -8,10 +8,17 @@ ratios for UDP, HTTP keep-alive and HTTP with a new connection per request: vali
 second, valid responses per tracker CPU-second (robust when the generator is the limit), the
 tracker's CPU utilisation and peak RSS, latency at half of peak load, and the generator's own
 ceiling against shoal-echo. --memory fills both trackers with the same population and reports
-bytes per peer. Only loopback addresses are used; every run is bounded in time.
+bytes per peer. --cluster adds 1 shoal-gateway + 1 shoal-node sharing the tracker cores beside
+standalone shoal; --roles measures each cluster role alone (the gateway with its node on the load
+cores; the node driven by shoal-node-bench) and what that predicts for the shared core. Modes
+http-pipe (16 connections x 8 pipelined) and http-conns (256 connections x 1) load HTTP with more
+requests in flight than the default keep-alive mode (16 x 1). Only loopback addresses are used;
+every run is bounded in time.
 
   tests/bench/bench.py --build build/release           # the full comparison (~15 min)
   tests/bench/bench.py --build build/test --smoke      # a few seconds, for CI: checks it runs
+  tests/bench/bench.py --build build/release --cluster --roles --no-opentracker --no-ceiling \
+      --no-latency --modes udp,http,http-pipe,http-conns   # the cluster against standalone
 """
 import argparse
 import hashlib
@@ -119,16 +126,15 @@ class Tracker:
 
 class Cluster:
     """1 shoal-gateway + 1 shoal-node sharing the tracker cores, static membership (no Redis):
-    measured as one tracker (CPU and RSS summed over both processes)."""
+    measured as one tracker (CPU and RSS summed over both processes). With node_cores the node
+    runs there instead (--roles: the gateway alone on the tracker cores)."""
 
-    def __init__(self, args, port, workdir, cores):
+    def __init__(self, args, port, workdir, cores, node_cores=None):
         self.name, self.port = "cluster", port
         zport = free_port()
         nodes = f"n1=tcp://127.0.0.1:{zport}"
         pin = ["taskset", "-c", args.tracker_cores]
-        self.node = Tracker("cluster-node", pin + [
-            args.node, "--id", "n1", "--bind", f"tcp://127.0.0.1:{zport}", "--nodes", nodes,
-            "--workers", str(cores), "--log-level", "warn"], zport, workdir)
+        self.node = make_node(args, zport, node_cores or args.tracker_cores, cores, workdir)
         self.gateway = Tracker("cluster-gateway", pin + [
             args.gateway, "--udp", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{port}",
             "--nodes", nodes, "--workers", str(cores), "--secret", "ab" * 32,
@@ -159,6 +165,22 @@ class Cluster:
     def stop(self):
         self.gateway.stop()
         self.node.stop()
+
+
+def make_node(args, zport, core_list, workers, workdir):
+    """A shoal-node owning every partition, on ZeroMQ port zport, pinned to core_list."""
+    nodes = f"n1=tcp://127.0.0.1:{zport}"
+    return Tracker("node", ["taskset", "-c", core_list, args.node, "--id", "n1", "--bind",
+                            f"tcp://127.0.0.1:{zport}", "--nodes", nodes, "--workers",
+                            str(workers), "--log-level", "warn"], zport, workdir)
+
+
+def tcp_listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def udp_announce_ok(port):
@@ -213,7 +235,9 @@ def make_echo(args, port, workdir):
 
 MODES = {
     "udp": ["--mode", "udp"],
-    "http": ["--mode", "http"],
+    "http": ["--mode", "http"],  # keep-alive: 16 connections, 1 request in flight each
+    "http-pipe": ["--mode", "http", "--inflight", "8"],  # 16 connections x 8 pipelined
+    "http-conns": ["--mode", "http", "--sockets", "256"],  # 256 connections x 1
     "http-newconn": ["--mode", "http", "--http-new-conn"],
 }
 
@@ -344,6 +368,68 @@ def memory_bench(args, workdir):
     return rows
 
 
+# ---- each cluster role alone -----------------------------------------------------------------
+
+def roles_bench(args, workdir, cores, modes):
+    """Per-role throughput. gateway: shoal-gateway alone on the tracker cores, its node on the
+    load cores beside the generator; the node's CPU per request is measured too, at the batch
+    sizes this load gives. node: shoal-node alone on the tracker cores, driven by
+    shoal-node-bench (batches of announces, a window of batches in flight) from the load cores."""
+    runs = []
+    for rnd in range(args.rounds):
+        port = free_port()
+        c = Cluster(args, port, workdir, cores, node_cores=args.load_cores)
+        c.start()
+        try:
+            for m in modes:
+                n0, t0 = c.node.cpu_seconds(), time.monotonic()
+                r = measure(args, c.gateway, m)
+                node_util = (c.node.cpu_seconds() - n0) / (time.monotonic() - t0)
+                r.update({"role": "gateway", "mode": m, "round": rnd, "node_cpu_util": node_util,
+                          "node_rps_per_cpu": r["rps"] / node_util if node_util > 0 else 0.0})
+                runs.append(r)
+                log(f"roles {rnd} gateway {m:12s} {fmt_int(r['rps']):>10s} rps, gateway cpu "
+                    f"{r['cpu_util']:.2f}, node cpu {node_util:.2f} (on the load cores)")
+        finally:
+            c.stop()
+        for batch in args.node_batches:
+            runs.append(node_alone(args, workdir, cores, batch, rnd))
+    return runs
+
+
+def node_alone(args, workdir, cores, batch, rnd):
+    zport = free_port()
+    node = make_node(args, zport, args.tracker_cores, cores, workdir)
+    node.proc = subprocess.Popen(node.argv, stdout=subprocess.DEVNULL, stderr=node.errlog)
+    try:
+        deadline = time.monotonic() + 30
+        while not tcp_listening(zport):
+            if node.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"shoal-node did not listen on {zport}; see {node.errlog.name}")
+            time.sleep(0.05)
+        cpu0, t0 = node.cpu_seconds(), time.monotonic()
+        out = subprocess.run(["taskset", "-c", args.load_cores, args.node_bench, "--endpoint",
+                              f"tcp://127.0.0.1:{zport}", "--batch", str(batch), "--duration",
+                              str(args.duration), "--warmup", str(max(args.warmup, 1))],
+                             capture_output=True, text=True,
+                             timeout=args.duration + args.warmup + 60)
+        cpu, wall = node.cpu_seconds() - cpu0, time.monotonic() - t0
+        lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise RuntimeError(f"shoal-node-bench failed ({out.returncode}): {out.stderr[-2000:]}")
+        j = json.loads(lines[-1])
+        util = cpu / wall if wall > 0 else 0.0
+        r = {"role": "node", "mode": f"batch {batch}", "batch": batch, "round": rnd,
+             "rps": float(j["requests_per_s"]), "cpu_util": util,
+             "rps_per_cpu": j["requests_per_s"] / util if util > 0 else 0.0,
+             "errors": j["errors"] + j["moved"] + j["undecodable"], "invalid": 0}
+        log(f"roles {rnd} node    batch {batch:<6d} {fmt_int(r['rps']):>10s} rps, node cpu "
+            f"{util:.2f}")
+        return r
+    finally:
+        node.stop()
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 def main():
@@ -366,6 +452,11 @@ def main():
     ap.add_argument("--memory", action="store_true", help="also run the memory benchmark")
     ap.add_argument("--cluster", action="store_true",
                     help="also run 1 shoal-gateway + 1 shoal-node sharing the tracker cores")
+    ap.add_argument("--roles", action="store_true",
+                    help="also measure each cluster role alone: the gateway on the tracker cores "
+                    "with its node on the load cores, and the node driven by shoal-node-bench")
+    ap.add_argument("--node-batches", default="64,16",
+                    help="--roles: shoal-node-bench batch sizes (requests per message)")
     ap.add_argument("--mem-torrents", type=int, default=100000)
     ap.add_argument("--mem-peers-per", type=int, default=10)
     ap.add_argument("--smoke", action="store_true",
@@ -384,8 +475,13 @@ def main():
     args.echo = os.path.join(args.build, "tests", "loadgen", "shoal-echo")
     args.gateway = os.path.join(args.build, "gateway", "shoal-gateway")
     args.node = os.path.join(args.build, "node", "shoal-node")
-    for p in (args.shoal, args.load, args.echo) + ((args.gateway, args.node) if args.cluster
-                                                    else ()):
+    args.node_bench = os.path.join(args.build, "tests", "shoal-node-bench")
+    args.node_batches = [int(b) for b in args.node_batches.split(",") if b]
+    if args.smoke:
+        args.node_batches = args.node_batches[:1]
+    need = (args.gateway, args.node) if args.cluster or args.roles else ()
+    need += (args.node_bench,) if args.roles else ()
+    for p in (args.shoal, args.load, args.echo) + need:
         if not os.access(p, os.X_OK):
             sys.exit(f"bench: {p} is missing: build with cmake (tests on) into {args.build}")
     args.opentracker = None if args.no_opentracker else shutil.which("opentracker")
@@ -403,7 +499,7 @@ def main():
     report = {"machine": os.uname().release, "cpu": cpu_model(), "tracker_cores":
               args.tracker_cores, "load_cores": args.load_cores, "tracker_core_count": cores,
               "config": {k: v for k, v in vars(args).items() if isinstance(v, (int, str))},
-              "runs": [], "ceiling": {}, "latency": {}, "memory": []}
+              "runs": [], "ceiling": {}, "latency": {}, "memory": [], "roles": []}
     bad = []
     try:
         whitelist = whitelist_file(args, workdir) if args.opentracker else None
@@ -457,6 +553,18 @@ def main():
                             f"p99 {r['p99_us']} us p99.9 {r['p999_us']} us")
                     finally:
                         t.stop()
+        if args.roles:
+            report["roles"] = roles_bench(args, workdir, cores, modes)
+            # With --roles the node shares the load cores with the generator, and a node starved
+            # past --node-timeout gives retryable failures: noted, not a failed run. An invalid
+            # response is always a failure.
+            for r in report["roles"]:
+                what = f"{r['role']} {r['mode']} round {r['round']}: errors={int(r['errors'])} " \
+                       f"invalid={int(r['invalid'])}"
+                if r["invalid"] or (r["errors"] and r["role"] == "node"):
+                    bad.append(what)
+                elif r["errors"]:
+                    log(f"note: {what} (the node shares the load cores with the generator)")
         if args.memory:
             report["memory"] = memory_bench(args, workdir)
     finally:
@@ -530,6 +638,8 @@ def print_report(args, report, modes, cores):
     for (name, m), s in summary.items():
         avg = statistics.mean([r["rps"] for r in runs if r["tracker"] == name and r["mode"] == m])
         print(f"| {name} | {cores} | {m} | {fmt_int(avg)} | {s['cpu']:.2f} | {s['rss']:.1f} |")
+    if report["roles"]:
+        print_roles(report, modes, summary)
     if report["latency"]:
         print("\nlatency at half of peak load:")
         for k, r in report["latency"].items():
@@ -548,6 +658,40 @@ def print_report(args, report, modes, cores):
         if sh and ot and ot[0]["bytes_per_peer"] > 0:
             print(f"\nshoal/opentracker bytes per peer: "
                   f"{sh[0]['bytes_per_peer'] / ot[0]['bytes_per_peer']:.2f}")
+
+
+def print_roles(report, modes, summary):
+    """Per-role medians, and what they predict for 1 gateway + 1 node sharing one core."""
+    rs = report["roles"]
+    print("\nper-role throughput (each role alone on the tracker cores; medians):")
+    print("| role | load | rps | rps per role CPU-s | role CPU util | node rps per node CPU-s "
+          "(node on the load cores) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    model = {}
+    for role, loads in (("gateway", modes),
+                        ("node", sorted({r["mode"] for r in rs if r["role"] == "node"},
+                                        key=lambda x: -int(x.split()[1])))):
+        for m in loads:
+            sel = [r for r in rs if r["role"] == role and r["mode"] == m]
+            if not sel:
+                continue
+            s = {"rps": med([r["rps"] for r in sel]), "per_cpu": med([r["rps_per_cpu"]
+                                                                   for r in sel]),
+                 "cpu": med([r["cpu_util"] for r in sel])}
+            node = med([r["node_rps_per_cpu"] for r in sel]) if role == "gateway" else 0
+            print(f"| {role} | {m} | {fmt_int(s['rps'])} | {fmt_int(s['per_cpu'])} | "
+                  f"{s['cpu']:.2f} | {fmt_int(node) if node else '-'} |")
+            if role == "gateway" and s["per_cpu"] and node:
+                model[m] = 1 / (1 / s["per_cpu"] + 1 / node)
+    if model:
+        print("\n1 gateway + 1 node sharing one core, predicted from the gateway-alone run as "
+              "1 / (1/G + 1/N) (G, N: responses per CPU-s of each role at that load):")
+        for m, v in model.items():
+            got = summary.get(("cluster", m))
+            print(f"  {m}: predicted {fmt_int(v)} rps" +
+                  (f", measured {fmt_int(got['rps'])} ({got['rps'] / v:.2f} of predicted)"
+                   if got else ""))
+    report["roles_model"] = model
 
 
 if __name__ == "__main__":

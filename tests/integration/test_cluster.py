@@ -29,6 +29,7 @@ import random
 import secrets
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -235,6 +236,78 @@ def static_nodes_serve_announces_and_scrapes():
     eq(http_scrape_all(port, hashes), [(1, 1)] * len(hashes), "scrape counts")
 
 
+PIPE_N = 40  # more than the front end's window (32), so the window fills and refills
+
+
+def pipeline(hashes, n, close_at, tag):
+    """n pipelined requests over the given swarms: announces (a new leecher each, swarms in
+    turn), a scrape of every swarm every 5th, a 404 every 7th; request close_at carries
+    Connection: close. Returns (bytes, checks); checks[k](response) verifies the k-th answer
+    (its kind, the swarm counts it must see in order, its Connection header)."""
+    reqs, checks = [], []
+    counts = [0] * len(hashes)
+    for k in range(n):
+        headers = ["Connection: close"] if k == close_at else []
+        if k % 7 == 6:
+            reqs.append(get_request("/nope", headers=headers))
+            want = ("404", None)
+        elif k % 5 == 4:
+            reqs.append(get_request(scrape_target(hashes), headers=headers))
+            want = ("scrape", list(counts))
+        else:
+            i = k % len(hashes)
+            counts[i] += 1
+            reqs.append(get_request(announce_target(hashes[i], peer_id(k, tag), 50000 + k,
+                                                    left=1, compact=1), headers=headers))
+            want = ("announce", counts[i])
+
+        def chk(r, k=k, want=want, last=k == close_at):
+            eq(r.headers.get("connection"), "close" if last else "keep-alive",
+               "Connection header of answer %d" % k)
+            if want[0] == "404":
+                eq(r.status, 404, "answer %d is the 404" % k)
+                return
+            eq(r.status, 200, "answer %d's status" % k)
+            d = r.bencoded()
+            check(b"failure reason" not in d, "answer %d: %r" % (k, d))
+            if want[0] == "scrape":
+                eq([d[b"files"][h][b"incomplete"] for h in hashes], want[1],
+                   "answer %d is the scrape" % k)
+            else:
+                eq(d[b"incomplete"], want[1], "answer %d is the announce" % k)
+        checks.append(chk)
+    return b"".join(reqs), checks
+
+
+@test
+def static_pipelined_http_answers_in_order_until_close():
+    # 40 requests in one write toward both nodes: the gateway keeps up to its window at the
+    # nodes, 404s overtake the announces before them and must wait their turn; everything is
+    # answered in order up to the Connection: close, then the connection closes.
+    port = ENV.static_gw.port
+    hashes = ENV.hashes[N_HASHES - 4:]
+    reqs, checks = pipeline(hashes, PIPE_N, 36, ord("p"))
+    with HttpConn("127.0.0.1", port, timeout=5) as c:
+        c.send(reqs)
+        for k in range(37):
+            checks[k](c.read_response())
+        check(c.wait_eof(3), "connection not closed after the Connection: close answer")
+        eq(c.buf, b"", "bytes after the Connection: close answer")
+
+
+@test
+def static_pipelined_then_half_close_all_answered():
+    port = ENV.static_gw.port
+    reqs, checks = pipeline([ENV.hashes[N_HASHES - 5]], PIPE_N, -1, ord("q"))
+    with HttpConn("127.0.0.1", port, timeout=5) as c:
+        c.send(reqs)
+        c.sock.shutdown(socket.SHUT_WR)
+        for k in range(PIPE_N):
+            checks[k](c.read_response())
+        check(c.wait_eof(3), "connection not closed after the half-close")
+        eq(c.buf, b"", "unexpected extra bytes")
+
+
 def split_by_liveness(port, hashes, stopped_wait):
     """Announce each hash on its own HTTP connection, all at once; returns (ok, failed) lists
     of (hash index, seconds, reply)."""
@@ -278,6 +351,38 @@ def static_stopped_node_gets_retryable_failures_not_hangs():
         h = hashes[ENV.static_failed[0]]
         r = udp_announce(port, h, peer_id(0, ord("d")), 5000, left=1, timeout=3, tries=1)
         eq(r, {"error": FAIL_TIMEOUT}, "UDP reply for the stopped node's partition")
+    finally:
+        victim.proc.send(signal.SIGCONT)
+
+
+@test
+def static_pipelined_order_kept_while_a_node_stalls():
+    # Requests for a stopped node's swarm and a live one's, pipelined on one connection: the
+    # live node's answers come first and are held until the stopped node's failures (after
+    # --node-timeout) have gone out before them.
+    port = ENV.static_gw.port
+    stalled = ENV.hashes[ENV.static_failed[0]]
+    live = [ENV.hashes[i] for i in range(60) if i not in ENV.static_failed][0]
+    victim = ENV.static_nodes["s1"]
+    kinds = []
+    reqs = b""
+    for k in range(12):
+        h = stalled if k % 3 == 0 else live
+        kinds.append("failed" if h is stalled else "ok")
+        reqs += get_request(announce_target(h, peer_id(k, ord("s")), 51000 + k, left=1,
+                                            compact=1))
+    victim.proc.send(signal.SIGSTOP)
+    try:
+        with HttpConn("127.0.0.1", port, timeout=5) as c:
+            c.send(reqs)
+            for k in range(12):
+                d = c.read_response().bencoded()
+                got = "failed" if b"failure reason" in d else "ok"
+                eq(got, kinds[k], "answer %d in request order" % k)
+                if got == "failed":
+                    eq(d[b"failure reason"].decode(), FAIL_TIMEOUT, "answer %d's reason" % k)
+            served_after = http_announce(c, live, peer_id(99, ord("s")), 51099, 1)
+            check("error" not in served_after, "the connection serves on: %r" % served_after)
     finally:
         victim.proc.send(signal.SIGCONT)
 

@@ -729,6 +729,59 @@ def http_pipelining_in_order():
         eq(c.read_response().status, 200, "request sent a byte at a time")
 
 
+def deep_pipeline(ih, n, close_at, tag):
+    """n pipelined requests on one swarm: announces (a new leecher each), a scrape every 4th,
+    a 404 every 7th; request close_at carries Connection: close. Returns (bytes, checks), where
+    checks[k](response) verifies the k-th answer."""
+    reqs, checks, leechers = [], [], 0
+    for k in range(n):
+        headers = ["Connection: close"] if k == close_at else []
+        last = k == close_at
+        if k % 7 == 6:
+            reqs.append(get_request("/nope%d" % k, headers=headers))
+            checks.append(lambda r, k=k: eq(r.status, 404, "answer %d is the 404" % k))
+        elif k % 4 == 3:
+            reqs.append(get_request(scrape_target([ih]), headers=headers))
+            checks.append(lambda r, k=k, want=leechers: eq(
+                r.bencoded()[b"files"][ih][b"incomplete"], want, "answer %d is the scrape" % k))
+        else:
+            leechers += 1
+            reqs.append(get_request(announce_target(ih, pid(tag + k), 9000 + k, left=1,
+                                                    event="started"), headers=headers))
+            checks.append(lambda r, k=k, want=leechers: eq(
+                announce_ok(r, "answer %d" % k)[b"incomplete"], want, "answer %d's count" % k))
+        checks[-1] = (lambda f, k=k, last=last: lambda r: (
+            f(r), eq(r.headers.get("connection"), "close" if last else "keep-alive",
+                     "Connection header of answer %d" % k)))(checks[-1])
+    return b"".join(reqs), checks
+
+
+@test
+def http_deep_pipelining_in_order_until_close():
+    # 20 requests in one write, over several reads (--http-max-request 1024): every answer in
+    # order, the connection closed after the Connection: close one, the rest never answered.
+    reqs, checks = deep_pipeline(h(), 20, 12, 100)
+    with http("main") as c:
+        c.send(reqs)
+        for k in range(13):
+            checks[k](c.read_response())
+        check(c.wait_eof(3), "connection not closed after the Connection: close answer")
+        eq(c.buf, b"", "bytes after the Connection: close answer")
+
+
+@test
+def http_pipelined_then_half_close_all_answered():
+    # A client that writes its requests and shuts its side still gets every answer, then EOF.
+    reqs, checks = deep_pipeline(h(), 10, -1, 200)
+    with http("main") as c:
+        c.send(reqs)
+        c.sock.shutdown(socket.SHUT_WR)
+        for k in range(10):
+            checks[k](c.read_response())
+        check(c.wait_eof(3), "connection not closed after the half-close")
+        eq(c.buf, b"", "unexpected extra bytes")
+
+
 @test
 def http_connection_close_honoured():
     with http("main") as c:
