@@ -457,6 +457,10 @@ def main():
                     "with its node on the load cores, and the node driven by shoal-node-bench")
     ap.add_argument("--node-batches", default="64,16",
                     help="--roles: shoal-node-bench batch sizes (requests per message)")
+    ap.add_argument("--failover", action="store_true",
+                    help="also measure failover (failover_bench.py): UDP with snapshots to Redis "
+                    "on vs off, snapshot and restore time of 1M peers, the unanswered window "
+                    "after a node is SIGKILLed")
     ap.add_argument("--mem-torrents", type=int, default=100000)
     ap.add_argument("--mem-peers-per", type=int, default=10)
     ap.add_argument("--smoke", action="store_true",
@@ -476,11 +480,13 @@ def main():
     args.gateway = os.path.join(args.build, "gateway", "shoal-gateway")
     args.node = os.path.join(args.build, "node", "shoal-node")
     args.node_bench = os.path.join(args.build, "tests", "shoal-node-bench")
+    args.bench_snapshot = os.path.join(args.build, "tests", "bench", "shoal-bench-snapshot")
     args.node_batches = [int(b) for b in args.node_batches.split(",") if b]
     if args.smoke:
         args.node_batches = args.node_batches[:1]
     need = (args.gateway, args.node) if args.cluster or args.roles else ()
     need += (args.node_bench,) if args.roles else ()
+    need += (args.gateway, args.node, args.bench_snapshot) if args.failover else ()
     for p in (args.shoal, args.load, args.echo) + need:
         if not os.access(p, os.X_OK):
             sys.exit(f"bench: {p} is missing: build with cmake (tests on) into {args.build}")
@@ -499,7 +505,8 @@ def main():
     report = {"machine": os.uname().release, "cpu": cpu_model(), "tracker_cores":
               args.tracker_cores, "load_cores": args.load_cores, "tracker_core_count": cores,
               "config": {k: v for k, v in vars(args).items() if isinstance(v, (int, str))},
-              "runs": [], "ceiling": {}, "latency": {}, "memory": [], "roles": []}
+              "runs": [], "ceiling": {}, "latency": {}, "memory": [], "roles": [],
+              "failover": {}}
     bad = []
     try:
         whitelist = whitelist_file(args, workdir) if args.opentracker else None
@@ -567,10 +574,20 @@ def main():
                     log(f"note: {what} (the node shares the load cores with the generator)")
         if args.memory:
             report["memory"] = memory_bench(args, workdir)
+        if args.failover:
+            import failover_bench
+            report["failover"] = failover_bench.failover_bench(args, workdir, cores)
+            w = report["failover"]["window"]
+            if w["completeness"] < 1.0:
+                bad.append(f"failover: only {w['restored']} of {w['victim_hashes']} swarms of "
+                           "the killed node were restored")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print_report(args, report, modes, cores)
+    if report["failover"]:
+        import failover_bench
+        failover_bench.print_failover(report["failover"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
