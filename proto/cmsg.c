@@ -2,16 +2,18 @@
 /* cmsg: gateway <-> node batches in msgpack (format in cmsg.h).
  *
  * Encoding drives msgpack-c's packer with a sink that writes into the caller's buffer and fails
- * once it is full. Decoding is a cursor over the input that reads each value's header, checks it
- * against the field's type and limits, and only then steps over its body, so no count or length
- * taken from the input is trusted before it is checked against both its limit and the bytes
- * left.
+ * once it is full. Decoding is the strict cursor of mpread.h, shared with snapshot.c: each
+ * value's header is read and checked against the field's type and limits, and only then is its
+ * body stepped over, so no count or length taken from the input is trusted before it is checked
+ * against both its limit and the bytes left. The reader's results become cmsg_err_t here, where
+ * each field is read.
  *
  * Invariant of the reader: r->p <= r->end at all times; every read first checks that the bytes
  * it needs lie before end. */
 #include "cmsg.h"
 
-#include <endian.h>
+#include "mpread.h"
+
 #include <msgpack/pack.h>
 #include <stdbool.h>
 #include <string.h>
@@ -259,256 +261,93 @@ ssize_t cmsg_encode_replies(const cmsg_reply_batch_t *b, uint8_t *out, size_t ca
 
 /* --- decoding --- */
 
-/* The readers are small and called per field: inlined, a request decodes in less than half the
- * instructions. */
-#define INLINE static inline __attribute__((always_inline))
+/* Return from the enclosing function if a reader fails, with this codec's error for it. */
+#define RD(expr) MPREAD_TRY(expr, CMSG_ERR_TRUNCATED, CMSG_ERR_TYPE, CMSG_ERR_RANGE)
 
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} rd_t;
-
-/* A big-endian number of n = 1, 2, 4 or 8 bytes; fixed-size loads, no loop. */
-INLINE uint64_t load_be(const uint8_t *p, size_t n)
-{
-    uint16_t v16;
-    uint32_t v32;
-    uint64_t v64;
-    switch (n) {
-    case 1:
-        return p[0];
-    case 2:
-        memcpy(&v16, p, 2);
-        return be16toh(v16);
-    case 4:
-        memcpy(&v32, p, 4);
-        return be32toh(v32);
-    default:
-        memcpy(&v64, p, 8);
-        return be64toh(v64);
-    }
-}
-
-INLINE size_t left(const rd_t *r)
-{
-    return (size_t)(r->end - r->p);
-}
-
-/* Read a header byte plus an n-byte big-endian number after it; *v gets the number. */
-INLINE cmsg_err_t rd_head(rd_t *r, size_t n, uint64_t *v)
-{
-    if (left(r) < 1 + n)
-        return CMSG_ERR_TRUNCATED;
-    *v = load_be(r->p + 1, n);
-    r->p += 1 + n;
-    return CMSG_OK;
-}
-
-INLINE cmsg_err_t rd_array(rd_t *r, uint64_t *n)
-{
-    if (left(r) < 1)
-        return CMSG_ERR_TRUNCATED;
-    uint8_t b = *r->p;
-    if ((b & 0xf0) == 0x90) {
-        *n = b & 0x0f;
-        r->p++;
-        return CMSG_OK;
-    }
-    if (b == 0xdc)
-        return rd_head(r, 2, n);
-    if (b == 0xdd)
-        return rd_head(r, 4, n);
-    return CMSG_ERR_TYPE;
-}
-
-/* Any msgpack integer. A negative one sets *neg and leaves its value in *s; otherwise *u. */
-INLINE cmsg_err_t rd_integer(rd_t *r, bool *neg, uint64_t *u, int64_t *s)
-{
-    if (left(r) < 1)
-        return CMSG_ERR_TRUNCATED;
-    uint8_t b = *r->p;
-    *neg = false;
-    if (b <= 0x7f) { /* positive fixint */
-        *u = b;
-        r->p++;
-        return CMSG_OK;
-    }
-    if (b >= 0xe0) { /* negative fixint */
-        *neg = true;
-        *s = (int8_t)b;
-        r->p++;
-        return CMSG_OK;
-    }
-    if (b >= 0xcc && b <= 0xcf) /* uint 8, 16, 32, 64 */
-        return rd_head(r, (size_t)1 << (b - 0xcc), u);
-    if (b >= 0xd0 && b <= 0xd3) { /* int 8, 16, 32, 64 */
-        size_t n = (size_t)1 << (b - 0xd0);
-        uint64_t raw;
-        TRY(rd_head(r, n, &raw));
-        /* Sign-extend from n bytes. */
-        unsigned shift = (unsigned)(64 - 8 * n);
-        int64_t v = (int64_t)(raw << shift) >> shift;
-        if (v < 0) {
-            *neg = true;
-            *s = v;
-        } else {
-            *u = (uint64_t)v;
-        }
-        return CMSG_OK;
-    }
-    return CMSG_ERR_TYPE;
-}
-
-INLINE cmsg_err_t rd_uint(rd_t *r, uint64_t max, uint64_t *v)
-{
-    bool neg;
-    int64_t s;
-    TRY(rd_integer(r, &neg, v, &s));
-    return !neg && *v <= max ? CMSG_OK : CMSG_ERR_RANGE;
-}
-
-INLINE cmsg_err_t rd_u32(rd_t *r, uint32_t *v)
-{
-    uint64_t x;
-    TRY(rd_uint(r, UINT32_MAX, &x));
-    *v = (uint32_t)x;
-    return CMSG_OK;
-}
-
-INLINE cmsg_err_t rd_u64(rd_t *r, uint64_t *v)
-{
-    return rd_uint(r, UINT64_MAX, v);
-}
-
-INLINE cmsg_err_t rd_i32(rd_t *r, int32_t *v)
-{
-    bool neg;
-    uint64_t u = 0;
-    int64_t s = 0;
-    TRY(rd_integer(r, &neg, &u, &s));
-    if (neg ? s < INT32_MIN : u > INT32_MAX)
-        return CMSG_ERR_RANGE;
-    *v = neg ? (int32_t)s : (int32_t)u;
-    return CMSG_OK;
-}
-
-/* A bin (or str when want_str) header; the body is taken by rd_body once its length is checked,
- * so a wrong length is reported as such rather than as a truncation. */
-INLINE cmsg_err_t rd_raw_head(rd_t *r, bool want_str, uint64_t *n)
-{
-    if (left(r) < 1)
-        return CMSG_ERR_TRUNCATED;
-    uint8_t b = *r->p;
-    if (want_str) {
-        if ((b & 0xe0) == 0xa0) {
-            *n = b & 0x1f;
-            r->p++;
-            return CMSG_OK;
-        }
-        if (b >= 0xd9 && b <= 0xdb)
-            return rd_head(r, (size_t)1 << (b - 0xd9), n);
-    } else if (b >= 0xc4 && b <= 0xc6) {
-        return rd_head(r, (size_t)1 << (b - 0xc4), n);
-    }
-    return CMSG_ERR_TYPE;
-}
-
-INLINE cmsg_err_t rd_body(rd_t *r, uint64_t n, const uint8_t **body)
-{
-    if (left(r) < n)
-        return CMSG_ERR_TRUNCATED;
-    *body = r->p;
-    r->p += n;
-    return CMSG_OK;
-}
-
-/* A bin of exactly n bytes, copied to dst. */
-INLINE cmsg_err_t rd_bin_exact(rd_t *r, uint64_t n, uint8_t *dst)
+/* A bin of exactly n bytes, copied to dst. Inlined: called per field, on the request path. */
+MPREAD_INLINE cmsg_err_t rd_bin_exact(mpread_t *r, uint64_t n, uint8_t *dst)
 {
     uint64_t len;
     const uint8_t *body;
-    TRY(rd_raw_head(r, false, &len));
+    RD(mpread_bin_head(r, &len));
     if (len != n)
         return CMSG_ERR_LENGTH;
-    TRY(rd_body(r, len, &body));
+    RD(mpread_body(r, len, &body));
     memcpy(dst, body, n);
     return CMSG_OK;
 }
 
 /* A bin of n records of rec bytes each, min_n <= n <= max_n, left in the input. */
-static cmsg_err_t rd_records(rd_t *r, size_t rec, size_t min_n, size_t max_n, const uint8_t **p,
+static cmsg_err_t rd_records(mpread_t *r, size_t rec, size_t min_n, size_t max_n, const uint8_t **p,
                              size_t *n)
 {
     uint64_t len;
-    TRY(rd_raw_head(r, false, &len));
+    RD(mpread_bin_head(r, &len));
     if (len % rec != 0)
         return CMSG_ERR_LENGTH;
     if (len / rec < min_n || len / rec > max_n)
         return CMSG_ERR_COUNT;
-    TRY(rd_body(r, len, p));
+    RD(mpread_body(r, len, p));
     *n = (size_t)(len / rec);
     return CMSG_OK;
 }
 
 /* The batch header up to and including the item count: [version, type, a, b, [... */
-static cmsg_err_t rd_header(rd_t *r, cmsg_type_t want, uint64_t *a, uint64_t *b, size_t *n)
+static cmsg_err_t rd_header(mpread_t *r, cmsg_type_t want, uint64_t *a, uint64_t *b, size_t *n)
 {
-    uint64_t fields, version, type, items;
-    TRY(rd_array(r, &fields));
-    /* Version before shape: a later version may change the shape. */
-    if (fields < 1)
-        return CMSG_ERR_SHAPE;
-    cmsg_err_t e = rd_uint(r, UINT64_MAX, &version);
-    if (e == CMSG_ERR_RANGE || (e == CMSG_OK && version != CMSG_VERSION))
+    uint64_t fields, items;
+    mpread_err_t e = mpread_versioned(r, CMSG_VERSION, &fields);
+    if (e == MPREAD_RANGE)
         return CMSG_ERR_VERSION; /* any other integer, negative ones included */
-    TRY(e);
-    if (fields < 2)
+    RD(e);
+    if (fields < 2) /* the empty array included */
         return CMSG_ERR_SHAPE;
-    e = rd_uint(r, UINT64_MAX, &type);
-    if (e == CMSG_ERR_RANGE || (e == CMSG_OK && type != (uint64_t)want))
+    e = mpread_expect(r, (uint64_t)want);
+    if (e == MPREAD_RANGE)
         return CMSG_ERR_MSG_TYPE;
-    TRY(e);
+    RD(e);
     if (fields != HEADER_FIELDS)
         return CMSG_ERR_SHAPE;
-    TRY(rd_u64(r, a));
-    TRY(rd_u64(r, b));
-    TRY(rd_array(r, &items));
+    RD(mpread_u64(r, a));
+    RD(mpread_u64(r, b));
+    RD(mpread_array(r, &items));
     if (items > CMSG_BATCH_MAX)
         return CMSG_ERR_TOO_MANY;
     *n = (size_t)items;
     return CMSG_OK;
 }
 
-static cmsg_err_t rd_announce(rd_t *r, announce_t *a)
+static cmsg_err_t rd_announce(mpread_t *r, announce_t *a)
 {
     uint64_t v;
     memset(a, 0, sizeof(*a));
     TRY(rd_bin_exact(r, SHOAL_HASH_LEN, a->info_hash));
     TRY(rd_bin_exact(r, SHOAL_HASH_LEN, a->peer_id));
-    TRY(rd_uint(r, UINT8_MAX, &v));
+    RD(mpread_uint(r, UINT8_MAX, &v));
     if (v != 4 && v != 6)
         return CMSG_ERR_RANGE;
     a->peer.family = (uint8_t)v;
     TRY(rd_bin_exact(r, v == 4 ? 4 : 16, a->peer.addr));
-    TRY(rd_uint(r, UINT16_MAX, &v));
+    RD(mpread_uint(r, UINT16_MAX, &v));
     a->peer.port = (uint16_t)v;
-    TRY(rd_uint(r, ANNOUNCE_STOPPED, &v));
+    RD(mpread_uint(r, ANNOUNCE_STOPPED, &v));
     a->event = (announce_event_t)v;
-    TRY(rd_u64(r, &a->left));
-    TRY(rd_u64(r, &a->downloaded));
-    TRY(rd_u64(r, &a->uploaded));
-    TRY(rd_i32(r, &a->numwant));
-    return rd_u32(r, &a->key);
+    RD(mpread_u64(r, &a->left));
+    RD(mpread_u64(r, &a->downloaded));
+    RD(mpread_u64(r, &a->uploaded));
+    RD(mpread_i32(r, &a->numwant));
+    RD(mpread_u32(r, &a->key));
+    return CMSG_OK;
 }
 
-static cmsg_err_t rd_request(rd_t *r, cmsg_request_t *q)
+static cmsg_err_t rd_request(mpread_t *r, cmsg_request_t *q)
 {
     uint64_t fields, kind;
-    TRY(rd_array(r, &fields));
+    RD(mpread_array(r, &fields));
     if (fields < 2)
         return CMSG_ERR_SHAPE;
-    TRY(rd_u32(r, &q->id));
-    TRY(rd_uint(r, CMSG_SCRAPE, &kind));
+    RD(mpread_u32(r, &q->id));
+    RD(mpread_uint(r, CMSG_SCRAPE, &kind));
     q->kind = (cmsg_kind_t)kind;
     if (fields != (kind == CMSG_ANNOUNCE ? ANNOUNCE_FIELDS : SCRAPE_FIELDS))
         return CMSG_ERR_SHAPE;
@@ -524,7 +363,7 @@ cmsg_err_t cmsg_decode_requests(const uint8_t *buf, size_t len, cmsg_request_bat
 {
     if (len == 0) /* before any arithmetic on buf, which may then be NULL */
         return CMSG_ERR_TRUNCATED;
-    rd_t r = {.p = buf, .end = buf + len};
+    mpread_t r = {.p = buf, .end = buf + len};
     TRY(rd_header(&r, CMSG_REQUEST_BATCH, &out->epoch, &out->batch_id, &out->n));
     for (size_t i = 0; i < out->n; i++)
         TRY(rd_request(&r, &out->req[i]));
@@ -532,23 +371,23 @@ cmsg_err_t cmsg_decode_requests(const uint8_t *buf, size_t len, cmsg_request_bat
 }
 
 /* The stats of a scrape reply, appended to the arena (*used entries taken so far). */
-static cmsg_err_t rd_scrape_stats(rd_t *r, cmsg_reply_t *q, swarm_stats_t *arena, size_t cap,
+static cmsg_err_t rd_scrape_stats(mpread_t *r, cmsg_reply_t *q, swarm_stats_t *arena, size_t cap,
                                   size_t *used)
 {
     uint64_t n, fields;
-    TRY(rd_array(r, &n));
+    RD(mpread_array(r, &n));
     if (n < 1 || n > SHOAL_SCRAPE_MAX)
         return CMSG_ERR_COUNT;
     if (n > cap - *used)
         return CMSG_ERR_ARENA;
     swarm_stats_t *st = arena + *used;
     for (size_t i = 0; i < n; i++) {
-        TRY(rd_array(r, &fields));
+        RD(mpread_array(r, &fields));
         if (fields != 3)
             return CMSG_ERR_SHAPE;
-        TRY(rd_u32(r, &st[i].seeders));
-        TRY(rd_u32(r, &st[i].leechers));
-        TRY(rd_u32(r, &st[i].downloaded));
+        RD(mpread_u32(r, &st[i].seeders));
+        RD(mpread_u32(r, &st[i].leechers));
+        RD(mpread_u32(r, &st[i].downloaded));
     }
     *used += (size_t)n;
     q->scrape = st;
@@ -556,29 +395,31 @@ static cmsg_err_t rd_scrape_stats(rd_t *r, cmsg_reply_t *q, swarm_stats_t *arena
     return CMSG_OK;
 }
 
-static cmsg_err_t rd_reply(rd_t *r, cmsg_reply_t *q, swarm_stats_t *arena, size_t cap, size_t *used)
+static cmsg_err_t rd_reply(mpread_t *r, cmsg_reply_t *q, swarm_stats_t *arena, size_t cap,
+                           size_t *used)
 {
     uint64_t fields, v;
     memset(q, 0, sizeof(*q));
-    TRY(rd_array(r, &fields));
+    RD(mpread_array(r, &fields));
     if (fields < 2)
         return CMSG_ERR_SHAPE;
-    TRY(rd_u32(r, &q->id));
-    TRY(rd_uint(r, CMSG_STATUS_ERROR, &v));
+    RD(mpread_u32(r, &q->id));
+    RD(mpread_uint(r, CMSG_STATUS_ERROR, &v));
     q->status = (cmsg_status_t)v;
     if (q->status == CMSG_STATUS_MOVED) {
         if (fields != STATUS_FIELDS)
             return CMSG_ERR_SHAPE;
-        return rd_u64(r, &q->epoch);
+        RD(mpread_u64(r, &q->epoch));
+        return CMSG_OK;
     }
     if (q->status == CMSG_STATUS_ERROR) {
         const uint8_t *text;
         if (fields != STATUS_FIELDS)
             return CMSG_ERR_SHAPE;
-        TRY(rd_raw_head(r, true, &v));
+        RD(mpread_str_head(r, &v));
         if (v > CMSG_ERROR_MAX)
             return CMSG_ERR_LENGTH;
-        TRY(rd_body(r, v, &text));
+        RD(mpread_body(r, v, &text));
         if (memchr(text, '\0', (size_t)v))
             return CMSG_ERR_TEXT;
         memcpy(q->error, text, (size_t)v);
@@ -586,16 +427,16 @@ static cmsg_err_t rd_reply(rd_t *r, cmsg_reply_t *q, swarm_stats_t *arena, size_
     }
     if (fields < 3)
         return CMSG_ERR_SHAPE;
-    TRY(rd_uint(r, CMSG_SCRAPE, &v));
+    RD(mpread_uint(r, CMSG_SCRAPE, &v));
     q->kind = (cmsg_kind_t)v;
     if (fields != (q->kind == CMSG_ANNOUNCE ? OK_ANN_FIELDS : OK_SCR_FIELDS))
         return CMSG_ERR_SHAPE;
     if (q->kind == CMSG_SCRAPE)
         return rd_scrape_stats(r, q, arena, cap, used);
-    TRY(rd_u32(r, &q->stats.seeders));
-    TRY(rd_u32(r, &q->stats.leechers));
-    TRY(rd_u32(r, &q->stats.downloaded));
-    TRY(rd_uint(r, UINT8_MAX, &v));
+    RD(mpread_u32(r, &q->stats.seeders));
+    RD(mpread_u32(r, &q->stats.leechers));
+    RD(mpread_u32(r, &q->stats.downloaded));
+    RD(mpread_uint(r, UINT8_MAX, &v));
     if (v != 4 && v != 6)
         return CMSG_ERR_RANGE;
     q->family = (uint8_t)v;
@@ -607,7 +448,7 @@ cmsg_err_t cmsg_decode_replies(const uint8_t *buf, size_t len, cmsg_reply_batch_
 {
     if (len == 0) /* before any arithmetic on buf, which may then be NULL */
         return CMSG_ERR_TRUNCATED;
-    rd_t r = {.p = buf, .end = buf + len};
+    mpread_t r = {.p = buf, .end = buf + len};
     size_t used = 0;
     TRY(rd_header(&r, CMSG_REPLY_BATCH, &out->batch_id, &out->epoch, &out->n));
     for (size_t i = 0; i < out->n; i++)

@@ -10,12 +10,13 @@
  * expects) are zero unless the state is open; while open, cap - len >= 11 * left4 + 23 * left6,
  * so a peer always fits without growing.
  *
- * Decoding is a cursor over the input, in the manner of cmsg.c's reader: each value's header is
- * read and checked against the field's type and limits, then its body against the bytes left,
- * and only then is the body stepped over. Invariant of the reader: r->p <= r->end at all
- * times. */
+ * Decoding is the strict cursor of mpread.h, shared with cmsg.c: each value's header is read and
+ * checked against the field's type and limits, then its body against the bytes left, and only
+ * then is the body stepped over; the reader's results become snap_err_t where each field is
+ * read. Invariant of the reader: r->p <= r->end at all times. */
 #include "snapshot.h"
 
+#include "mpread.h"
 #include "partition.h"
 
 #include <endian.h>
@@ -46,8 +47,8 @@ _Static_assert(PARTITION_COUNT <= 65536, "a partition fits a uint 16");
             return err_;                                                                           \
     } while (0)
 
-/* The per-field helpers are tiny and called per value: inlining them keeps both the encoder's
- * inner loop and the reader free of calls. */
+/* The writers are tiny and called per value: inlining them keeps the encoder's inner loop free
+ * of calls (the reader's are inlined in mpread.h). */
 #define INLINE static inline __attribute__((always_inline))
 
 /* --- encoding --- */
@@ -270,131 +271,8 @@ uint64_t snap_enc_peers(const snap_enc_t *self)
 
 /* --- decoding --- */
 
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} rd_t;
-
-INLINE size_t left(const rd_t *r)
-{
-    return (size_t)(r->end - r->p);
-}
-
-/* A big-endian number of n = 1, 2, 4 or 8 bytes. */
-INLINE uint64_t load_be(const uint8_t *p, size_t n)
-{
-    uint16_t v16;
-    uint32_t v32;
-    uint64_t v64;
-    switch (n) {
-    case 1:
-        return p[0];
-    case 2:
-        memcpy(&v16, p, 2);
-        return be16toh(v16);
-    case 4:
-        memcpy(&v32, p, 4);
-        return be32toh(v32);
-    default:
-        memcpy(&v64, p, 8);
-        return be64toh(v64);
-    }
-}
-
-/* A header byte and the n-byte big-endian number after it. */
-INLINE snap_err_t rd_head(rd_t *r, size_t n, uint64_t *v)
-{
-    if (left(r) < 1 + n)
-        return SNAP_ERR_TRUNCATED;
-    *v = load_be(r->p + 1, n);
-    r->p += 1 + n;
-    return SNAP_OK;
-}
-
-INLINE snap_err_t rd_array(rd_t *r, uint64_t *n)
-{
-    if (left(r) < 1)
-        return SNAP_ERR_TRUNCATED;
-    uint8_t b = *r->p;
-    if ((b & 0xf0) == 0x90) {
-        *n = b & 0x0f;
-        r->p++;
-        return SNAP_OK;
-    }
-    if (b == 0xdc)
-        return rd_head(r, 2, n);
-    if (b == 0xdd)
-        return rd_head(r, 4, n);
-    return SNAP_ERR_TYPE;
-}
-
-/* Any msgpack integer no greater than max: a negative one, or one above max, is
- * SNAP_ERR_RANGE. */
-INLINE snap_err_t rd_uint(rd_t *r, uint64_t max, uint64_t *v)
-{
-    if (left(r) < 1)
-        return SNAP_ERR_TRUNCATED;
-    uint8_t b = *r->p;
-    if (b <= 0x7f) { /* positive fixint */
-        *v = b;
-        r->p++;
-        return SNAP_OK;
-    }
-    if (b >= 0xe0) { /* negative fixint */
-        r->p++;
-        return SNAP_ERR_RANGE;
-    }
-    if (b >= 0xcc && b <= 0xcf) { /* uint 8, 16, 32, 64 */
-        TRY(rd_head(r, (size_t)1 << (b - 0xcc), v));
-        return *v <= max ? SNAP_OK : SNAP_ERR_RANGE;
-    }
-    if (b >= 0xd0 && b <= 0xd3) { /* int 8, 16, 32, 64: the sign bit is the top one read */
-        size_t n = (size_t)1 << (b - 0xd0);
-        TRY(rd_head(r, n, v));
-        if (*v >> (8 * n - 1))
-            return SNAP_ERR_RANGE;
-        return *v <= max ? SNAP_OK : SNAP_ERR_RANGE;
-    }
-    return SNAP_ERR_TYPE;
-}
-
-INLINE snap_err_t rd_u32(rd_t *r, uint32_t *v)
-{
-    uint64_t x;
-    TRY(rd_uint(r, UINT32_MAX, &x));
-    *v = (uint32_t)x;
-    return SNAP_OK;
-}
-
-/* A bin (or a str when want_str) header; the body is taken by rd_body once the caller has
- * checked the length, so a wrong length is reported as such rather than as a truncation. */
-INLINE snap_err_t rd_raw_head(rd_t *r, bool want_str, uint64_t *n)
-{
-    if (left(r) < 1)
-        return SNAP_ERR_TRUNCATED;
-    uint8_t b = *r->p;
-    if (want_str) {
-        if ((b & 0xe0) == 0xa0) {
-            *n = b & 0x1f;
-            r->p++;
-            return SNAP_OK;
-        }
-        if (b >= 0xd9 && b <= 0xdb)
-            return rd_head(r, (size_t)1 << (b - 0xd9), n);
-    } else if (b >= 0xc4 && b <= 0xc6) {
-        return rd_head(r, (size_t)1 << (b - 0xc4), n);
-    }
-    return SNAP_ERR_TYPE;
-}
-
-INLINE snap_err_t rd_body(rd_t *r, uint64_t n, const uint8_t **body)
-{
-    if (left(r) < n)
-        return SNAP_ERR_TRUNCATED;
-    *body = r->p;
-    r->p += n;
-    return SNAP_OK;
-}
+/* Return from the enclosing function if a reader fails, with this codec's error for it. */
+#define RD(expr) MPREAD_TRY(expr, SNAP_ERR_TRUNCATED, SNAP_ERR_TYPE, SNAP_ERR_RANGE)
 
 /* Count the records of a peers bin, checking each one's flags and that the last one ends with
  * the bin. */
@@ -422,53 +300,49 @@ static snap_err_t count_peers(const uint8_t *p, size_t len, uint32_t *n4, uint32
 }
 
 /* One swarm, checked; out gets it. */
-static snap_err_t rd_swarm(rd_t *r, snap_swarm_t *out)
+static snap_err_t rd_swarm(mpread_t *r, snap_swarm_t *out)
 {
     uint64_t n;
-    TRY(rd_array(r, &n));
+    RD(mpread_array(r, &n));
     if (n != SWARM_FIELDS)
         return SNAP_ERR_TYPE;
-    TRY(rd_raw_head(r, false, &n));
+    RD(mpread_bin_head(r, &n));
     if (n != SHOAL_HASH_LEN)
         return SNAP_ERR_TYPE;
-    TRY(rd_body(r, n, &out->info_hash));
-    TRY(rd_u32(r, &out->downloaded));
-    TRY(rd_raw_head(r, false, &n));
-    TRY(rd_body(r, n, &out->peers));
+    RD(mpread_body(r, n, &out->info_hash));
+    RD(mpread_u32(r, &out->downloaded));
+    RD(mpread_bin_head(r, &n));
+    RD(mpread_body(r, n, &out->peers));
     out->peers_len = (size_t)n;
     return count_peers(out->peers, out->peers_len, &out->n4, &out->n6);
 }
 
 /* The header, up to and including the swarm count. */
-static snap_err_t rd_header(rd_t *r, snap_header_t *h)
+static snap_err_t rd_header(mpread_t *r, snap_header_t *h)
 {
     uint64_t fields, v;
     const uint8_t *owner;
-    TRY(rd_array(r, &fields));
-    /* Version before shape: another version may have another shape. */
-    if (fields < 1)
-        return SNAP_ERR_TYPE;
-    snap_err_t e = rd_uint(r, UINT64_MAX, &v);
-    if (e == SNAP_ERR_RANGE || (e == SNAP_OK && v != SNAP_VERSION))
+    mpread_err_t e = mpread_versioned(r, SNAP_VERSION, &fields);
+    if (e == MPREAD_RANGE)
         return SNAP_ERR_VERSION; /* any other integer, negative ones included */
-    TRY(e);
-    if (fields != TOP_FIELDS)
+    RD(e);
+    if (fields != TOP_FIELDS) /* the empty array included */
         return SNAP_ERR_TYPE;
-    TRY(rd_uint(r, PARTITION_COUNT - 1, &v));
+    RD(mpread_uint(r, PARTITION_COUNT - 1, &v));
     h->partition = (uint32_t)v;
-    TRY(rd_raw_head(r, true, &v));
+    RD(mpread_str_head(r, &v));
     if (v < 1 || v > SNAP_OWNER_MAX)
         return SNAP_ERR_RANGE;
-    TRY(rd_body(r, v, &owner));
+    RD(mpread_body(r, v, &owner));
     if (memchr(owner, '\0', (size_t)v))
         return SNAP_ERR_RANGE;
     memcpy(h->owner, owner, (size_t)v);
     h->owner[v] = '\0';
-    TRY(rd_uint(r, UINT64_MAX, &h->epoch));
-    TRY(rd_uint(r, UINT64_MAX, &h->wall_ms));
-    TRY(rd_array(r, &v));
+    RD(mpread_u64(r, &h->epoch));
+    RD(mpread_u64(r, &h->wall_ms));
+    RD(mpread_array(r, &v));
     /* Checked before any swarm is read, so a forged count costs nothing. */
-    if (v > left(r) / SWARM_MIN)
+    if (v > mpread_left(r) / SWARM_MIN)
         return SNAP_ERR_TRUNCATED;
     h->swarms = (uint32_t)v;
     return SNAP_OK;
@@ -478,7 +352,7 @@ snap_err_t snap_check(const uint8_t *buf, size_t len, snap_header_t *hdr)
 {
     if (len == 0) /* before any arithmetic on buf, which may then be NULL */
         return SNAP_ERR_TRUNCATED;
-    rd_t r = {.p = buf, .end = buf + len};
+    mpread_t r = {.p = buf, .end = buf + len};
     snap_header_t h;
     snap_swarm_t sw;
     TRY(rd_header(&r, &h));
@@ -499,7 +373,7 @@ void snap_iter_init(snap_iter_t *it, const uint8_t *buf, size_t len)
         return;
     /* The checked reader again: on input that passed snap_check() it cannot fail, and on
      * anything else the iterator is merely empty, never out of bounds. */
-    rd_t r = {.p = buf, .end = buf + len};
+    mpread_t r = {.p = buf, .end = buf + len};
     if (rd_header(&r, &h) != SNAP_OK)
         return;
     it->p = r.p;
@@ -511,7 +385,7 @@ snap_err_t snap_iter_next(snap_iter_t *it, snap_swarm_t *out)
 {
     if (it->left == 0)
         return SNAP_END;
-    rd_t r = {.p = it->p, .end = it->end};
+    mpread_t r = {.p = it->p, .end = it->end};
     if (rd_swarm(&r, out) != SNAP_OK) {
         it->left = 0; /* only if the snapshot did not pass snap_check() */
         return SNAP_END;

@@ -20,6 +20,7 @@
  * time (several keeper rounds). Set KEEPER_TEST_LOG=1 to see the keepers' log lines, and
  * KEEPER_TEST_FILTER=pattern to run only some tests. */
 #include "keeper.h"
+#include "redis_fixture.h"
 #include "repo.h"
 #include "snapshot.h"
 
@@ -36,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,37 +60,22 @@
 #define NSW   64
 #define NPART 48
 
-static pid_t redis_pid = -1;
-static int redis_port;
-static char redis_url[64];
-static char redis_bin[256];
+/* Connections time out after 1 s (connect and commands); the server has WAIT_MS to start. */
+static redis_fixture_t redis = {
+    .connect_ms = 1000, .command_ms = 1000, .start_ms = WAIT_MS, .pid = -1};
 
 /* ---- time ----------------------------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* True as soon as cond holds, polled every 5 ms; false if it still does not after ms. */
 #define POLL(ms, cond)                                                                             \
     ({                                                                                             \
         bool ok_ = false;                                                                          \
-        for (int64_t end_ = now_ms() + (ms);; sleep_ms(5)) {                                       \
+        for (int64_t end_ = redis_fixture_now_ms() + (ms);; redis_fixture_sleep_ms(5)) {           \
             if (cond) {                                                                            \
                 ok_ = true;                                                                        \
                 break;                                                                             \
             }                                                                                      \
-            if (now_ms() >= end_)                                                                  \
+            if (redis_fixture_now_ms() >= end_)                                                    \
                 break;                                                                             \
         }                                                                                          \
         ok_;                                                                                       \
@@ -100,7 +85,8 @@ static void sleep_ms(int ms)
 #define HOLDS(ms, cond)                                                                            \
     ({                                                                                             \
         bool ok_ = true;                                                                           \
-        for (int64_t end_ = now_ms() + (ms); now_ms() < end_; sleep_ms(5)) {                       \
+        for (int64_t end_ = redis_fixture_now_ms() + (ms); redis_fixture_now_ms() < end_;          \
+             redis_fixture_sleep_ms(5)) {                                                          \
             if (!(cond)) {                                                                         \
                 ok_ = false;                                                                       \
                 break;                                                                             \
@@ -116,113 +102,13 @@ static uint32_t test_clock(void)
 
 /* ---- redis-server --------------------------------------------------------------------------- */
 
-static bool find_redis(void)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
-    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
-         dir = strtok_r(NULL, ":", &save)) {
-        snprintf(redis_bin, sizeof(redis_bin), "%s/redis-server", dir);
-        if (access(redis_bin, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A loopback TCP port nobody listens on (just now). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static redisContext *raw_connect(void)
-{
-    struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    if (c)
-        redisSetTimeout(c, tv);
-    return c;
-}
-
-static int redis_start(void)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", redis_port);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(127);
-        execl(redis_bin, redis_bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--protected-mode", "no", (char *)NULL);
-        _exit(127);
-    }
-    redis_pid = pid;
-    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(20)) {
-        redisContext *c = raw_connect();
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return 0;
-        }
-    }
-    return -1;
-}
-
-static void redis_stop(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = -1;
-    }
-}
-
-/* One command on a fresh connection: the reply (the caller frees it) or NULL. */
-static redisReply *raw(const char *fmt, ...)
-{
-    redisContext *c = raw_connect();
-    if (!c)
-        return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    redisFree(c);
-    return r;
-}
-
 /* An integer (or integer-valued string) reply, -1 for nil or a failure. */
 static long long raw_int(const char *fmt, ...)
 {
-    redisContext *c = raw_connect();
-    if (!c)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
+    redisReply *r = redis_fixture_vcommand(&redis, fmt, ap);
     va_end(ap);
-    redisFree(c);
     long long v = -1;
     if (r && r->type == REDIS_REPLY_INTEGER)
         v = r->integer;
@@ -469,7 +355,7 @@ static snapinfo_t snap_info(redisContext *c, uint32_t p, const uint8_t *info_has
 static snapinfo_t snap_info1(uint32_t p, const uint8_t *info_hash)
 {
     snapinfo_t si = {.swarm_peers = -1};
-    redisContext *c = raw_connect();
+    redisContext *c = redis_fixture_connect(&redis);
     if (c) {
         si = snap_info(c, p, info_hash);
         redisFree(c);
@@ -481,7 +367,7 @@ static snapinfo_t snap_info1(uint32_t p, const uint8_t *info_hash)
  * peer in swarm 0 if extra0), in a snapshot written by `owner`. */
 static bool snaps_hold(unsigned per_round, bool extra0, const char *owner)
 {
-    redisContext *c = raw_connect();
+    redisContext *c = redis_fixture_connect(&redis);
     if (!c)
         return false;
     bool ok = true;
@@ -696,13 +582,7 @@ static keeper_stats_t stats(const node_t *n)
 
 static int setup(void **state)
 {
-    if (redis_pid < 0 && redis_start() != 0)
-        return -1;
-    redisReply *r = raw("FLUSHALL");
-    bool ok = r && r->type == REDIS_REPLY_STATUS;
-    if (r)
-        freeReplyObject(r);
-    if (!ok)
+    if (redis_fixture_flush(&redis) != 0)
         return -1;
     *state = calloc(1, sizeof(fixture_t));
     return *state ? 0 : -1;
@@ -729,17 +609,13 @@ static int teardown(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    redis_port = free_port();
-    if (redis_port <= 0)
-        return -1;
-    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis_port);
-    return redis_start();
+    return redis_fixture_setup(&redis);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    redis_stop();
+    redis_fixture_stop(&redis);
     return 0;
 }
 
@@ -748,7 +624,7 @@ static node_t *owner_with_round0(fixture_t *f, int i, const char *id, uint32_t h
                                  bool lease)
 {
     node_t *a = node_init(f, i, id, 0, ALL);
-    node_keeper(a, redis_url, handover_ms, lease);
+    node_keeper(a, redis.url, handover_ms, lease);
     assert_true(keeper_wait_restored(a->k, WAIT_MS));
     assert_int_equal(stats(a).held, ALL);
     announce_round(a->repo, 0);
@@ -766,7 +642,7 @@ static void config_errors_are_refused(void **state)
     tview_t v;
     view_init(&v);
     keeper_config_t good = {
-        .redis_url = redis_url,
+        .redis_url = redis.url,
         .self_id = "A",
         .repo = repo,
         .view = {.arg = &v, .owned = v_owned, .version = v_version},
@@ -814,7 +690,7 @@ static void restore_after_crash(void **state)
     assert_int_equal(raw_int("EXISTS shoal:{p%u}:owner", sw_part(0)), 1);
 
     node_t *b = node_init(f, 1, "B", 0, ALL);
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     keeper_stats_t s = stats(b);
     assert_int_equal(s.acquired, ALL);
@@ -842,7 +718,7 @@ static void fenced_writer_loses_and_cannot_overwrite(void **state)
     view_set_alive(&a->view, "B", true); /* A would wait (LONG_MS) before taking anything back */
 
     node_t *b = node_init(f, 1, "B", 0, ALL);
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_int_equal(stats(b).restored_peers, round_peers());
     assert_true(POLL(WAIT_MS, snaps_hold(1, false, "B")));
@@ -865,7 +741,7 @@ static void fenced_writer_loses_and_cannot_overwrite(void **state)
     assert_int_equal(sc.seeders + sc.leechers, 2 * sw_peers(5));
     /* Redis still has B's snapshots, B's epoch, B as owner, and none of round 1. */
     assert_true(HOLDS(QUIET_MS, snaps_hold(1, false, "B")));
-    redisContext *c = raw_connect();
+    redisContext *c = redis_fixture_connect(&redis);
     assert_non_null(c);
     for (uint32_t sw = 0; sw < NSW; sw++) {
         sw_hash(sw, ih);
@@ -876,7 +752,7 @@ static void fenced_writer_loses_and_cannot_overwrite(void **state)
     }
     redisFree(c);
     assert_int_equal(raw_int("GET shoal:{p%u}:epoch", sw_part(3)), 2);
-    redisReply *r = raw("GET shoal:{p%u}:owner", sw_part(3));
+    redisReply *r = redis_fixture_command(&redis, "GET shoal:{p%u}:owner", sw_part(3));
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, "B");
@@ -896,8 +772,8 @@ static void planned_handover(void **state)
 
     node_t *b = node_init(f, 1, "B", 0, ALL);
     view_set_alive(&b->view, "A", true);
-    int64_t b_start = now_ms();
-    node_keeper(b, redis_url, 5000, false);
+    int64_t b_start = redis_fixture_now_ms();
+    node_keeper(b, redis.url, 5000, false);
     assert_true(POLL(WAIT_MS, stats(b).waiting == ALL));
     assert_true(HOLDS(QUIET_MS, stats(b).acquired == 0 && stats(b).held == 0));
 
@@ -911,7 +787,7 @@ static void planned_handover(void **state)
     keeper_notify(a->k);
 
     assert_true(POLL(WAIT_MS, stats(b).held == ALL));
-    int64_t waited = now_ms() - b_start;
+    int64_t waited = redis_fixture_now_ms() - b_start;
     assert_true(waited < 4000); /* B's own deadline (5000 ms) did not make it acquire */
     keeper_stats_t sa = stats(a);
     assert_int_equal(sa.released, ALL);
@@ -948,15 +824,15 @@ static void leaving_mark_makes_acquirer_wait(void **state)
     assert_true(ttl > 5000 && ttl <= 10000); /* 2 x A's handover_ms */
 
     node_t *b = node_init(f, 1, "B", 0, ALL); /* alive(A) false: A has deregistered */
-    int64_t b_start = now_ms();
-    node_keeper(b, redis_url, 5000, false);
+    int64_t b_start = redis_fixture_now_ms();
+    node_keeper(b, redis.url, 5000, false);
     assert_true(POLL(WAIT_MS, stats(b).waiting == ALL));
     assert_true(HOLDS(QUIET_MS, stats(b).acquired == 0 && stats(b).held == 0));
 
     announce_round(a->repo, 1); /* after the leave, still A's to hand over */
     keeper_stop(a->k, true);
     assert_true(POLL(WAIT_MS, stats(b).held == ALL));
-    assert_true(now_ms() - b_start < 4000);
+    assert_true(redis_fixture_now_ms() - b_start < 4000);
     assert_int_equal(stats(a).released, ALL);
     assert_false(keeper_serving(a->k)); /* a released keeper serves nothing */
     assert_int_equal(stats(b).restored_peers, 2 * round_peers());
@@ -973,13 +849,13 @@ static void handover_times_out(void **state)
 
     node_t *b = node_init(f, 1, "B", 0, ALL);
     view_set_alive(&b->view, "A", true);
-    int64_t b_start = now_ms();
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    int64_t b_start = redis_fixture_now_ms();
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(POLL(WAIT_MS, stats(b).waiting == ALL || stats(b).held == ALL));
     assert_int_equal(stats(b).held, 0);
     assert_int_equal(stats(b).waiting, ALL);
     assert_true(POLL(WAIT_MS, stats(b).held == ALL));
-    int64_t waited = now_ms() - b_start;
+    int64_t waited = redis_fixture_now_ms() - b_start;
     assert_true(waited >= HANDOVER_MS);
     assert_true(waited < HANDOVER_MS + 1500);
     keeper_stats_t s = stats(b);
@@ -995,7 +871,7 @@ static void redis_data_loss_rewrites_everything(void **state)
 {
     fixture_t *f = *state;
     node_t *a = owner_with_round0(f, 0, "A", HANDOVER_MS, false);
-    redisReply *r = raw("FLUSHALL");
+    redisReply *r = redis_fixture_command(&redis, "FLUSHALL");
     assert_non_null(r);
     freeReplyObject(r);
     assert_int_equal(raw_int("EXISTS shoal:{p%u}:snap", sw_part(0)), 0);
@@ -1012,7 +888,7 @@ static void redis_data_loss_rewrites_everything(void **state)
 
     keeper_stop(a->k, false);
     node_t *b = node_init(f, 1, "B", 0, ALL);
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_int_equal(stats(b).restored_peers, round_peers() + 1);
     uint8_t ih[SHOAL_HASH_LEN];
@@ -1067,7 +943,7 @@ static void lease_gap_finds_partitions_taken(void **state)
 
     const uint32_t taken = 512;
     node_t *b = node_init(f, 1, "B", 0, taken);
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_int_equal(stats(b).held, taken);
     assert_int_equal(stats(a).lost, 0);
@@ -1097,7 +973,7 @@ static void lease_gap_finds_partitions_taken(void **state)
 static void redis_unreachable_keeps_serving(void **state)
 {
     fixture_t *f = *state;
-    int port = free_port();
+    int port = redis_fixture_free_port();
     assert_true(port > 0);
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
@@ -1115,9 +991,9 @@ static void redis_unreachable_keeps_serving(void **state)
     assert_false(keeper_wait_restored(a->k, 100));
     const uint32_t r0[] = {0};
     assert_repo_has(a->repo, r0, 1); /* served from memory */
-    int64_t t0 = now_ms();
+    int64_t t0 = redis_fixture_now_ms();
     keeper_stop(a->k, true);
-    assert_true(now_ms() - t0 < 2 * RTIMEOUT_MS + 1000);
+    assert_true(redis_fixture_now_ms() - t0 < 2 * RTIMEOUT_MS + 1000);
 }
 
 /* 8b. A Redis that accepts connections and never answers: every call ends at the timeout; the
@@ -1140,9 +1016,9 @@ static void redis_silent_is_bounded(void **state)
     assert_true(POLL(WAIT_MS, stats(a).errors >= 2));
     assert_true(keeper_serving(a->k));
     assert_int_equal(stats(a).held, 0);
-    int64_t t0 = now_ms();
+    int64_t t0 = redis_fixture_now_ms();
     keeper_stop(a->k, true);
-    assert_true(now_ms() - t0 < 2 * RTIMEOUT_MS + 1000);
+    assert_true(redis_fixture_now_ms() - t0 < 2 * RTIMEOUT_MS + 1000);
     close(fd);
 }
 
@@ -1157,7 +1033,7 @@ static void acquisition_merges_into_announced(void **state)
 
     node_t *b = node_init(f, 1, "B", 0, ALL);
     view_set_alive(&b->view, "A", true);
-    node_keeper(b, redis_url, LONG_MS, false);
+    node_keeper(b, redis.url, LONG_MS, false);
     assert_true(POLL(WAIT_MS, stats(b).waiting == ALL));
     const uint32_t sw = 5;                /* 6 peers in A's snapshot: k = 0..5 */
     announce_t mine = peer_req(sw, 3, 0); /* a new seeder, completed */
@@ -1210,7 +1086,7 @@ static void lost_partitions_are_taken_back_after_release(void **state)
     node_t *a = owner_with_round0(f, 0, "A", LONG_MS, false);
     view_set_alive(&a->view, "B", true);
     node_t *b = node_init(f, 1, "B", 0, ALL);
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_true(POLL(WAIT_MS, snaps_hold(1, false, "B")));
     announce_round(a->repo, 1);
@@ -1239,14 +1115,14 @@ static void rebalance_hands_over_only_moved_partitions(void **state)
     const uint32_t half = ALL / 2;
     node_t *b = node_init(f, 1, "B", half, ALL - half);
     view_set_alive(&b->view, "A", true);
-    int64_t b_start = now_ms();
-    node_keeper(b, redis_url, 5000, false);
+    int64_t b_start = redis_fixture_now_ms();
+    node_keeper(b, redis.url, 5000, false);
     assert_true(POLL(WAIT_MS, stats(b).waiting == ALL - half));
 
     view_own(&a->view, 0, half);
     keeper_notify(a->k);
     assert_true(POLL(WAIT_MS, stats(b).held == ALL - half));
-    assert_true(now_ms() - b_start < 4000);
+    assert_true(redis_fixture_now_ms() - b_start < 4000);
     assert_true(POLL(WAIT_MS, stats(a).held == half));
     keeper_stats_t sa = stats(a);
     assert_int_equal(sa.released, ALL - half);
@@ -1284,14 +1160,14 @@ static void redis_restarted_empty_after_outage(void **state)
 {
     fixture_t *f = *state;
     node_t *a = owner_with_round0(f, 0, "A", HANDOVER_MS, false);
-    redis_stop();
+    redis_fixture_stop(&redis);
     announce_round(a->repo, 1);
     assert_true(POLL(WAIT_MS, stats(a).errors >= 2));
     assert_true(keeper_serving(a->k));
     assert_false(stats(a).connected);
     assert_true(keeper_may_serve(a->k, sw_part(0)));
 
-    assert_int_equal(redis_start(), 0); /* no persistence: it comes back empty */
+    assert_int_equal(redis_fixture_start(&redis), 0); /* no persistence: it comes back empty */
     assert_true(POLL(WAIT_MS, snaps_hold(2, false, "A")));
     assert_true(POLL(WAIT_MS, raw_int("EXISTS shoal:{p%u}:snap", ALL - 1) == 1));
     keeper_stats_t s = stats(a);
@@ -1309,7 +1185,7 @@ static void lease_gap_over_redis_data_loss_rewrites(void **state)
     fixture_t *f = *state;
     node_t *a = owner_with_round0(f, 0, "A", HANDOVER_MS, true);
     assert_true(view_park(&a->view));
-    redisReply *r = raw("FLUSHALL");
+    redisReply *r = redis_fixture_command(&redis, "FLUSHALL");
     assert_non_null(r);
     freeReplyObject(r);
     atomic_store(&a->view.gaps, 1);
@@ -1328,7 +1204,7 @@ static void reacquired_partition_keeps_what_only_the_loser_had(void **state)
     node_t *a = owner_with_round0(f, 0, "A", LONG_MS, false);
     view_set_alive(&a->view, "B", true);
     node_t *b = node_init(f, 1, "B", 0, ALL);
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_true(POLL(WAIT_MS, snaps_hold(1, false, "B")));
 
@@ -1362,12 +1238,12 @@ static void epoch_reused_after_data_loss_stays_fenced(void **state)
     const uint32_t p = sw_part(0);
 
     node_t *b = node_init(f, 1, "B", p, 1); /* B owns P only, and sees A dead */
-    node_keeper(b, redis_url, HANDOVER_MS, false);
+    node_keeper(b, redis.url, HANDOVER_MS, false);
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_int_equal(raw_int("GET shoal:{p%u}:epoch", p), 2);
     assert_int_equal(stats(a).lost, 0); /* A did not write P since: it does not know */
 
-    redisReply *r = raw("FLUSHALL");
+    redisReply *r = redis_fixture_command(&redis, "FLUSHALL");
     assert_non_null(r);
     freeReplyObject(r);
     announce_t nb = peer_req(0, 5, 1); /* B writes P: no epoch; B acquires P again (epoch 1) */
@@ -1383,7 +1259,7 @@ static void epoch_reused_after_data_loss_stays_fenced(void **state)
     assert_int_equal(stats(a).partitions, written); /* refused, */
     assert_int_equal(stats(a).lost, 1);             /* so A knows P is lost */
     assert_false(keeper_may_serve(a->k, p));
-    redisContext *c = raw_connect();
+    redisContext *c = redis_fixture_connect(&redis);
     assert_non_null(c);
     snapinfo_t si = snap_info(c, p, NULL);
     redisFree(c);
@@ -1393,7 +1269,7 @@ static void epoch_reused_after_data_loss_stays_fenced(void **state)
 
 int main(void)
 {
-    if (!find_redis()) {
+    if (!redis_fixture_find(&redis)) {
         printf("SKIP: redis-server is not installed (apt-get install redis-server)\n");
         return 77;
     }

@@ -8,23 +8,17 @@
  *
  * Exits 77 (skipped) only when redis-server is not installed. Every wait is a bounded poll. */
 #include "membership.h"
+#include "redis_fixture.h"
 
-#include <errno.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <setjmp.h>
 
@@ -35,122 +29,14 @@
 #define TTL_MS  300
 #define WAIT_MS 5000
 
-static pid_t redis_pid = -1;
-static int redis_port;
-static char redis_url[64];
-static char redis_bin[256];
+/* Connections time out after 300 ms (connect only); the server has WAIT_MS to start. */
+static redis_fixture_t redis = {.connect_ms = 300, .command_ms = 0, .start_ms = WAIT_MS, .pid = -1};
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static bool find_redis(void)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
-    for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir;
-         dir = strtok_r(NULL, ":", &save)) {
-        snprintf(redis_bin, sizeof(redis_bin), "%s/redis-server", dir);
-        if (access(redis_bin, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static redisContext *raw_connect(void)
-{
-    struct timeval tv = {.tv_sec = 0, .tv_usec = 300000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int redis_start(void)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", redis_port);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        execl(redis_bin, redis_bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--protected-mode", "no", (char *)NULL);
-        _exit(127);
-    }
-    redis_pid = pid;
-    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(20)) {
-        redisContext *c = raw_connect();
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return 0;
-        }
-    }
-    return -1;
-}
-
-static void redis_stop(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = -1;
-    }
-}
-
-/* Run one command on a fresh connection; the reply (caller frees) or NULL. */
-static redisReply *raw(const char *fmt, ...)
-{
-    redisContext *c = raw_connect();
-    if (!c)
-        return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    redisFree(c);
-    return r;
-}
-
 static long long raw_int(const char *fmt, const char *a, const char *b)
 {
-    redisReply *r = raw(fmt, a, b);
+    redisReply *r = redis_fixture_command(&redis, fmt, a, b);
     long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     if (r)
         freeReplyObject(r);
@@ -160,7 +46,7 @@ static long long raw_int(const char *fmt, const char *a, const char *b)
 static membership_t *start_member(const char *id, const char *endpoint)
 {
     membership_config_t cfg = {
-        .redis_url = redis_url,
+        .redis_url = redis.url,
         .self_id = id,
         .self_endpoint = endpoint,
         .heartbeat_ms = HB_MS,
@@ -193,7 +79,8 @@ static int member_count(membership_t *m)
 
 static bool wait_count(membership_t *m, int n)
 {
-    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10)) {
+    for (int64_t end = redis_fixture_now_ms() + WAIT_MS; redis_fixture_now_ms() < end;
+         redis_fixture_sleep_ms(10)) {
         if (member_count(m) == n)
             return true;
     }
@@ -202,7 +89,8 @@ static bool wait_count(membership_t *m, int n)
 
 static bool wait_int(const char *fmt, const char *a, const char *b, long long want)
 {
-    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10)) {
+    for (int64_t end = redis_fixture_now_ms() + WAIT_MS; redis_fixture_now_ms() < end;
+         redis_fixture_sleep_ms(10)) {
         if (raw_int(fmt, a, b) == want)
             return true;
     }
@@ -221,30 +109,20 @@ static void set_member(partition_member_t *m, const char *id, const char *endpoi
 static int group_setup(void **state)
 {
     (void)state;
-    redis_port = free_port();
-    if (redis_port <= 0)
-        return -1;
-    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis_port);
-    return redis_start();
+    return redis_fixture_setup(&redis);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    redis_stop();
+    redis_fixture_stop(&redis);
     return 0;
 }
 
 static int flush(void **state)
 {
     (void)state;
-    if (redis_pid < 0 && redis_start() != 0)
-        return -1;
-    redisReply *r = raw("FLUSHALL");
-    bool ok = r && r->type == REDIS_REPLY_STATUS;
-    if (r)
-        freeReplyObject(r);
-    return ok ? 0 : -1;
+    return redis_fixture_flush(&redis);
 }
 
 /* ---- no Redis ------------------------------------------------------------------------------- */
@@ -431,7 +309,7 @@ static void node_registers_and_reader_sees_it(void **state)
     membership_t *node = start_member("node-a", "tcp://127.0.0.1:7001");
     assert_non_null(node);
     assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "node-a", 1));
-    redisReply *r = raw("GET shoal:member:node-a");
+    redisReply *r = redis_fixture_command(&redis, "GET shoal:member:node-a");
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, "tcp://127.0.0.1:7001");
@@ -501,19 +379,20 @@ static void silent_member_is_dropped_after_ttl(void **state)
     (void)state;
     membership_t *a = start_member("node-a", "tcp://127.0.0.1:7001");
     assert_non_null(a);
-    redisReply *r = raw("SET shoal:member:ghost tcp://127.0.0.1:7009 PX %d", TTL_MS);
+    redisReply *r =
+        redis_fixture_command(&redis, "SET shoal:member:ghost tcp://127.0.0.1:7009 PX %d", TTL_MS);
     assert_non_null(r);
     freeReplyObject(r);
-    r = raw("SADD shoal:members ghost");
+    r = redis_fixture_command(&redis, "SADD shoal:members ghost");
     assert_non_null(r);
     freeReplyObject(r);
     membership_t *reader = start_reader();
     assert_non_null(reader);
     assert_true(wait_count(reader, 2));
-    int64_t seen = now_ms();
+    int64_t seen = redis_fixture_now_ms();
     assert_true(wait_count(reader, 1));
     /* Dropped no sooner than the key could expire, and not long after (2 polls of slack). */
-    int64_t took = now_ms() - seen;
+    int64_t took = redis_fixture_now_ms() - seen;
     assert_true(took <= TTL_MS + 4 * HB_MS + 200);
     const partition_table_t *t = membership_current(reader);
     assert_string_equal(partition_table_member(t, 0)->id, "node-a");
@@ -547,7 +426,7 @@ static void refresh_polls_early(void **state)
 {
     (void)state;
     membership_config_t cfg = {
-        .redis_url = redis_url, .heartbeat_ms = 1000, .ttl_ms = 3000, .poll_ms = 60000};
+        .redis_url = redis.url, .heartbeat_ms = 1000, .ttl_ms = 3000, .poll_ms = 60000};
     char err[128];
     membership_t *reader = membership_new(&cfg, err, sizeof(err));
     assert_non_null(reader);
@@ -579,8 +458,8 @@ static void redis_outage_keeps_table_and_node_reregisters(void **state)
     uint64_t epoch = st.epoch;
     assert_true(st.connected);
 
-    redis_stop();
-    sleep_ms(2000);
+    redis_fixture_stop(&redis);
+    redis_fixture_sleep_ms(2000);
     assert_int_equal(member_count(reader), 1);
     assert_int_equal(member_count(a), 1);
     membership_stats(reader, &st);
@@ -588,10 +467,11 @@ static void redis_outage_keeps_table_and_node_reregisters(void **state)
     assert_true(st.errors > 0);
     assert_int_equal(st.epoch, epoch);
 
-    assert_int_equal(redis_start(), 0);
+    assert_int_equal(redis_fixture_start(&redis), 0);
     assert_true(wait_int("SISMEMBER %s %s", "shoal:members", "node-a", 1));
     assert_true(wait_int("EXISTS %s", "shoal:member:node-a", NULL, 1));
-    for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10)) {
+    for (int64_t end = redis_fixture_now_ms() + WAIT_MS; redis_fixture_now_ms() < end;
+         redis_fixture_sleep_ms(10)) {
         membership_stats(reader, &st);
         if (st.connected)
             break;
@@ -660,7 +540,7 @@ static void references_survive_concurrent_changes(void **state)
 
 int main(void)
 {
-    if (!find_redis()) {
+    if (!redis_fixture_find(&redis)) {
         printf("SKIP: redis-server is not installed (apt-get install redis-server)\n");
         return 77;
     }
