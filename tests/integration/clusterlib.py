@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """clusterlib: start and stop the processes of a shoal cluster on loopback, for tests.
 
-  - Redis: a private redis-server on a free loopback port, no persistence, in a temp dir;
+  - Redis: a private redis-server on a free loopback port, no persistence, in a temp dir; it
+    can be paused (SIGSTOP/SIGCONT) and restarted empty on the same port, and RespConn talks
+    RESP to it (whole replies parsed: bulk strings, arrays, integers, errors);
   - Node: one shoal-node (ZeroMQ ROUTER on a free loopback port), with --redis or --nodes;
   - a gateway is a trackerclient.Daemon (it has UDP and HTTP ports a client can probe);
   - wait_for_log(): poll a process's stderr file for a line.
@@ -128,9 +130,7 @@ class Redis:
         self.dir = tempfile.mkdtemp(prefix="shoal-redis-")
         for _ in range(3):
             self.port = free_port()
-            self.proc = Proc("redis", [self.exe, "--port", str(self.port), "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                       "--protected-mode", "no", "--loglevel", "warning"])
+            self.proc = self._spawn()
             if wait_until(lambda: not self.proc.alive() or self.ping(), timeout, 0.05) and \
                     self.proc.alive():
                 return self
@@ -154,11 +154,124 @@ class Redis:
             s.sendall(req)
             return s.recv(65536)
 
+    def _spawn(self):
+        return Proc("redis", [self.exe, "--port", str(self.port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", self.dir,
+                              "--protected-mode", "no", "--loglevel", "warning"])
+
+    def call(self, *args, timeout=2.0):
+        """One command on a fresh connection; the parsed reply (RespError on an error reply)."""
+        with RespConn(self.port, timeout) as c:
+            return c.call(*args)
+
+    def conn(self, timeout=2.0):
+        """A RespConn to this server (the caller closes it)."""
+        return RespConn(self.port, timeout)
+
+    def pause(self):
+        """SIGSTOP the server: connections are accepted by the kernel, nothing is answered."""
+        self.proc.send(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send(signal.SIGCONT)
+
+    def restart(self, timeout=10.0):
+        """SIGKILL the server and start a new, empty one on the same port (it keeps no data)."""
+        self.proc.stop(signal.SIGKILL)
+        self.proc.cleanup()
+        deadline = time.monotonic() + timeout
+        while True:
+            self.proc = self._spawn()
+            if wait_until(lambda: not self.proc.alive() or self.ping(), 2.0, 0.02) and \
+                    self.proc.alive():
+                return self
+            # The port may still be held for a moment by the old process's sockets.
+            log = self.proc.log()
+            self.proc.cleanup()
+            if time.monotonic() >= deadline:
+                raise RuntimeError("redis-server did not restart on port %d: %s" %
+                                   (self.port, log[-1000:]))
+            time.sleep(0.1)
+
     def stop(self):
         if self.proc:
             self.proc.cleanup()
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RespError(Exception):
+    """An error reply from Redis."""
+
+
+class RespConn:
+    """A blocking RESP2 connection to 127.0.0.1:port: call() sends one command and parses its
+    whole reply; pipeline() sends several and returns their replies in order (an error reply is
+    returned as a RespError instance there, not raised)."""
+
+    def __init__(self, port, timeout=2.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @staticmethod
+    def encode(args):
+        parts = [x.encode() if isinstance(x, str) else (b"%d" % x if isinstance(x, int) else x)
+                 for x in args]
+        return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a)
+                                                  for a in parts)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._more()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _more(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise EOFError("redis closed the connection")
+        self.buf += chunk
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RespError(rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._more()
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RespError("unexpected reply line %r" % line[:80])
+
+    def pipeline(self, commands):
+        self.sock.sendall(b"".join(self.encode(c) for c in commands))
+        return [self._reply() for _ in commands]
+
+    def call(self, *args):
+        r = self.pipeline([args])[0]
+        if isinstance(r, RespError):
+            raise r
+        return r
 
 
 class Node:
