@@ -1099,10 +1099,10 @@ static void lost_partitions_are_taken_back_after_release(void **state)
         assert_true(keeper_may_serve(a->k, sw_part(sw)));
     assert_int_equal(stats(a).restored_peers, 0); /* B's peers were all A's: nothing added */
     assert_true(POLL(WAIT_MS, snaps_hold(2, false, "A"))); /* before the test announces */
+    /* B's snapshot was restored from A's: downloaded is the larger count, not the sum. */
     const uint32_t r01[] = {0, 1};
     for (uint32_t sw = 0; sw < NSW; sw++)
-        assert_swarm(a->repo, sw, r01, 2,
-                     true); /* B's snapshot was restored from A's: the larger count, not the sum */
+        assert_swarm(a->repo, sw, r01, 2, true);
     assert_int_equal(raw_int("GET shoal:{p%u}:epoch", sw_part(0)), 3);
 }
 
