@@ -66,7 +66,8 @@ struct keeper {
     bool failing;
     int64_t next_log_ms, backoff_ms;
     uint64_t failed_calls;
-    int64_t retry_ms; /* while failing: no Redis work before this */
+    int64_t retry_ms;    /* while failing: no Redis work before this */
+    uint32_t probe_next; /* the next held partition whose fence an idle cycle reads */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -316,6 +317,29 @@ done:
     pthread_mutex_unlock(&self->lock);
 }
 
+/* An idle cycle (nothing written, so no write can find out): read the fence of one held
+ * partition, round robin. Redis restarted empty loses every key, so one read suffices. */
+static void probe_fence(keeper_t *self)
+{
+    for (uint32_t k = 0; k < PARTITION_COUNT; k++) {
+        uint32_t p = (self->probe_next + k) % PARTITION_COUNT;
+        if (!self->held[p])
+            continue;
+        self->probe_next = (p + 1) % PARTITION_COUNT;
+        snapstore_owner_t o;
+        if (snapstore_owners(self->store, &p, 1, &o) != 0) {
+            redis_failed(self, "reading a fence");
+            return;
+        }
+        redis_ok(self);
+        if (o.epoch == 0)
+            fences_gone(self);
+        else if (o.epoch != self->held[p] || strcmp(o.owner, self->self_id) != 0)
+            lose(self, p);
+        return;
+    }
+}
+
 /* Step 4: write what changed since the last snapshot. */
 static void snapshot_cycle(keeper_t *self)
 {
@@ -338,6 +362,8 @@ static void snapshot_cycle(keeper_t *self)
     repo_mark_dirty(self->repo, later);
     write_partitions(self, ps, n, false, NULL);
     free(ps);
+    if (n == 0)
+        probe_fence(self);
 }
 
 /* Hand over the held partitions ps[0..n): those changed since their last snapshot are written in
@@ -651,13 +677,17 @@ static void *keeper_main(void *arg)
         int64_t now = mono_ms();
         if (now >= next_snap) {
             int64_t start = now;
+            struct timespec c0, c1;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
             if (!self->failing || now >= self->retry_ms)
                 snapshot_cycle(self);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
             now = mono_ms();
+            int64_t busy = (c1.tv_sec - c0.tv_sec) * 1000 + (c1.tv_nsec - c0.tv_nsec) / 1000000;
             /* The duty cap: a cycle that took T is followed by at least T * (100 / DUTY - 1) of
              * rest, so snapshots never take more than DUTY_PERCENT of a core (and of Redis) even
              * when every partition changes every interval; the interval stretches instead. */
-            int64_t rest = (now - start) * (100 - DUTY_PERCENT) / DUTY_PERCENT;
+            int64_t rest = busy * (100 - DUTY_PERCENT) / DUTY_PERCENT;
             next_snap = start + self->interval_ms;
             if (next_snap < now + rest)
                 next_snap = now + rest;

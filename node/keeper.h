@@ -26,9 +26,12 @@
  *      with the fence. A write refused by the fence means the partition was lost (as in 1); a
  *      write that finds no epoch means Redis lost its data (restarted empty): every held
  *      partition is acquired again and rewritten. Writes that failed are retried next time.
- *      Duty cap: after a cycle that took T, the next starts no sooner than 9 T later, so the
- *      snapshots take at most 10 % of the time (of this thread, and roughly of Redis); under a
- *      load that changes everything all the time, the interval stretches rather than the cost.
+ *      Duty cap: after a cycle that used T of this thread's CPU time, the next starts no sooner
+ *      than 9 T later, so snapshots take at most 10 % of a core (Redis's share grows with the
+ *      bytes, about as much again); under a load that changes everything all the time, the
+ *      interval stretches rather than the cost. Time blocked on Redis or stopped is not counted.
+ *      A cycle with nothing to write reads one held partition's fence (round robin), so an idle
+ *      node also finds out that Redis restarted empty or that a partition was taken.
  * Redis unreachable: the loop keeps going, serving from memory; failures are logged at the first
  * one, then with doubling intervals (1 s .. 60 s), and once when Redis is back.
  *

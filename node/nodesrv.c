@@ -206,13 +206,14 @@ static bool handle_one(worker_t *w, void *sock)
         return true;
     }
     cmsg_err_t e = cmsg_decode_requests(zmq_msg_data(&body), zmq_msg_size(&body), &w->req);
-    zmq_msg_close(&body);
     if (e != CMSG_OK) {
+        zmq_msg_close(&body);
         zmq_msg_close(&id);
         garbage(w, (int)e);
         return true;
     }
-    serve(w);
+    serve(w); /* reads scrape hashes borrowed from body */
+    zmq_msg_close(&body);
     ssize_t len = cmsg_encode_replies(&w->rep, w->out, CMSG_REPLY_BATCH_BOUND);
     if (len < 0 || zmq_msg_send(&id, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&id);

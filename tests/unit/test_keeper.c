@@ -722,17 +722,14 @@ static void fenced_writer_loses_and_cannot_overwrite(void **state)
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_int_equal(stats(b).restored_peers, round_peers());
     assert_true(POLL(WAIT_MS, snaps_hold(1, false, "B")));
-    assert_int_equal(stats(a).lost, 0); /* A has not noticed yet */
-
+    /* A learns of the others one idle fence probe per cycle; the written ones at once. */
     announce_round(a->repo, 1); /* A writes these partitions now, with its old epoch */
-    assert_true(POLL(WAIT_MS, stats(a).lost == NPART));
-    assert_true(POLL(WAIT_MS, stats(a).held == ALL - NPART));
+    assert_true(POLL(WAIT_MS, stats(a).lost >= NPART));
     for (uint32_t sw = 0; sw < NPART; sw++)
-        assert_false(keeper_may_serve(a->k, sw_part(sw)));
-    assert_true(keeper_may_serve(a->k, 0)); /* never written since: A cannot know yet */
+        assert_true(POLL(WAIT_MS, !keeper_may_serve(a->k, sw_part(sw))));
     assert_true(keeper_serving(a->k));
     /* A waits for B (alive) before acquiring them again, and keeps their swarms for the merge. */
-    assert_true(POLL(WAIT_MS, stats(a).waiting == NPART));
+    assert_true(POLL(WAIT_MS, stats(a).waiting >= NPART));
     assert_int_equal(stats(a).acquired, ALL);
     uint8_t ih[SHOAL_HASH_LEN];
     sw_hash(5, ih);
@@ -1090,11 +1087,12 @@ static void lost_partitions_are_taken_back_after_release(void **state)
     assert_true(keeper_wait_restored(b->k, WAIT_MS));
     assert_true(POLL(WAIT_MS, snaps_hold(1, false, "B")));
     announce_round(a->repo, 1);
-    assert_true(POLL(WAIT_MS, stats(a).lost == NPART));
+    assert_true(POLL(WAIT_MS, stats(a).lost >= NPART));
 
     keeper_stop(b->k, true); /* B hands everything over; A's table still gives A everything */
     assert_int_equal(stats(b).released, ALL);
-    assert_true(POLL(WAIT_MS, stats(a).acquired == ALL + NPART && stats(a).held == ALL));
+    /* Whatever A found lost (by refused writes, or by its idle fence probes), it takes back. */
+    assert_true(POLL(WAIT_MS, stats(a).held == ALL && stats(a).acquired == ALL + stats(a).lost));
     for (uint32_t sw = 0; sw < NPART; sw++)
         assert_true(keeper_may_serve(a->k, sw_part(sw)));
     assert_int_equal(stats(a).restored_peers, 0); /* B's peers were all A's: nothing added */
@@ -1237,6 +1235,8 @@ static void epoch_reused_after_data_loss_stays_fenced(void **state)
     node_t *a = owner_with_round0(f, 0, "A", LONG_MS, false);
     view_set_alive(&a->view, "B", true);
     const uint32_t p = sw_part(0);
+    /* Park A so its idle fence probe cannot notice B's takeover or the loss in between. */
+    assert_true(view_park(&a->view));
 
     node_t *b = node_init(f, 1, "B", p, 1); /* B owns P only, and sees A dead */
     node_keeper(b, redis.url, HANDOVER_MS, false);
@@ -1256,6 +1256,7 @@ static void epoch_reused_after_data_loss_stays_fenced(void **state)
     uint64_t written = stats(a).partitions;
     announce_t na = peer_req(0, 6, 1); /* A writes P with the epoch it got before the loss: 1 */
     announce(a->repo, &na);
+    view_open(&a->view);
     assert_true(POLL(WAIT_MS, stats(a).lost >= 1 || stats(a).partitions > written));
     assert_int_equal(stats(a).partitions, written); /* refused, */
     assert_int_equal(stats(a).lost, 1);             /* so A knows P is lost */
