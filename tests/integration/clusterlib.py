@@ -18,10 +18,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
 
-from trackerclient import free_port
+from trackerclient import Skip, free_port
 
 PR_SET_PDEATHSIG = 1
 
@@ -310,3 +312,36 @@ class Node:
     def cleanup(self):
         if self.proc:
             self.proc.cleanup()
+
+
+def run_steps(tests, only, logs, stop_all, t_start=None):
+    """Run the ordered (name, fn) steps whose name contains `only` (all if empty); a step that
+    raises Skip is skipped, any other exception fails it and prints logs(). stop_all() runs at the
+    end whatever happens. Prints one line per step and a summary; returns the exit code (1 if
+    any step failed)."""
+    t_start = time.monotonic() if t_start is None else t_start
+    passed = failed = skipped = 0
+    try:
+        for name, fn in tests:
+            if only and only not in name:
+                continue
+            t0 = time.monotonic()
+            try:
+                fn()
+            except Skip as e:
+                skipped += 1
+                print("SKIP %s: %s" % (name, e))
+                continue
+            except Exception:
+                failed += 1
+                print("FAIL %s (%.2f s)" % (name, time.monotonic() - t0))
+                traceback.print_exc(file=sys.stdout)
+                print(logs())
+                continue
+            passed += 1
+            print("ok   %s (%.2f s)" % (name, time.monotonic() - t0), flush=True)
+    finally:
+        stop_all()
+    print("%.1f s" % (time.monotonic() - t_start))
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    return 1 if failed else 0

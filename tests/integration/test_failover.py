@@ -49,7 +49,6 @@ import struct
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterlib  # noqa: E402
@@ -1337,28 +1336,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ENV = Env(os.path.abspath(args.gateway), os.path.abspath(args.node),
               os.path.abspath(args.shoal))
-    t_start = time.monotonic()
-    passed = failed = 0
-    try:
-        for name, fn in TESTS:
-            if args.k and args.k not in name:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Exception:
-                failed += 1
-                print("FAIL %s (%.2f s)" % (name, time.monotonic() - t0))
-                traceback.print_exc(file=sys.stdout)
-                print(ENV.logs())
-                continue
-            passed += 1
-            print("ok   %s (%.2f s)" % (name, time.monotonic() - t0), flush=True)
-    finally:
-        ENV.stop_all()
-    print("%.1f s" % (time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return clusterlib.run_steps(TESTS, args.k, ENV.logs, ENV.stop_all)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from trackerclient import Skip, check, eq, poll  # noqa: E402
+import clusterlib  # noqa: E402
+from trackerclient import check, eq, poll  # noqa: E402
 
 LOCAL = "127.0.0.1"
 HB_MS = 200
@@ -533,34 +533,19 @@ def main():
         print("SKIP: redis-server is not installed (apt-get install redis-server)")
         return 77
     ENV = Env(os.path.abspath(args.node), os.path.abspath(args.client))
-    passed = failed = skipped = 0
     try:
         ENV.redis = Redis()
         ENV.redis_node("a", 2)
         ENV.redis_node("b", 1)
-        for name, fn in TESTS:
-            if args.k and args.k not in name:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Skip as e:
-                skipped += 1
-                print("SKIP %s: %s" % (name, e))
-                continue
-            except Exception:
-                failed += 1
-                print("FAIL %s (%.2f s)" % (name, time.monotonic() - t0))
-                traceback.print_exc(file=sys.stdout)
-                for n in ENV.nodes.values():
-                    print("---- %s stderr ----\n%s" % (n.id, n.stderr_text()[-3000:]))
-                continue
-            passed += 1
-            print("ok   %s (%.2f s)" % (name, time.monotonic() - t0))
-    finally:
+    except Exception:
         ENV.stop_all()
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
+        raise
+
+    def logs():
+        return "\n".join("---- %s stderr ----\n%s" % (n.id, n.stderr_text()[-3000:])
+                         for n in ENV.nodes.values())
+
+    return clusterlib.run_steps(TESTS, args.k, logs, ENV.stop_all)
 
 
 if __name__ == "__main__":
