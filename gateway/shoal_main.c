@@ -261,10 +261,8 @@ int main(int argc, char **argv)
     sweeper_stop(&sweeper);
     if (keeper) {
         keeper_stop(keeper, true); /* the last changes, so the next start has everything */
-        keeper_stats_t ks;
-        keeper_stats(keeper, &ks);
         char line[512];
-        keeper_describe(&ks, line, sizeof(line));
+        keeper_describe(keeper, line, sizeof(line));
         log_msg(LOG_INFO, "%s", line);
     }
 

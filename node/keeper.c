@@ -887,8 +887,11 @@ keeper_view_t keeper_view_all(void)
     return (keeper_view_t){.owned = own_all, .version = version_one};
 }
 
-void keeper_describe(const keeper_stats_t *st, char *buf, size_t len)
+void keeper_describe(keeper_t *self, char *buf, size_t len)
 {
+    keeper_stats_t stats;
+    keeper_stats(self, &stats);
+    const keeper_stats_t *st = &stats;
     snprintf(buf, len,
              "snapshots: %llu partition writes (%llu bytes, %llu peers; last cycle %llu us, "
              "longest %llu us), %llu acquired, %llu peers restored, %llu released, %llu lost, "

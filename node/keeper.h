@@ -145,7 +145,8 @@ void keeper_destroy(keeper_t **self_p);
 
 void keeper_stats(keeper_t *self, keeper_stats_t *out);
 
-/* One line about st for a log ("snapshots: 12 partition writes (...), ..."), into buf. */
-void keeper_describe(const keeper_stats_t *st, char *buf, size_t len);
+/* One line of the keeper's counters for a log ("snapshots: 12 partition writes (...), ..."),
+ * into buf. */
+void keeper_describe(keeper_t *self, char *buf, size_t len);
 
 #endif

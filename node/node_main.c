@@ -383,10 +383,8 @@ int main(int argc, char **argv)
             (unsigned long long)st.garbage, (unsigned long long)st.replies_dropped,
             (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
     if (keeper) {
-        keeper_stats_t ks;
-        keeper_stats(keeper, &ks);
         char line[512];
-        keeper_describe(&ks, line, sizeof(line));
+        keeper_describe(keeper, line, sizeof(line));
         log_msg(LOG_INFO, "%s", line);
     }
     nodesrv_destroy(&srv);
