@@ -978,37 +978,56 @@ static size_t swarm_sweep(repo_t *r, struct stripe *st, uint64_t *slotp, uint32_
     return removed;
 }
 
+/* Visit every swarm of the (locked) stripe once; visit() says through *gone whether to remove the
+ * swarm. The walk starts after an empty slot so no cluster straddles the start: backward shifts
+ * then only move not-yet-visited swarms into the slot being looked at. Returns the sum of what
+ * visit() returned. Inlined, so the visitor is too. */
+typedef size_t (*visit_fn)(repo_t *r, struct stripe *st, uint64_t *slotp, bool *gone, void *ctx);
+
+static inline __attribute__((always_inline)) size_t stripe_walk(repo_t *r, struct stripe *st,
+                                                                visit_fn visit, void *ctx)
+{
+    if (!st->slots || !st->count)
+        return 0;
+    size_t total = 0;
+    const size_t m = st->mask;
+    size_t i = 0;
+    while (st->slots[i])
+        i++;
+    i = (i + 1) & m;
+    for (size_t steps = m + 1; steps;) {
+        if (st->slots[i]) {
+            bool gone = false;
+            total += visit(r, st, &st->slots[i], &gone, ctx);
+            if (gone) {
+                swarm_remove_at(r, st, i);
+                continue; /* a later swarm may have shifted into slot i */
+            }
+        }
+        i = (i + 1) & m;
+        steps--;
+    }
+    table_fit(r, st);
+    return total;
+}
+
+/* Expiry: sweep the swarm's peers; remove it once empty. */
+static size_t visit_expire(repo_t *r, struct stripe *st, uint64_t *slotp, bool *gone, void *ctx)
+{
+    size_t removed = swarm_sweep(r, st, slotp, *(const uint32_t *)ctx);
+    const struct swarm *s = slot_swarm(*slotp);
+    *gone = s->v4.n == 0 && !s->v6;
+    return removed;
+}
+
 size_t repo_expire_stripe(repo_t *self, size_t stripe, uint32_t now)
 {
     if (stripe >= self->nstripes)
         return 0;
     struct stripe *st = &self->stripes[stripe];
-    const uint32_t tick = tick_of(self, now);
-    size_t removed = 0;
+    uint32_t tick = tick_of(self, now);
     pthread_mutex_lock(&st->lock);
-    if (st->slots && st->count) {
-        /* Start after an empty slot so no cluster straddles the start: backward shifts then
-         * only move not-yet-visited swarms into the slot being looked at. */
-        const size_t m = st->mask;
-        size_t i = 0;
-        while (st->slots[i])
-            i++;
-        i = (i + 1) & m;
-        for (size_t steps = m + 1; steps;) {
-            uint64_t *slotp = &st->slots[i];
-            if (*slotp) {
-                removed += swarm_sweep(self, st, slotp, tick);
-                const struct swarm *s = slot_swarm(*slotp);
-                if (s->v4.n == 0 && !s->v6) {
-                    swarm_remove_at(self, st, i);
-                    continue; /* a later swarm may have shifted into slot i */
-                }
-            }
-            i = (i + 1) & m;
-            steps--;
-        }
-        table_fit(self, st);
-    }
+    size_t removed = stripe_walk(self, st, visit_expire, &tick);
     pthread_mutex_unlock(&st->lock);
     return removed;
 }
@@ -1287,41 +1306,38 @@ void repo_import_swarm(repo_t *self, const snap_swarm_t *sw, uint32_t now, uint3
     mark_dirty(self, part);
 }
 
+typedef struct {
+    repo_part_fn drop;
+    void *arg;
+} drop_ctx_t;
+
+/* Dropping: remove the swarm, with its peers, if its partition is to go. */
+static size_t visit_drop(repo_t *r, struct stripe *st, uint64_t *slotp, bool *gone, void *ctx)
+{
+    (void)r;
+    const drop_ctx_t *d = ctx;
+    const struct swarm *s = slot_swarm(*slotp);
+    if (!d->drop(d->arg, partition_of(s->ih)))
+        return 0;
+    uint32_t n = s->v4.n, nl = s->v4.nl;
+    if (s->v6) {
+        n += s->v6->h.n;
+        nl += s->v6->h.nl;
+    }
+    st->peers -= n;
+    st->seeders -= n - nl;
+    *gone = true;
+    return n;
+}
+
 size_t repo_drop_stripe(repo_t *self, size_t stripe, repo_part_fn drop, void *arg)
 {
     if (stripe >= self->nstripes)
         return 0;
     struct stripe *st = &self->stripes[stripe];
-    size_t removed = 0;
+    drop_ctx_t d = {.drop = drop, .arg = arg};
     pthread_mutex_lock(&st->lock);
-    if (st->slots && st->count) {
-        /* Same walk as repo_expire_stripe(): start after an empty slot. */
-        const size_t m = st->mask;
-        size_t i = 0;
-        while (st->slots[i])
-            i++;
-        i = (i + 1) & m;
-        for (size_t steps = m + 1; steps;) {
-            if (st->slots[i]) {
-                const struct swarm *s = slot_swarm(st->slots[i]);
-                if (drop(arg, partition_of(s->ih))) {
-                    uint32_t n = s->v4.n, nl = s->v4.nl;
-                    if (s->v6) {
-                        n += s->v6->h.n;
-                        nl += s->v6->h.nl;
-                    }
-                    st->peers -= n;
-                    st->seeders -= n - nl;
-                    removed += n;
-                    swarm_remove_at(self, st, i);
-                    continue; /* a later swarm may have shifted into slot i */
-                }
-            }
-            i = (i + 1) & m;
-            steps--;
-        }
-        table_fit(self, st);
-    }
+    size_t removed = stripe_walk(self, st, visit_drop, &d);
     pthread_mutex_unlock(&st->lock);
     return removed;
 }
