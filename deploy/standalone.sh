@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 deploy/install-deps.sh build
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSHOAL_TESTS=OFF >/dev/null
 cmake --build build/release -j"$(nproc 2>/dev/null || echo 2)" --target shoal
-exec build/release/gateway/shoal "$@"
+exec build/release/cmd/shoal "$@"

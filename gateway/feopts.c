@@ -2,7 +2,7 @@
 /* feopts: shared front-end options and their translation into a frontend_config_t. */
 #include "feopts.h"
 
-#include "log.h"
+#include "slog.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -28,61 +28,51 @@ void feopts_defaults(feopts_t *o)
         .trust_proxy = "",
         .secret = "",
         .connid_grace = 180,
-        .log_level = "info",
     };
 }
 
 #define SPEC(name, meta, type, field, lo, hi, help)                                                \
-    (opts_spec_t)                                                                                  \
     {                                                                                              \
-        name, meta, type, base + offsetof(feopts_t, field), lo, hi, help                           \
+        name, meta, type, offsetof(feopts_t, field), lo, hi, help                                  \
     }
 
-size_t feopts_spec(opts_spec_t *out, size_t base)
+static const opts_spec_t specs[] = {
+    SPEC("udp", "ADDR:PORT[,..]", OPTS_STRING, udp, 0, 0, "UDP (BEP 15) listen addresses, or off"),
+    SPEC("http", "ADDR:PORT[,..]", OPTS_STRING, http, 0, 0,
+         "HTTP (BEP 3/23/7/48) listen addresses, or off"),
+    SPEC("workers", "N", OPTS_UINT, workers, 1, 1024, "worker threads (default: one per core)"),
+    SPEC("interval", "S", OPTS_UINT, interval, 1, 86400, "announce interval in seconds"),
+    SPEC("min-interval", "S", OPTS_UINT, min_interval, 0, 86400,
+         "min interval in seconds (0: half the interval)"),
+    SPEC("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
+         "peers per reply when the client does not say"),
+    SPEC("max-numwant", "N", OPTS_UINT, max_numwant, 1, SHOAL_NUMWANT_MAX,
+         "most peers per reply (UDP: at most 200 IPv4 / 66 IPv6)"),
+    SPEC("scrape-max", "N", OPTS_UINT, scrape_max, 1, SHOAL_SCRAPE_MAX,
+         "most info_hashes in one HTTP scrape (UDP: 74)"),
+    SPEC("http-max-conns", "N", OPTS_UINT, http_max_conns, 1, 1000000,
+         "most open HTTP connections"),
+    SPEC("http-max-request", "BYTES", OPTS_UINT, http_max_request, 256, 1048576,
+         "largest HTTP request head"),
+    SPEC("http-idle-timeout", "S", OPTS_UINT, http_idle_timeout, 1, 3600,
+         "close HTTP connections idle this long"),
+    SPEC("trust-proxy", "CIDR[,..]", OPTS_STRING, trust_proxy, 0, 0,
+         "honour X-Forwarded-For / X-Real-IP only from these networks"),
+    SPEC("secret", "HEX64", OPTS_STRING, secret, 0, 0,
+         "connection-id secret, 64 hex digits, the same on every tracker behind one name "
+         "(default: random at start)"),
+    SPEC("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
+         "accept UDP connection ids this long past their 2 minutes"),
+};
+
+opts_table_t feopts_spec(void)
 {
-    const opts_spec_t specs[FEOPTS_N_SPECS] = {
-        SPEC("udp", "ADDR:PORT[,..]", OPTS_STRING, udp, 0, 0,
-             "UDP (BEP 15) listen addresses, or off"),
-        SPEC("http", "ADDR:PORT[,..]", OPTS_STRING, http, 0, 0,
-             "HTTP (BEP 3/23/7/48) listen addresses, or off"),
-        SPEC("workers", "N", OPTS_UINT, workers, 1, 1024, "worker threads (default: one per core)"),
-        SPEC("interval", "S", OPTS_UINT, interval, 1, 86400, "announce interval in seconds"),
-        SPEC("min-interval", "S", OPTS_UINT, min_interval, 0, 86400,
-             "min interval in seconds (0: half the interval)"),
-        SPEC("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
-             "peers per reply when the client does not say"),
-        SPEC("max-numwant", "N", OPTS_UINT, max_numwant, 1, SHOAL_NUMWANT_MAX,
-             "most peers per reply (UDP: at most 200 IPv4 / 66 IPv6)"),
-        SPEC("scrape-max", "N", OPTS_UINT, scrape_max, 1, SHOAL_SCRAPE_MAX,
-             "most info_hashes in one HTTP scrape (UDP: 74)"),
-        SPEC("http-max-conns", "N", OPTS_UINT, http_max_conns, 1, 1000000,
-             "most open HTTP connections"),
-        SPEC("http-max-request", "BYTES", OPTS_UINT, http_max_request, 256, 1048576,
-             "largest HTTP request head"),
-        SPEC("http-idle-timeout", "S", OPTS_UINT, http_idle_timeout, 1, 3600,
-             "close HTTP connections idle this long"),
-        SPEC("trust-proxy", "CIDR[,..]", OPTS_STRING, trust_proxy, 0, 0,
-             "honour X-Forwarded-For / X-Real-IP only from these networks"),
-        SPEC("secret", "HEX64", OPTS_STRING, secret, 0, 0,
-             "connection-id secret, 64 hex digits, the same on every tracker behind one name "
-             "(default: random at start)"),
-        SPEC("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
-             "accept UDP connection ids this long past their 2 minutes"),
-        SPEC("log-level", "LEVEL", OPTS_STRING, log_level, 0, 0, "error, warn, info or debug"),
-    };
-    memcpy(out, specs, sizeof(specs));
-    return FEOPTS_N_SPECS;
+    return OPTS_TABLE(specs);
 }
 
 int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, char *err,
                  size_t errlen)
 {
-    log_level_t level;
-    if (log_level_parse(o->log_level, &level) != 0) {
-        snprintf(err, errlen, "--log-level must be error, warn, info or debug");
-        return -1;
-    }
-    log_set_level(level);
     if (frontend_check_listen(o->udp, o->http, err, errlen) != 0)
         return -1;
     if (sodium_init() < 0) {
@@ -131,8 +121,8 @@ void feopts_raise_fd_limit(uint32_t http_max_conns)
     /* Each HTTP connection is a descriptor; Debian's default soft limit (1024) is far below the
      * default --http-max-conns. */
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)http_max_conns + 64)
-        log_msg(LOG_WARN,
-                "open file limit %llu is below --http-max-conns %u: connections beyond it are "
-                "refused",
-                (unsigned long long)rl.rlim_cur, http_max_conns);
+        slog_msg(SLOG_WARN,
+                 "open file limit %llu is below --http-max-conns %u: connections beyond it are "
+                 "refused",
+                 (unsigned long long)rl.rlim_cur, http_max_conns);
 }

@@ -2,9 +2,9 @@
 /* feopts: the front-end options every client-facing binary shares (shoal, shoal-gateway), so
  * they are spelled, checked and documented once.
  *
- * A binary embeds a feopts_t in its config struct, appends feopts_spec() to its own option
- * table (offsets relative to that struct), and after parsing calls feopts_apply() to turn the
- * values into a frontend_config_t (everything but the backend). */
+ * A binary embeds a feopts_t in its config struct, adds feopts_spec() to its option table
+ * (daemon_options(), offsets relative to the feopts_t), and after parsing calls feopts_apply()
+ * to turn the values into a frontend_config_t (everything but the backend). */
 #ifndef SHOAL_FEOPTS_H
 #define SHOAL_FEOPTS_H
 
@@ -30,20 +30,15 @@ typedef struct {
     const char *trust_proxy;
     const char *secret;
     uint32_t connid_grace;
-    const char *log_level;
 } feopts_t;
-
-/* How many specs feopts_spec() writes. */
-#define FEOPTS_N_SPECS 15
 
 /* The defaults: dual-stack port 6969 for both protocols, one worker per core, interval 1800 s. */
 void feopts_defaults(feopts_t *o);
 
-/* Write the FEOPTS_N_SPECS option specs into out, for a feopts_t at byte offset `base` inside
- * the config struct that opts_parse() fills. Returns FEOPTS_N_SPECS. */
-size_t feopts_spec(opts_spec_t *out, size_t base);
+/* The option specs, offsets relative to a feopts_t. Static storage. */
+opts_table_t feopts_spec(void);
 
-/* Set the log level, check the listen lists, parse --trust-proxy and --secret (random when
+/* Check the listen lists, parse --trust-proxy and --secret (random when
  * empty: *random_secret says so), and fill fc except its backend fields. Returns 0, or -1 with a
  * reason in err (a configuration error: exit 2). */
 int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, char *err,

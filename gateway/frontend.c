@@ -23,8 +23,8 @@
 #include "bep15.h"
 #include "httpreq.h"
 #include "httpresp.h"
-#include "log.h"
 #include "query.h"
+#include "slog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -957,8 +957,8 @@ static void refuse_without_fd(worker_t *w, int lfd)
     w->c[C_HTTP_REFUSED]++;
     if (w->now_mono != w->last_fd_warning) {
         w->last_fd_warning = w->now_mono;
-        log_msg(LOG_WARN, "worker %u: accept: %s: refusing HTTP connections (raise ulimit -n)",
-                w->index, strerror(err));
+        slog_msg(SLOG_WARN, "worker %u: accept: %s: refusing HTTP connections (raise ulimit -n)",
+                 w->index, strerror(err));
     }
 }
 
@@ -1061,7 +1061,7 @@ static void *worker_main(void *arg)
     for (;;) {
         int n = epoll_wait(w->epfd, events, EPOLL_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
-            log_msg(LOG_ERROR, "worker %u: epoll_wait: %s", w->index, strerror(errno));
+            slog_msg(SLOG_ERROR, "worker %u: epoll_wait: %s", w->index, strerror(errno));
             break;
         }
         update_clocks(w);

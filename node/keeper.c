@@ -9,11 +9,12 @@
  * a blocked partition is not held; wait_since[p] != 0 only for owned, unheld partitions. */
 #include "keeper.h"
 
+#include "mono.h"
 #include "rconn.h"
 #include "snapstore.h"
-#include "sweeper.h"
 
-#include "nerr.h"
+#include "err.h"
+#include "slog.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,7 +37,7 @@ struct keeper {
     keeper_view_t view;
     uint32_t interval_ms, handover_ms;
     uint32_t (*clock)(void);
-    keeper_log_fn log;
+    slog_fn log;
     void *log_arg;
     snapstore_t *store;
 
@@ -72,19 +73,7 @@ struct keeper {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-#define say(self, level, ...) nerr_log((self)->log, (self)->log_arg, (level), __VA_ARGS__)
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t mono_ms(void)
-{
-    return mono_us() / 1000;
-}
+#define say(self, level, ...) slog_to((self)->log, (self)->log_arg, (level), __VA_ARGS__)
 
 static uint64_t wall_ms(void)
 {
@@ -126,10 +115,10 @@ static void redis_failed(keeper_t *self, const char *what)
         self->failing = true;
         self->backoff_ms = 1000;
         self->next_log_ms = now + self->backoff_ms;
-        say(self, 1, "snapshots: %s: %s; serving from memory and retrying", what,
+        say(self, SLOG_WARN, "snapshots: %s: %s; serving from memory and retrying", what,
             snapstore_error(self->store));
     } else if (now >= self->next_log_ms) {
-        say(self, 1, "snapshots: redis still failing (%llu calls): %s",
+        say(self, SLOG_WARN, "snapshots: redis still failing (%llu calls): %s",
             (unsigned long long)self->failed_calls, snapstore_error(self->store));
         self->backoff_ms =
             self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
@@ -143,7 +132,7 @@ static void redis_ok(keeper_t *self)
     self->stats.connected = true;
     pthread_mutex_unlock(&self->lock);
     if (self->failing) {
-        say(self, 2, "snapshots: redis is back after %llu failed calls",
+        say(self, SLOG_INFO, "snapshots: redis is back after %llu failed calls",
             (unsigned long long)self->failed_calls);
         self->failing = false;
         self->failed_calls = 0;
@@ -196,7 +185,8 @@ static void fences_gone(keeper_t *self)
     pthread_mutex_lock(&self->lock);
     self->stats.gone++;
     pthread_mutex_unlock(&self->lock);
-    say(self, 1, "snapshots: redis lost the ownership records; acquiring %zu partitions again", n);
+    say(self, SLOG_WARN,
+        "snapshots: redis lost the ownership records; acquiring %zu partitions again", n);
 }
 
 /* Export the partitions in ps[0..n) (all held) and write them with the fence, with the release
@@ -414,7 +404,7 @@ static void check_gap(keeper_t *self)
     }
     if (gone)
         fences_gone(self);
-    say(self, lost ? 1 : 2,
+    say(self, lost ? SLOG_WARN : SLOG_INFO,
         "snapshots: resumed after a pause past the member ttl; %zu of %zu partitions were taken "
         "over meanwhile",
         lost, n);
@@ -452,7 +442,7 @@ static void follow_table(keeper_t *self)
         }
     }
     if (n)
-        say(self, 2, "snapshots: handing over %zu partitions", n);
+        say(self, SLOG_INFO, "snapshots: handing over %zu partitions", n);
     release_partitions(self, ps, n);
     /* A handover that did not get through (Redis away) is dropped all the same: the table says
      * another node serves these now, and it will restore from the last snapshot written. */
@@ -470,7 +460,8 @@ static void follow_table(keeper_t *self)
         }
     }
     if (dropped)
-        say(self, 3, "snapshots: dropped %zu peers of partitions owned elsewhere", dropped);
+        say(self, SLOG_DEBUG, "snapshots: dropped %zu peers of partitions owned elsewhere",
+            dropped);
 }
 
 typedef struct {
@@ -490,7 +481,8 @@ static void restore_one(void *arg, uint32_t p, const uint8_t *data, size_t len)
     snap_err_t e = snap_check(data, len, &h);
     if (e != SNAP_OK || h.partition != p) {
         r->bad++;
-        say(r->self, 1, "snapshots: the snapshot of partition %u is unreadable (%s); ignored", p,
+        say(r->self, SLOG_WARN,
+            "snapshots: the snapshot of partition %u is unreadable (%s); ignored", p,
             e != SNAP_OK ? snap_strerror(e) : "wrong partition");
         return;
     }
@@ -576,8 +568,9 @@ static void acquire_round(keeper_t *self)
                 waiting++;
                 continue;
             }
-            say(self, 1, "snapshots: %s did not hand partition %u over within %u ms; taking it", o,
-                p, self->handover_ms);
+            say(self, SLOG_WARN,
+                "snapshots: %s did not hand partition %u over within %u ms; taking it", o, p,
+                self->handover_ms);
         }
         ready[k++] = p;
     }
@@ -612,7 +605,7 @@ static void acquire_round(keeper_t *self)
     self->stats.restore_expired += r.st.expired;
     self->stats.last_restore_us = (uint64_t)(t1 - t0);
     pthread_mutex_unlock(&self->lock);
-    say(self, 2,
+    say(self, SLOG_INFO,
         "snapshots: acquired %zu partitions, restored %llu peers in %llu swarms (%llu expired, "
         "%llu already here) in %lld ms",
         k, (unsigned long long)r.st.peers, (unsigned long long)r.st.swarms,
@@ -664,7 +657,7 @@ static void *keeper_main(void *arg)
                 if (ps)
                     release_partitions(self, ps, n);
                 free(ps);
-                say(self, 2, "snapshots: handed over %zu partitions", n);
+                say(self, SLOG_INFO, "snapshots: handed over %zu partitions", n);
             }
             break;
         }
@@ -724,7 +717,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->repo || !cfg->view.owned || !cfg->view.version || !cfg->self_id || !cfg->self_id[0] ||
         strlen(cfg->self_id) > SNAP_OWNER_MAX || cfg->interval_ms == 0) {
-        nerr_set(err, errlen, "keeper: bad configuration");
+        err_set(err, errlen, "keeper: bad configuration");
         return NULL;
     }
     rconn_url_t url;
@@ -732,7 +725,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
         return NULL;
     keeper_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        nerr_set(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->self_id, sizeof(self->self_id), "%s", cfg->self_id);
@@ -740,13 +733,13 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
     self->view = cfg->view;
     self->interval_ms = cfg->interval_ms;
     self->handover_ms = cfg->handover_ms ? cfg->handover_ms : 3000;
-    self->clock = cfg->clock ? cfg->clock : sweeper_now;
+    self->clock = cfg->clock ? cfg->clock : mono_s;
     self->log = cfg->log;
     self->log_arg = cfg->log_arg;
     self->store = snapstore_new(&url, cfg->prefix ? cfg->prefix : "shoal", cfg->self_id,
                                 cfg->redis_timeout_ms ? cfg->redis_timeout_ms : 1000);
     if (!self->store) {
-        nerr_set(err, errlen, "keeper: bad prefix or id, or out of memory");
+        err_set(err, errlen, "keeper: bad prefix or id, or out of memory");
         free(self);
         return NULL;
     }

@@ -45,6 +45,7 @@
 #define SHOAL_KEEPER_H
 
 #include "repo.h"
+#include "slog.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,9 +72,6 @@ typedef struct {
  * tracker, benchmarks): no lease, no other members, one table forever. */
 keeper_view_t keeper_view_all(void);
 
-/* Log levels as log.h: 0 error, 1 warn, 2 info, 3 debug. msg has no newline. */
-typedef void (*keeper_log_fn)(void *arg, int level, const char *msg);
-
 typedef struct {
     const char *redis_url; /* redis://... */
     const char *prefix;    /* key prefix; NULL: "shoal" */
@@ -82,9 +80,9 @@ typedef struct {
     keeper_view_t view;
     uint32_t interval_ms;      /* snapshot period, > 0 */
     uint32_t handover_ms;      /* longest wait for a live previous owner's release; 0: 3000 */
-    uint32_t (*clock)(void);   /* the repository's seconds; NULL: sweeper_now() */
+    uint32_t (*clock)(void);   /* the repository's seconds; NULL: mono_s() */
     uint32_t redis_timeout_ms; /* connect and command timeout; 0: 1000 */
-    keeper_log_fn log;         /* optional */
+    slog_fn log;               /* optional; called on the keeper thread */
     void *log_arg;
 } keeper_config_t;
 

@@ -7,11 +7,12 @@
  * Worker buffers are only touched by their worker. */
 #include "nodesrv.h"
 
-#include "sweeper.h"
+#include "mono.h"
 
 #include "cmsg.h"
 
-#include "nerr.h"
+#include "err.h"
+#include "slog.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -316,17 +317,17 @@ static zsock_t *new_socket(int type, int hwm)
 nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
 {
     if (!cfg->bind || !*cfg->bind || strlen(cfg->bind) >= sizeof(((nodesrv_t *)0)->bind)) {
-        nerr_set(err, errlen, "a bind endpoint is required");
+        err_set(err, errlen, "a bind endpoint is required");
         return NULL;
     }
     if (cfg->workers < 1 || cfg->workers > 1024 || !cfg->repo || !cfg->membership ||
         !cfg->self_id || strlen(cfg->self_id) >= PARTITION_ID_MAX) {
-        nerr_set(err, errlen, "invalid server configuration");
+        err_set(err, errlen, "invalid server configuration");
         return NULL;
     }
     nodesrv_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        nerr_set(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->bind, sizeof(self->bind), "%s", cfg->bind);
@@ -336,20 +337,20 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
     self->membership = cfg->membership;
     self->numwant_default =
         cfg->numwant_default > SHOAL_NUMWANT_MAX ? SHOAL_NUMWANT_MAX : cfg->numwant_default;
-    self->clock = cfg->clock ? cfg->clock : sweeper_now;
+    self->clock = cfg->clock ? cfg->clock : mono_s;
     self->keeper = cfg->keeper;
     int hwm = cfg->hwm > 0 ? cfg->hwm : 10000;
 
     self->front = new_socket(ZMQ_ROUTER, hwm);
     if (!self->front) {
-        nerr_set(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        err_set(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
     /* No valid batch is larger; libzmq drops a peer that sends a larger frame instead of
      * buffering it, so a gateway (or anyone) cannot make the node allocate without bound. */
     zsock_set_maxmsgsize(self->front, (int)CMSG_REQUEST_BATCH_BOUND);
     if (zsock_bind(self->front, "%s", self->bind) < 0) {
-        nerr_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
+        err_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
         goto fail;
     }
     char *last = zsock_last_endpoint(self->front);
@@ -358,7 +359,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
 
     self->workers = calloc(self->n_workers, sizeof(*self->workers));
     if (!self->workers) {
-        nerr_set(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto fail;
     }
     if (self->n_workers > 1) {
@@ -366,8 +367,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
                  (void *)self);
         self->back = new_socket(ZMQ_DEALER, hwm);
         if (!self->back || zsock_bind(self->back, "%s", self->backend_ep) < 0) {
-            nerr_set(err, errlen, "cannot bind %s: %s", self->backend_ep,
-                     zmq_strerror(zmq_errno()));
+            err_set(err, errlen, "cannot bind %s: %s", self->backend_ep, zmq_strerror(zmq_errno()));
             goto fail;
         }
     }
@@ -379,7 +379,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
         w->arena = malloc((size_t)CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX * sizeof(swarm_stats_t));
         w->out = malloc(CMSG_REPLY_BATCH_BOUND);
         if (!w->peers || !w->arena || !w->out) {
-            nerr_set(err, errlen, "out of memory");
+            err_set(err, errlen, "out of memory");
             goto fail;
         }
         if (self->n_workers == 1) {
@@ -387,7 +387,7 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
         } else {
             w->sock = new_socket(ZMQ_DEALER, hwm);
             if (!w->sock || zsock_connect(w->sock, "%s", self->backend_ep) < 0) {
-                nerr_set(err, errlen, "cannot connect a worker: %s", zmq_strerror(zmq_errno()));
+                err_set(err, errlen, "cannot connect a worker: %s", zmq_strerror(zmq_errno()));
                 goto fail;
             }
         }
@@ -412,7 +412,7 @@ int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
         worker_t *w = &self->workers[i];
         w->actor = zactor_new(worker_main, w);
         if (!w->actor) {
-            nerr_set(err, errlen, "cannot start worker %u", i);
+            err_set(err, errlen, "cannot start worker %u", i);
             nodesrv_stop(self);
             return -1;
         }
@@ -420,7 +420,7 @@ int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
     if (self->n_workers > 1) {
         self->proxy = zactor_new(proxy_main, self);
         if (!self->proxy) {
-            nerr_set(err, errlen, "cannot start the proxy");
+            err_set(err, errlen, "cannot start the proxy");
             nodesrv_stop(self);
             return -1;
         }

@@ -49,9 +49,9 @@
 
 /* 1M torrents, 100k peers per swarm, 2 GiB, 45 minutes. */
 const repo_limits_t repo_default_limits = {
-    .max_torrents = 1000000,
+    .max_torrents = 5000000,
     .max_peers_per_swarm = 100000,
-    .memory_budget = UINT64_C(2) << 30,
+    .memory_budget = UINT64_C(4) << 30,
     .peer_timeout_s = 45 * 60,
 };
 

@@ -39,7 +39,8 @@ typedef struct {
     uint32_t peer_timeout_s;      /* a peer not heard from for this long is expired */
 } repo_limits_t;
 
-/* 1M torrents, 100k peers per swarm, 2 GiB, 45 minutes. */
+/* 5M torrents, 100k peers per swarm, 4 GiB, 45 minutes: the daemons' defaults too (repoopts). */
+#define REPO_STRIPE_BITS_DEFAULT 8
 extern const repo_limits_t repo_default_limits;
 
 typedef enum {

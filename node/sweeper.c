@@ -3,6 +3,8 @@
  * request wakes it at once. */
 #include "sweeper.h"
 
+#include "mono.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,13 +22,6 @@ struct sweeper {
     pthread_t thread;
 };
 
-uint32_t sweeper_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint32_t)ts.tv_sec;
-}
-
 static void *sweeper_main(void *arg)
 {
     sweeper_t *s = arg;
@@ -41,7 +36,7 @@ static void *sweeper_main(void *arg)
         if (s->stop)
             break;
         pthread_mutex_unlock(&s->lock);
-        size_t removed = repo_expire(s->repo, sweeper_now());
+        size_t removed = repo_expire(s->repo, mono_s());
         if (removed > 0 && s->on_expired)
             s->on_expired(s->arg, removed);
         pthread_mutex_lock(&s->lock);

@@ -26,7 +26,4 @@ sweeper_t *sweeper_start(repo_t *repo, uint32_t peer_timeout_s, sweeper_report_f
 /* Stop the thread, wait for it, free, and set *self_p to NULL. NULL-safe. */
 void sweeper_stop(sweeper_t **self_p);
 
-/* Monotonic seconds (CLOCK_MONOTONIC_COARSE): the clock every repository caller passes as now. */
-uint32_t sweeper_now(void);
-
 #endif

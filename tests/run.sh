@@ -38,7 +38,7 @@ run_ctest() { # build-dir, then ctest arguments
 }
 
 echo "== format (clang-format $(clang-format --version | sed -E 's/.*version ([0-9.]+).*/\1/'))"
-mapfile -t sources < <(find proto node gateway tests -name '*.[ch]' -not -path '*/seeds/*' | sort)
+mapfile -t sources < <(find proto runtime node gateway cmd tests -name '*.[ch]' -not -path '*/seeds/*' | sort)
 if clang-format --dry-run --Werror "${sources[@]}"; then
     passed=$((passed + 1))
 else

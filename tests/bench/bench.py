@@ -474,11 +474,11 @@ def main():
         args.no_latency = True
     if not (1 <= args.rounds <= 20 and 1 <= args.duration <= 600 and 0 <= args.warmup <= 60):
         ap.error("rounds 1..20, duration 1..600, warmup 0..60")
-    args.shoal = os.path.join(args.build, "gateway", "shoal")
+    args.shoal = os.path.join(args.build, "cmd", "shoal")
     args.load = os.path.join(args.build, "tests", "loadgen", "shoal-load")
     args.echo = os.path.join(args.build, "tests", "loadgen", "shoal-echo")
-    args.gateway = os.path.join(args.build, "gateway", "shoal-gateway")
-    args.node = os.path.join(args.build, "node", "shoal-node")
+    args.gateway = os.path.join(args.build, "cmd", "shoal-gateway")
+    args.node = os.path.join(args.build, "cmd", "shoal-node")
     args.node_bench = os.path.join(args.build, "tests", "shoal-node-bench")
     args.bench_snapshot = os.path.join(args.build, "tests", "bench", "shoal-bench-snapshot")
     args.node_batches = [int(b) for b in args.node_batches.split(",") if b]

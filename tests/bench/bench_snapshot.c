@@ -72,10 +72,10 @@ static void make_announce(announce_t *a, uint64_t swarm, uint32_t peer)
     a->event = ANNOUNCE_STARTED;
 }
 
-static void quiet(void *arg, int level, const char *msg)
+static void quiet(void *arg, slog_level_t level, const char *msg)
 {
     (void)arg;
-    if (level <= 1)
+    if (level <= SLOG_WARN)
         fprintf(stderr, "keeper: %s\n", msg);
 }
 

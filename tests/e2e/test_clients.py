@@ -16,7 +16,7 @@ included); every wait is a deadline loop that polls a condition, never a bare sl
 synchronisation.
 
 Runs with the system interpreter only (python3-libtorrent lives there):
-    /usr/bin/python3 tests/e2e/test_clients.py --shoal build/gateway/shoal
+    /usr/bin/python3 tests/e2e/test_clients.py --shoal build/cmd/shoal
     /usr/bin/python3 tests/e2e/test_clients.py --opentracker     (harness check, Debian package)
 """
 

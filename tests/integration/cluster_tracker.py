@@ -8,7 +8,7 @@ and runs until SIGTERM or SIGINT, then stops them by PID (gateway first) and exi
 gateway's exit code (or the first non-zero one). So tests written against `shoal --udp --http`,
 such as tests/e2e/test_clients.py, run unchanged through a gateway and a node:
 
-    CLUSTER_GATEWAY_BIN=build/gateway/shoal-gateway CLUSTER_NODE_BIN=build/node/shoal-node \\
+    CLUSTER_GATEWAY_BIN=build/cmd/shoal-gateway CLUSTER_NODE_BIN=build/cmd/shoal-node \\
         /usr/bin/python3 tests/e2e/test_clients.py --shoal tests/integration/cluster_tracker.py
 
 CLUSTER_MODE=static uses `--nodes` instead of Redis (so does a machine without redis-server).

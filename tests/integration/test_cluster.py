@@ -18,8 +18,8 @@ Each step is a test; they run in order and build on each other's swarms.
 Invariant: every process is started on ports found free just before, dies with this script
 (PR_SET_PDEATHSIG) and is stopped by its PID in teardown; every wait is a bounded poll.
 
-    /usr/bin/python3 tests/integration/test_cluster.py --gateway build/gateway/shoal-gateway \\
-        --node build/node/shoal-node [-k NAME]
+    /usr/bin/python3 tests/integration/test_cluster.py --gateway build/cmd/shoal-gateway \\
+        --node build/cmd/shoal-node [-k NAME]
 Exit code 77 (skipped) if redis-server is not installed.
 """
 

@@ -33,8 +33,8 @@ scanned for sanitizer reports. A check that fails because of a known defect says
 Invariant: every process is started on ports found free just before, dies with this script
 (PR_SET_PDEATHSIG) and is stopped by its PID; every wait is a bounded poll.
 
-    /usr/bin/python3 tests/integration/test_failover.py --gateway build/gateway/shoal-gateway \\
-        --node build/node/shoal-node --shoal build/gateway/shoal [-k NAME]
+    /usr/bin/python3 tests/integration/test_failover.py --gateway build/cmd/shoal-gateway \\
+        --node build/cmd/shoal-node --shoal build/cmd/shoal [-k NAME]
 Exit code 77 (skipped) if redis-server is not installed.
 """
 

@@ -17,7 +17,7 @@ the partitions; a restart with the same id restores the same epoch; CLI errors.
 
 Exits 77 (skipped) only when redis-server is not installed. Every wait is a bounded poll.
 
-    /usr/bin/python3 tests/integration/test_node.py --node build/node/shoal-node \
+    /usr/bin/python3 tests/integration/test_node.py --node build/cmd/shoal-node \
         --client build/tests/shoal-node-client [-k NAME]
 """
 

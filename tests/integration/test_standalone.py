@@ -19,7 +19,7 @@ Invariant: every process is started on ports found free just before, polled unti
 (never a sleep), and stopped by its PID in teardown whatever happened; every wait is a deadline.
 A failing test prints its traceback and the stderr of the processes it used.
 
-    /usr/bin/python3 tests/integration/test_standalone.py --shoal build/gateway/shoal [-k NAME]
+    /usr/bin/python3 tests/integration/test_standalone.py --shoal build/cmd/shoal [-k NAME]
 """
 
 import argparse

@@ -519,9 +519,9 @@ static const repo_limits_t limits = {
     .peer_timeout_s = 2700,
 };
 
-static void keeper_log(void *arg, int level, const char *msg)
+static void keeper_log(void *arg, slog_level_t level, const char *msg)
 {
-    fprintf(stderr, "[%s %d] %s\n", (const char *)arg, level, msg);
+    fprintf(stderr, "[%s %d] %s\n", (const char *)arg, (int)level, msg);
 }
 
 /* A node with an empty repository that owns partitions [first, first + count). */

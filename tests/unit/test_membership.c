@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* test_membership: static member lists, the epoch on byte-exact vectors (computed independently
- * with a reference SipHash-2-4 in Python), table publication and reference counting, and the
+/* test_membership: table publication and reference counting, and the
  * Redis protocol against a real redis-server started here on a free loopback port: a node
  * registers and a reader sees it, two nodes and two readers agree on table and epoch, a member
  * that stops heartbeating is dropped after its ttl, a clean stop deregisters, and a Redis outage
  * (stopped 2 s, restarted empty) keeps the last table while the node re-registers.
  *
  * Exits 77 (skipped) only when redis-server is not installed. Every wait is a bounded poll. */
+#include "members.h"
 #include "membership.h"
 #include "redis_fixture.h"
 
@@ -125,77 +125,6 @@ static int flush(void **state)
     return redis_fixture_flush(&redis);
 }
 
-/* ---- no Redis ------------------------------------------------------------------------------- */
-
-static void parse_nodes_accepts_a_list(void **state)
-{
-    (void)state;
-    partition_member_t m[4];
-    size_t n;
-    char err[128];
-    assert_int_equal(
-        membership_parse_nodes(" a=tcp://h:1 , b=tcp://[::1]:2", m, 4, &n, err, sizeof(err)), 0);
-    assert_int_equal(n, 2);
-    assert_string_equal(m[0].id, "a");
-    assert_string_equal(m[0].endpoint, "tcp://h:1");
-    assert_string_equal(m[1].id, "b");
-    assert_string_equal(m[1].endpoint, "tcp://[::1]:2");
-}
-
-static void parse_nodes_rejects_bad_lists(void **state)
-{
-    (void)state;
-    partition_member_t m[2];
-    size_t n;
-    char err[128];
-    const char *bad[] = {"",        "a",           "=tcp://h:1", "a=",    "a=tcp://h:1,",
-                         "a=x,a=y", "a=x,b=y,c=z", "a b=x",      "a=x y", ",a=x"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err[0] = '\0';
-        assert_int_equal(membership_parse_nodes(bad[i], m, 2, &n, err, sizeof(err)), -1);
-        assert_true(err[0] != '\0');
-    }
-    char longid[PARTITION_ID_MAX + 8];
-    memset(longid, 'x', PARTITION_ID_MAX);
-    snprintf(longid + PARTITION_ID_MAX, 8, "=tcp");
-    assert_int_equal(membership_parse_nodes(longid, m, 2, &n, err, sizeof(err)), -1);
-}
-
-/* Vectors from a reference SipHash-2-4 written in Python (checked against the SipHash paper's
- * vector: key 00..0f, empty message -> 0x726fdb47dd0e0e31). */
-static void epoch_matches_vectors(void **state)
-{
-    (void)state;
-    partition_member_t m[3];
-    set_member(&m[0], "node-a", "tcp://127.0.0.1:7001");
-    assert_int_equal(membership_epoch_of(m, 1), 0xd65cfd3daa0caf0bULL);
-    set_member(&m[1], "node-b", "tcp://127.0.0.1:7002");
-    assert_int_equal(membership_epoch_of(m, 2), 0xcff030c03fb09c17ULL);
-    set_member(&m[0], "b", "tcp://h:2");
-    set_member(&m[1], "a", "tcp://h:1");
-    set_member(&m[2], "c", "tcp://h:3");
-    assert_int_equal(membership_epoch_of(m, 3), 0x923d1109a936900cULL);
-}
-
-static void epoch_ignores_order_but_not_endpoints(void **state)
-{
-    (void)state;
-    partition_member_t a[3], b[3];
-    set_member(&a[0], "x", "tcp://h:1");
-    set_member(&a[1], "y", "tcp://h:2");
-    set_member(&a[2], "z", "tcp://h:3");
-    b[0] = a[2];
-    b[1] = a[0];
-    b[2] = a[1];
-    assert_int_equal(membership_epoch_of(a, 3), membership_epoch_of(b, 3));
-    set_member(&b[0], "z", "tcp://h:4");
-    assert_int_not_equal(membership_epoch_of(a, 3), membership_epoch_of(b, 3));
-    /* "ab"+"c" must not collide with "a"+"bc": the NULs separate fields. */
-    set_member(&a[0], "ab", "c");
-    set_member(&b[0], "a", "bc");
-    assert_int_not_equal(membership_epoch_of(a, 1), membership_epoch_of(b, 1));
-}
-
 static int changes_seen;
 
 static void count_change(void *arg, const partition_table_t *t)
@@ -229,7 +158,7 @@ static void static_list_publishes_at_once(void **state)
     partition_member_t want[2];
     set_member(&want[0], "n1", "tcp://h:1");
     set_member(&want[1], "n2", "tcp://h:2");
-    assert_int_equal(partition_table_epoch(t), membership_epoch_of(want, 2));
+    assert_int_equal(partition_table_epoch(t), members_epoch(want, 2));
     membership_release(m, &t);
     assert_null(t);
     membership_stats_t st;
@@ -546,10 +475,6 @@ int main(void)
     }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parse_nodes_accepts_a_list),
-        cmocka_unit_test(parse_nodes_rejects_bad_lists),
-        cmocka_unit_test(epoch_matches_vectors),
-        cmocka_unit_test(epoch_ignores_order_but_not_endpoints),
         cmocka_unit_test(static_list_publishes_at_once),
         cmocka_unit_test(config_errors_are_refused),
         cmocka_unit_test_setup(node_registers_and_reader_sees_it, flush),

@@ -178,9 +178,9 @@ static void new_refuses_more_than_16_stripe_bits(void **state)
 static void default_limits_are_documented_values(void **state)
 {
     (void)state;
-    assert_int_equal(repo_default_limits.max_torrents, 1000000);
+    assert_int_equal(repo_default_limits.max_torrents, 5000000);
     assert_int_equal(repo_default_limits.max_peers_per_swarm, 100000);
-    assert_int_equal(repo_default_limits.memory_budget, UINT64_C(2) << 30);
+    assert_int_equal(repo_default_limits.memory_budget, UINT64_C(4) << 30);
     assert_int_equal(repo_default_limits.peer_timeout_s, 45 * 60);
 }
 

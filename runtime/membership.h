@@ -12,14 +12,10 @@
  *     node that re-registers in between).
  *   - Static: the table is built once, in membership_new(); no thread, no Redis.
  *
- * Epoch. The epoch of a member set is a content hash, not a counter: SipHash-2-4 with the fixed
- * public key MEMBERSHIP_EPOCH_KEY over "id\0endpoint\0" of every member in id order (bytewise),
- * read as a little-endian 64-bit number, with 0 mapped to 1 (0 means "no table"). So every process
- * that sees the same member set (ids and endpoints) computes the same epoch without asking anyone,
- * a static list and a Redis cluster with the same members agree, and a Redis restart (which loses
- * every key) cannot reset or fork it. The price: epochs are not ordered, only equal or not. A
- * "moved" reply means "the node's table differs from yours", which is all a gateway needs: refresh
- * (membership_refresh()) and retry.
+ * Epoch. A table's epoch is members_epoch() of its member set (proto/members.h): a content
+ * hash, so every process that sees the same members agrees on it without asking anyone. Epochs
+ * are only equal or not; a "moved" reply means "the node's table differs from yours", which is
+ * all a gateway needs: refresh (membership_refresh()) and retry.
  *
  * Failures. When Redis cannot be reached or answers with an error, the last table stays
  * published (it is never replaced by an empty one), the connection is retried every poll, and a
@@ -36,19 +32,16 @@
  * worker can keep its reference across batches and re-take it only when the version moves.
  *
  * Invariant: the published table, once there is one, was built from a member set read in full
- * from one source, and its epoch is membership_epoch_of() of that set. */
+ * from one source, and its epoch is members_epoch() of that set. */
 #ifndef SHOAL_MEMBERSHIP_H
 #define SHOAL_MEMBERSHIP_H
 
 #include "partition.h"
+#include "slog.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* The 16-byte SipHash key of the epoch hash: ASCII "shoal/epoch/v1..". Part of the wire contract
- * (epochs travel in "moved" replies). */
-#define MEMBERSHIP_EPOCH_KEY "shoal/epoch/v1.."
 
 #define MEMBERSHIP_HEARTBEAT_MS_DEFAULT 1000
 #define MEMBERSHIP_TTL_MS_DEFAULT       3000
@@ -61,10 +54,6 @@ typedef struct membership membership_t;
  * table is published. table is borrowed for the call only; take membership_current() to keep
  * one. Must not call membership_stop()/_destroy(). */
 typedef void (*membership_change_fn)(void *arg, const partition_table_t *table);
-
-/* Log levels are log.h's numbers: 0 error, 1 warn, 2 info, 3 debug. msg has no newline. Called
- * on the membership thread. */
-typedef void (*membership_log_fn)(void *arg, int level, const char *msg);
 
 typedef struct {
     /* Exactly one of redis_url and static_nodes is set (non-NULL, non-empty). */
@@ -79,7 +68,7 @@ typedef struct {
     uint32_t poll_ms;          /* reader period; 0 means heartbeat_ms */
     membership_change_fn on_change; /* optional */
     void *change_arg;
-    membership_log_fn log; /* optional */
+    slog_fn log; /* optional; called on the membership thread */
     void *log_arg;
 } membership_config_t;
 
@@ -144,15 +133,5 @@ void membership_destroy(membership_t **self_p);
 
 /* Counters and state, read without stopping the actor (each field is consistent, not the whole). */
 void membership_stats(membership_t *self, membership_stats_t *out);
-
-/* Parse a static member list "ID=ENDPOINT,ID=ENDPOINT" (whitespace around items is ignored) into
- * out[0..max), the count into *n. Returns 0, or -1 and why in err: an empty list, an item
- * without '=', an empty or too long id or endpoint, a duplicate id, more than max items. */
-int membership_parse_nodes(const char *list, partition_member_t *out, size_t max, size_t *n,
-                           char *err, size_t errlen);
-
-/* The epoch of a member set (see the top of this file): order-independent, never 0. Members must
- * have unique, NUL-terminated ids. Allocates a sorted copy; returns 0 only if memory runs out. */
-uint64_t membership_epoch_of(const partition_member_t *members, size_t n);
 
 #endif

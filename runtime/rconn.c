@@ -2,7 +2,8 @@
 /* rconn: redis:// URL parsing and bounded connection setup (see rconn.h). */
 #include "rconn.h"
 
-#include "nerr.h"
+#include "err.h"
+#include "slog.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -17,11 +18,11 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     static const char scheme[] = "redis://";
     memset(out, 0, sizeof(*out));
     if (!url || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        nerr_set(err, errlen, "redis url '%s' does not start with redis://", url ? url : "");
+        err_set(err, errlen, "redis url '%s' does not start with redis://", url ? url : "");
         return -1;
     }
     if (strlen(url) >= sizeof(out->url)) {
-        nerr_set(err, errlen, "redis url longer than %zu bytes", sizeof(out->url) - 1);
+        err_set(err, errlen, "redis url longer than %zu bytes", sizeof(out->url) - 1);
         return -1;
     }
     snprintf(out->url, sizeof(out->url), "%s", url);
@@ -31,7 +32,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (!colon || (size_t)(colon - p) >= sizeof(out->user) ||
             (size_t)(at - colon - 1) >= sizeof(out->password)) {
-            nerr_set(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
+            err_set(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
             return -1;
         }
         memcpy(out->user, p, (size_t)(colon - p));
@@ -43,7 +44,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     if (*p == '[') {
         host_end = strchr(p, ']');
         if (!host_end) {
-            nerr_set(err, errlen, "redis url: unterminated [IPv6 address]");
+            err_set(err, errlen, "redis url: unterminated [IPv6 address]");
             return -1;
         }
         p++;
@@ -54,7 +55,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     }
     size_t hlen = (size_t)(host_end - p);
     if (hlen == 0 || hlen >= sizeof(out->host)) {
-        nerr_set(err, errlen, "redis url: missing or too long host");
+        err_set(err, errlen, "redis url: missing or too long host");
         return -1;
     }
     memcpy(out->host, p, hlen);
@@ -65,7 +66,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         errno = 0;
         long v = strtol(rest + 1, &e, 10);
         if (e == rest + 1 || errno || v < 1 || v > 65535 || (*e != '\0' && *e != '/')) {
-            nerr_set(err, errlen, "redis url: bad port");
+            err_set(err, errlen, "redis url: bad port");
             return -1;
         }
         out->port = (int)v;
@@ -76,12 +77,12 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         errno = 0;
         long v = strtol(rest + 1, &e, 10);
         if (e == rest + 1 || errno || v < 0 || v > 1000000 || *e != '\0') {
-            nerr_set(err, errlen, "redis url: bad database number");
+            err_set(err, errlen, "redis url: bad database number");
             return -1;
         }
         out->db = (int)v;
     } else if (*rest != '\0' && strcmp(rest, "/") != 0) {
-        nerr_set(err, errlen, "redis url: unexpected '%s'", rest);
+        err_set(err, errlen, "redis url: unexpected '%s'", rest);
         return -1;
     }
     return 0;
@@ -90,11 +91,11 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
 int rconn_failed(redisContext *c, redisReply *r, const char *what, char *err, size_t errlen)
 {
     if (!r) {
-        nerr_set(err, errlen, "%s: %s", what, c && c->errstr[0] ? c->errstr : "no reply");
+        err_set(err, errlen, "%s: %s", what, c && c->errstr[0] ? c->errstr : "no reply");
         return 1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        nerr_set(err, errlen, "%s: %s", what, r->str);
+        err_set(err, errlen, "%s: %s", what, r->str);
         return 1;
     }
     return 0;
@@ -124,12 +125,12 @@ redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err,
 {
     redisContext *c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
     if (!c || c->err) {
-        nerr_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
-                 c ? c->errstr : "out of memory");
+        err_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
+                c ? c->errstr : "out of memory");
         goto fail;
     }
     if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
-        nerr_set(err, errlen, "setting the timeout failed");
+        err_set(err, errlen, "setting the timeout failed");
         goto fail;
     }
     if (url->password[0]) {

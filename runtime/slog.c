@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* log: stderr lines with an ISO-8601 UTC timestamp and a level name. */
-#include "log.h"
+/* slog: stderr lines with an ISO-8601 UTC timestamp and a level name. */
+#include "slog.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -9,35 +9,35 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int current_level = LOG_INFO;
+static _Atomic int current_level = SLOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-int log_level_parse(const char *text, log_level_t *out)
+int slog_level_parse(const char *text, slog_level_t *out)
 {
-    for (int i = 0; i <= LOG_DEBUG; i++) {
+    for (int i = 0; i <= SLOG_DEBUG; i++) {
         if (strcmp(text, level_names[i]) == 0) {
-            *out = (log_level_t)i;
+            *out = (slog_level_t)i;
             return 0;
         }
     }
     if (strcmp(text, "warning") == 0) {
-        *out = LOG_WARN;
+        *out = SLOG_WARN;
         return 0;
     }
     return -1;
 }
 
-void log_set_level(log_level_t level)
+void slog_set_level(slog_level_t level)
 {
     atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
 }
 
-log_level_t log_get_level(void)
+slog_level_t slog_get_level(void)
 {
-    return (log_level_t)atomic_load_explicit(&current_level, memory_order_relaxed);
+    return (slog_level_t)atomic_load_explicit(&current_level, memory_order_relaxed);
 }
 
-void log_msg(log_level_t level, const char *fmt, ...)
+void slog_msg(slog_level_t level, const char *fmt, ...)
 {
     if ((int)level > atomic_load_explicit(&current_level, memory_order_relaxed))
         return;
@@ -60,4 +60,22 @@ void log_msg(log_level_t level, const char *fmt, ...)
     /* A failed or short write to stderr has nowhere to be reported. */
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
+}
+
+void slog_sink(void *arg, slog_level_t level, const char *msg)
+{
+    (void)arg;
+    slog_msg(level, "%s", msg);
+}
+
+void slog_to(slog_fn fn, void *arg, slog_level_t level, const char *fmt, ...)
+{
+    if (!fn)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fn(arg, level, msg);
 }

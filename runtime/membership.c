@@ -7,9 +7,12 @@
  * and `current` are only touched under `lock`. */
 #include "membership.h"
 
+#include "members.h"
+#include "mono.h"
 #include "rconn.h"
 
-#include "nerr.h"
+#include "err.h"
+#include "slog.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -24,8 +27,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
-
-_Static_assert(sizeof(MEMBERSHIP_EPOCH_KEY) - 1 == crypto_shorthash_KEYBYTES, "16-byte key");
 
 #define REFRESH_MIN_MS 50    /* forced polls are at most this frequent */
 #define BACKOFF_MAX_MS 60000 /* longest silence while Redis keeps failing */
@@ -48,7 +49,7 @@ struct membership {
     uint32_t heartbeat_ms, ttl_ms, poll_ms;
     membership_change_fn on_change;
     void *change_arg;
-    membership_log_fn log;
+    slog_fn log;
     void *log_arg;
 
     /* publication */
@@ -75,139 +76,7 @@ struct membership {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-#define say(self, level, ...) nerr_log((self)->log, (self)->log_arg, (level), __VA_ARGS__)
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool valid_id(const char *id, size_t len)
-{
-    if (len == 0 || len >= PARTITION_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (c <= ' ' || c == '=' || c == ',' || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-static bool valid_endpoint(const char *ep, size_t len)
-{
-    if (len == 0 || len >= PARTITION_ENDPOINT_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)ep[i];
-        if (c <= ' ' || c == ',' || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-static int cmp_member_ptr(const void *a, const void *b)
-{
-    const partition_member_t *const *x = a, *const *y = b;
-    return strcmp((*x)->id, (*y)->id);
-}
-
-uint64_t membership_epoch_of(const partition_member_t *members, size_t n)
-{
-    const partition_member_t **sorted = malloc((n ? n : 1) * sizeof(*sorted));
-    if (!sorted)
-        return 0;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        sorted[i] = &members[i];
-        total += strnlen(members[i].id, PARTITION_ID_MAX) +
-                 strnlen(members[i].endpoint, PARTITION_ENDPOINT_MAX) + 2;
-    }
-    qsort(sorted, n, sizeof(*sorted), cmp_member_ptr);
-    uint8_t *buf = malloc(total ? total : 1);
-    if (!buf) {
-        free(sorted);
-        return 0;
-    }
-    size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t a = strnlen(sorted[i]->id, PARTITION_ID_MAX);
-        size_t b = strnlen(sorted[i]->endpoint, PARTITION_ENDPOINT_MAX);
-        memcpy(buf + off, sorted[i]->id, a);
-        buf[off + a] = 0;
-        off += a + 1;
-        memcpy(buf + off, sorted[i]->endpoint, b);
-        buf[off + b] = 0;
-        off += b + 1;
-    }
-    uint8_t out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, buf, off, (const unsigned char *)MEMBERSHIP_EPOCH_KEY);
-    free(buf);
-    free(sorted);
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | out[i];
-    return v ? v : 1;
-}
-
-int membership_parse_nodes(const char *list, partition_member_t *out, size_t max, size_t *n,
-                           char *err, size_t errlen)
-{
-    *n = 0;
-    const char *p = list ? list : "";
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        const char *last = end;
-        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
-            last--;
-        if (last == p) {
-            nerr_set(err, errlen,
-                     *n == 0 && *end == '\0' ? "empty member list"
-                                             : "empty item in the member list");
-            return -1;
-        }
-        const char *eq = memchr(p, '=', (size_t)(last - p));
-        if (!eq) {
-            nerr_set(err, errlen, "'%.*s' is not ID=ENDPOINT", (int)(last - p), p);
-            return -1;
-        }
-        size_t idlen = (size_t)(eq - p), eplen = (size_t)(last - eq - 1);
-        if (!valid_id(p, idlen)) {
-            nerr_set(err, errlen, "bad member id '%.*s' (1..%d bytes, no spaces, '=' or ',')",
-                     (int)idlen, p, PARTITION_ID_MAX - 1);
-            return -1;
-        }
-        if (!valid_endpoint(eq + 1, eplen)) {
-            nerr_set(err, errlen, "bad endpoint for '%.*s' (1..%d bytes, no spaces)", (int)idlen, p,
-                     PARTITION_ENDPOINT_MAX - 1);
-            return -1;
-        }
-        if (*n >= max) {
-            nerr_set(err, errlen, "more than %zu members", max);
-            return -1;
-        }
-        partition_member_t *m = &out[*n];
-        memset(m, 0, sizeof(*m));
-        memcpy(m->id, p, idlen);
-        memcpy(m->endpoint, eq + 1, eplen);
-        for (size_t i = 0; i < *n; i++) {
-            if (strcmp(out[i].id, m->id) == 0) {
-                nerr_set(err, errlen, "member id '%s' appears twice", m->id);
-                return -1;
-            }
-        }
-        (*n)++;
-        if (*end == '\0')
-            return 0;
-        p = end + 1;
-    }
-}
+#define say(self, level, ...) slog_to((self)->log, (self)->log_arg, (level), __VA_ARGS__)
 
 /* ---- publication ---------------------------------------------------------------------------- */
 
@@ -441,7 +310,7 @@ static int read_members(membership_t *self, conn_t *c, partition_member_t **out,
     for (size_t i = 0; i < k; i++) {
         redisReply *e = ids->element[i];
         char *key = keys + i * KEY_MAX;
-        if (e->type == REDIS_REPLY_STRING && valid_id(e->str, e->len)) {
+        if (e->type == REDIS_REPLY_STRING && members_valid_id(e->str, e->len)) {
             member_key(self, e->str, key, KEY_MAX);
         } else {
             /* A foreign or broken entry: ask for a key that cannot exist, skip its answer. */
@@ -460,9 +329,9 @@ static int read_members(membership_t *self, conn_t *c, partition_member_t **out,
     size_t live = 0, gone = 0;
     for (size_t i = 0; i < k; i++) {
         redisReply *e = ids->element[i], *v = vals->element[i];
-        if (e->type != REDIS_REPLY_STRING || !valid_id(e->str, e->len))
+        if (e->type != REDIS_REPLY_STRING || !members_valid_id(e->str, e->len))
             continue;
-        if (v->type == REDIS_REPLY_STRING && valid_endpoint(v->str, v->len)) {
+        if (v->type == REDIS_REPLY_STRING && members_valid_endpoint(v->str, v->len)) {
             if (live >= PARTITION_MEMBERS_MAX)
                 continue;
             memcpy(members[live].id, e->str, e->len);
@@ -505,17 +374,17 @@ static void note_failure(membership_t *self, conn_t *c)
     atomic_fetch_add_explicit(&self->errors, 1, memory_order_relaxed);
     atomic_store_explicit(&self->connected, false, memory_order_relaxed);
     drop_conn(c);
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     c->failed_cycles++;
     if (!c->failing) {
         c->failing = true;
         c->backoff_ms = 1000;
         c->next_log_ms = now + c->backoff_ms;
-        say(self, 1, "membership: redis %s: %s; keeping the last table and retrying",
+        say(self, SLOG_WARN, "membership: redis %s: %s; keeping the last table and retrying",
             self->redis.url, c->last_err);
     } else if (now >= c->next_log_ms) {
-        say(self, 1, "membership: redis %s still failing (%llu cycles): %s", self->redis.url,
-            (unsigned long long)c->failed_cycles, c->last_err);
+        say(self, SLOG_WARN, "membership: redis %s still failing (%llu cycles): %s",
+            self->redis.url, (unsigned long long)c->failed_cycles, c->last_err);
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
         c->next_log_ms = now + c->backoff_ms;
     }
@@ -528,9 +397,9 @@ static void note_success(membership_t *self, conn_t *c)
         /* Members' keys may have expired while Redis was away (or Redis restarted empty): give
          * every node a member ttl to register again before believing a smaller set. */
         if (self->current)
-            self->settle_until_ms = now_ms() + self->ttl_ms;
-        say(self, 2, "membership: redis %s is back after %llu failed cycles", self->redis.url,
-            (unsigned long long)c->failed_cycles);
+            self->settle_until_ms = mono_ms() + self->ttl_ms;
+        say(self, SLOG_INFO, "membership: redis %s is back after %llu failed cycles",
+            self->redis.url, (unsigned long long)c->failed_cycles);
         c->failing = false;
         c->failed_cycles = 0;
     }
@@ -551,7 +420,7 @@ static void cycle(membership_t *self, conn_t *c)
         note_failure(self, c);
         return;
     }
-    int64_t beat = now_ms();
+    int64_t beat = mono_ms();
     if (self->self_id[0] && heartbeat(self, c) != 0) {
         note_failure(self, c);
         return;
@@ -571,21 +440,22 @@ static void cycle(membership_t *self, conn_t *c)
         free(members);
         return;
     }
-    if (now_ms() < self->settle_until_ms) {
+    if (mono_ms() < self->settle_until_ms) {
         free(members);
         return;
     }
-    uint64_t epoch = membership_epoch_of(members, n);
+    uint64_t epoch = members_epoch(members, n);
     if (epoch != 0 && epoch != current_epoch(self)) {
         partition_err_t perr;
         partition_table_t *t = partition_table_new(members, n, epoch, &perr);
         if (!t)
-            say(self, 0, "membership: cannot build a table of %zu members: %s", n,
+            say(self, SLOG_ERROR, "membership: cannot build a table of %zu members: %s", n,
                 partition_strerror(perr));
         else if (publish(self, t) != 0)
-            say(self, 0, "membership: out of memory publishing a table");
+            say(self, SLOG_ERROR, "membership: out of memory publishing a table");
         else
-            say(self, 2, "membership: %zu members, epoch %016llx", n, (unsigned long long)epoch);
+            say(self, SLOG_INFO, "membership: %zu members, epoch %016llx", n,
+                (unsigned long long)epoch);
     }
     free(members);
 }
@@ -598,10 +468,10 @@ static void actor_main(zsock_t *pipe, void *arg)
     uint32_t period = self->poll_ms;
     if (self->self_id[0] && self->heartbeat_ms < period)
         period = self->heartbeat_ms;
-    int64_t next = now_ms(); /* the first cycle at once */
+    int64_t next = mono_ms(); /* the first cycle at once */
     int64_t last_cycle = next - REFRESH_MIN_MS;
     for (;;) {
-        int64_t now = now_ms();
+        int64_t now = mono_ms();
         long timeout = next > now ? (long)(next - now) : 0;
         zmq_pollitem_t items[2] = {
             {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
@@ -626,7 +496,7 @@ static void actor_main(zsock_t *pipe, void *arg)
                 next = soonest;
             continue;
         }
-        now = now_ms();
+        now = mono_ms();
         if (now < next)
             continue;
         /* A late cycle after our registration could have expired (the process was stopped or
@@ -636,7 +506,7 @@ static void actor_main(zsock_t *pipe, void *arg)
             now - self->last_beat_ms >= (int64_t)self->ttl_ms)
             atomic_fetch_add(&self->gaps, 1);
         cycle(self, &conn);
-        last_cycle = now_ms();
+        last_cycle = mono_ms();
         atomic_store(&self->last_cycle_ms, last_cycle);
         next = now + period;
         if (next <= last_cycle) /* a slow cycle: do not run back to back */
@@ -654,37 +524,37 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     bool have_redis = cfg->redis_url && cfg->redis_url[0];
     bool have_static = cfg->static_nodes && cfg->static_nodes[0];
     if (have_redis == have_static) {
-        nerr_set(err, errlen, "give exactly one of a redis url and a static member list");
+        err_set(err, errlen, "give exactly one of a redis url and a static member list");
         return NULL;
     }
     bool node = cfg->self_id != NULL || cfg->self_endpoint != NULL;
-    if (node && (!cfg->self_id || !valid_id(cfg->self_id, strlen(cfg->self_id)))) {
-        nerr_set(err, errlen, "bad node id '%s' (1..%d bytes, no spaces, '=' or ',')",
-                 cfg->self_id ? cfg->self_id : "", PARTITION_ID_MAX - 1);
+    if (node && (!cfg->self_id || !members_valid_id(cfg->self_id, strlen(cfg->self_id)))) {
+        err_set(err, errlen, "bad node id '%s' (1..%d bytes, no spaces, '=' or ',')",
+                cfg->self_id ? cfg->self_id : "", PARTITION_ID_MAX - 1);
         return NULL;
     }
-    if (node &&
-        (!cfg->self_endpoint || !valid_endpoint(cfg->self_endpoint, strlen(cfg->self_endpoint)))) {
-        nerr_set(err, errlen, "bad node endpoint '%s'",
-                 cfg->self_endpoint ? cfg->self_endpoint : "");
+    if (node && (!cfg->self_endpoint ||
+                 !members_valid_endpoint(cfg->self_endpoint, strlen(cfg->self_endpoint)))) {
+        err_set(err, errlen, "bad node endpoint '%s'",
+                cfg->self_endpoint ? cfg->self_endpoint : "");
         return NULL;
     }
     uint32_t hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : MEMBERSHIP_HEARTBEAT_MS_DEFAULT;
     uint32_t ttl = cfg->ttl_ms ? cfg->ttl_ms : MEMBERSHIP_TTL_MS_DEFAULT;
     if (ttl <= hb) {
-        nerr_set(err, errlen, "member ttl (%u ms) must exceed the heartbeat interval (%u ms)", ttl,
-                 hb);
+        err_set(err, errlen, "member ttl (%u ms) must exceed the heartbeat interval (%u ms)", ttl,
+                hb);
         return NULL;
     }
     const char *prefix = cfg->prefix && cfg->prefix[0] ? cfg->prefix : MEMBERSHIP_PREFIX_DEFAULT;
     if (strlen(prefix) >= 64) {
-        nerr_set(err, errlen, "redis key prefix longer than 63 bytes");
+        err_set(err, errlen, "redis key prefix longer than 63 bytes");
         return NULL;
     }
 
     membership_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        nerr_set(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     self->wake_fd = -1;
@@ -713,7 +583,7 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
             goto fail;
         self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (self->wake_fd < 0) {
-            nerr_set(err, errlen, "eventfd: %s", strerror(errno));
+            err_set(err, errlen, "eventfd: %s", strerror(errno));
             goto fail;
         }
         return self;
@@ -722,30 +592,28 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     partition_member_t *members = calloc(PARTITION_MEMBERS_MAX, sizeof(*members));
     size_t n = 0;
     if (!members) {
-        nerr_set(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto fail;
     }
-    if (membership_parse_nodes(cfg->static_nodes, members, PARTITION_MEMBERS_MAX, &n, err,
-                               errlen) != 0) {
+    if (members_parse(cfg->static_nodes, members, PARTITION_MEMBERS_MAX, &n, err, errlen) != 0) {
         free(members);
         goto fail;
     }
     partition_err_t perr;
-    uint64_t epoch = membership_epoch_of(members, n);
+    uint64_t epoch = members_epoch(members, n);
     partition_table_t *t = epoch ? partition_table_new(members, n, epoch, &perr) : NULL;
     free(members);
     if (!t) {
-        nerr_set(err, errlen, "member list: %s",
-                 epoch ? partition_strerror(perr) : "out of memory");
+        err_set(err, errlen, "member list: %s", epoch ? partition_strerror(perr) : "out of memory");
         goto fail;
     }
     if (node && partition_table_find(t, self->self_id) < 0) {
-        nerr_set(err, errlen, "node id '%s' is not in the member list", self->self_id);
+        err_set(err, errlen, "node id '%s' is not in the member list", self->self_id);
         partition_table_destroy(&t);
         goto fail;
     }
     if (publish(self, t) != 0) {
-        nerr_set(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         goto fail;
     }
     atomic_store(&self->connected, true);
@@ -773,7 +641,7 @@ bool membership_lease(const membership_t *self, uint64_t *gaps)
     int64_t last = atomic_load(&self->last_cycle_ms);
     /* A cycle is at most a period plus a connect and a command timeout late. */
     int64_t window = (int64_t)self->ttl_ms + 2 * MEMBERSHIP_REDIS_TIMEOUT_MS;
-    return last != 0 && now_ms() - last < window;
+    return last != 0 && mono_ms() - last < window;
 }
 
 void membership_refresh(membership_t *self)

@@ -28,6 +28,13 @@ typedef struct {
     const char *help;
 } opts_spec_t;
 
+/* A table of specs, e.g. a module's (feopts_spec()) or a static array (OPTS_TABLE). */
+typedef struct {
+    const opts_spec_t *spec;
+    size_t n;
+} opts_table_t;
+#define OPTS_TABLE(array) ((opts_table_t){(array), sizeof(array) / sizeof((array)[0])})
+
 typedef enum {
     OPTS_RUN = 0,     /* parsed: go on */
     OPTS_HELP = 1,    /* --help was given */

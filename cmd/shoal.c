@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* shoal: the standalone tracker. The gateway's UDP and HTTP front ends with the node's swarm
+ * repository plugged in as an in-process backend (inproc.h): no ZeroMQ hop, one process, and no
+ * Redis unless --redis is given: then the keeper (node/keeper.h) snapshots the swarms there, as
+ * a node owning every partition, and restores them at the next start, so a restart loses nothing.
+ *
+ * Threads: the main thread parses options, opens the sockets, then only waits for signals; N
+ * front-end workers serve clients; one sweeper expires peers stripe by stripe; with --redis, the
+ * keeper thread. */
+#include "daemon.h"
+#include "feopts.h"
+#include "frontend.h"
+#include "inproc.h"
+#include "keeper.h"
+#include "repo.h"
+#include "repoopts.h"
+#include "slog.h"
+#include "sweeper.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    daemon_opts_t daemon;
+    feopts_t fe;     /* shared with shoal-gateway */
+    repoopts_t repo; /* shared with shoal-node */
+    const char *redis;
+    uint32_t snapshot_ms;
+} shoal_config_t;
+
+#define OPT(name, meta, type, field, lo, hi, help)                                                 \
+    {                                                                                              \
+        name, meta, type, offsetof(shoal_config_t, field), lo, hi, help                            \
+    }
+
+static const opts_spec_t own_opts[] = {
+    OPT("redis", "redis://HOST:PORT", OPTS_STRING, redis, 0, 0,
+        "keep snapshots of the swarms in Redis, so a restart loses none"),
+    OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 1, 3600000,
+        "with --redis: write changed swarms this often"),
+};
+#define RESTORE_WAIT_MS 30000
+
+/* The owner id written into snapshots and fences. */
+#define STANDALONE_ID "standalone"
+
+static void report_expired(void *arg, size_t removed)
+{
+    (void)arg;
+    slog_msg(SLOG_DEBUG, "expired %zu peers", removed);
+}
+
+static void log_served(const frontend_t *fe, repo_t *repo)
+{
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    repo_totals_t tot;
+    repo_totals(repo, &tot);
+    slog_msg(SLOG_INFO,
+             "served udp connect=%llu announce=%llu scrape=%llu errors=%llu dropped=%llu, "
+             "http announce=%llu scrape=%llu errors=%llu connections=%llu refused=%llu; "
+             "%llu torrents, %llu peers",
+             (unsigned long long)st.udp_connect, (unsigned long long)st.udp_announce,
+             (unsigned long long)st.udp_scrape, (unsigned long long)st.udp_errors,
+             (unsigned long long)st.udp_dropped, (unsigned long long)st.http_announce,
+             (unsigned long long)st.http_scrape, (unsigned long long)st.http_errors,
+             (unsigned long long)st.http_accepted, (unsigned long long)st.http_refused,
+             (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
+}
+
+/* Everything main starts; stop_all() stops and frees what is there, in reverse order. */
+typedef struct {
+    repo_t *repo;
+    keeper_t *keeper;
+    frontend_t *fe;
+    sweeper_t *sweeper;
+} parts_t;
+
+static int stop_all(parts_t *p, int rc)
+{
+    sweeper_stop(&p->sweeper);
+    frontend_destroy(&p->fe);
+    keeper_destroy(&p->keeper);
+    repo_destroy(&p->repo);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    shoal_config_t cfg = {.redis = "", .snapshot_ms = 1000};
+    daemon_opts_defaults(&cfg.daemon);
+    feopts_defaults(&cfg.fe);
+    repoopts_defaults(&cfg.repo);
+    daemon_t d;
+    daemon_init(&d, "shoal", offsetof(shoal_config_t, daemon));
+    daemon_options(&d, feopts_spec(), offsetof(shoal_config_t, fe));
+    daemon_options(&d, repoopts_spec(), offsetof(shoal_config_t, repo));
+    daemon_options(&d, OPTS_TABLE(own_opts), 0);
+    int rc = daemon_parse(&d, "a fast BitTorrent tracker (UDP BEP 15, HTTP BEP 3/23/7/48)",
+                          "shoal [options]", &cfg, sizeof(cfg), argc, argv);
+    if (rc >= 0)
+        return rc;
+
+    char err[256];
+    frontend_config_t fc;
+    bool random_secret;
+    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0)
+        return daemon_fail(&d, 2, "%s", err);
+    feopts_raise_fd_limit(cfg.fe.http_max_conns);
+
+    parts_t p = {0};
+    if (!(p.repo = repoopts_new_repo(&cfg.repo)))
+        return daemon_fail(&d, 1, "out of memory creating the repository");
+    fc.backend_open = inproc_open;
+    fc.backend_arg = p.repo;
+    if (*cfg.redis) {
+        keeper_config_t kc = {
+            .redis_url = cfg.redis,
+            .self_id = STANDALONE_ID,
+            .repo = p.repo,
+            .view = keeper_view_all(),
+            .interval_ms = cfg.snapshot_ms,
+            .log = slog_sink,
+        };
+        if (!(p.keeper = keeper_new(&kc, err, sizeof(err))))
+            return stop_all(&p, daemon_fail(&d, 2, "--redis: %s", err));
+    }
+    p.fe = frontend_new(&fc, err, sizeof(err));
+    sodium_memzero(fc.secret, sizeof(fc.secret));
+    if (!p.fe)
+        return stop_all(&p, daemon_fail(&d, 1, "%s", err));
+
+    daemon_block_signals(&d);
+    if (!(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
+        return stop_all(&p, daemon_fail(&d, 1, "could not start the expiry thread"));
+    if (p.keeper) {
+        /* Restore before answering (the sockets are open: clients wait, nothing is lost). If
+         * Redis is away, serve anyway; the keeper merges the snapshots when it comes back. */
+        if (keeper_start(p.keeper) != 0)
+            return stop_all(&p, daemon_fail(&d, 1, "could not start the snapshot thread"));
+        if (!keeper_wait_restored(p.keeper, RESTORE_WAIT_MS))
+            slog_msg(SLOG_WARN, "snapshots not restored within %u ms; serving, restoring later",
+                     RESTORE_WAIT_MS);
+    }
+    if (frontend_start(p.fe, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "%s", err));
+    char where[512];
+    frontend_describe(p.fe, where, sizeof(where));
+    slog_msg(SLOG_INFO, "shoal %s serving %s with %u workers, %zu stripes%s", SHOAL_VERSION, where,
+             cfg.fe.workers, repo_stripes(p.repo), p.keeper ? ", snapshots in redis" : "");
+
+    while (daemon_wait(&d, 0) != DAEMON_STOP)
+        ;
+    frontend_stop(p.fe);
+    sweeper_stop(&p.sweeper);
+    if (p.keeper) {
+        keeper_stop(p.keeper, true); /* the last changes, so the next start has everything */
+        char line[512];
+        keeper_describe(p.keeper, line, sizeof(line));
+        slog_msg(SLOG_INFO, "%s", line);
+    }
+    log_served(p.fe, p.repo);
+    return stop_all(&p, 0);
+}

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* shoal-node: one partition-owning node of a shoal cluster. Serves gateways' request batches over
+ * ZeroMQ from its swarm repository, registers itself in Redis (or reads a static member list),
+ * answers "moved" for partitions it does not own, and expires peers.
+ *
+ * Threads: the main thread parses options, starts everything, then waits for signals and once a
+ * second logs garbage counters (with backoff); the membership actor (Redis only); the
+ * server's worker (and proxy) actors; one sweeper thread; with Redis and --snapshot-interval > 0,
+ * the keeper thread (snapshots, restore, handover: keeper.h). Signals are blocked in every thread
+ * and taken by daemon_wait() in main. A clean exit hands the partitions over, deregisters from
+ * Redis and returns 0. */
+#include "backoff.h"
+#include "cmsg.h"
+#include "daemon.h"
+#include "keeper.h"
+#include "membership.h"
+#include "mono.h"
+#include "nodesrv.h"
+#include "repo.h"
+#include "repoopts.h"
+#include "slog.h"
+#include "sweeper.h"
+
+#include <czmq.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    daemon_opts_t daemon;
+    repoopts_t repo; /* shared with shoal */
+    const char *id;
+    const char *bind;
+    const char *advertise;
+    const char *redis;
+    const char *nodes;
+    uint32_t workers;
+    uint32_t heartbeat_ms;
+    uint32_t member_ttl_ms;
+    uint32_t snapshot_ms;
+    uint32_t numwant;
+} node_config_t;
+
+#define OPT(name, meta, type, field, lo, hi, help)                                                 \
+    {                                                                                              \
+        name, meta, type, offsetof(node_config_t, field), lo, hi, help                             \
+    }
+
+static const opts_spec_t node_opts[] = {
+    OPT("id", "ID", OPTS_STRING, id, 0, 0,
+        "this node's id, stable across restarts (e.g. the pod name); required"),
+    OPT("bind", "tcp://ADDR:PORT", OPTS_STRING, bind, 0, 0, "ZeroMQ ROUTER endpoint to bind"),
+    OPT("advertise", "tcp://HOST:PORT", OPTS_STRING, advertise, 0, 0,
+        "endpoint gateways connect to (default: --bind)"),
+    OPT("redis", "redis://HOST:PORT", OPTS_STRING, redis, 0, 0,
+        "membership in Redis (or give --nodes)"),
+    OPT("nodes", "ID=tcp://HOST:PORT,..", OPTS_STRING, nodes, 0, 0,
+        "static member list, this node included (no Redis)"),
+    OPT("workers", "N", OPTS_UINT, workers, 1, 1024, "serving threads"),
+    OPT("heartbeat-interval", "MS", OPTS_UINT, heartbeat_ms, 10, 600000,
+        "membership heartbeat and poll period"),
+    OPT("member-ttl", "MS", OPTS_UINT, member_ttl_ms, 20, 3600000,
+        "a member not heard from for this long is dropped"),
+    OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 0, 3600000,
+        "write changed partitions to Redis this often, for failover (0: never; needs --redis)"),
+    OPT("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
+        "peers per reply when the request does not say"),
+};
+
+static void report_expired(void *arg, size_t removed)
+{
+    (void)arg;
+    slog_msg(SLOG_DEBUG, "expired %zu peers", removed);
+}
+
+/* ---- the keeper's view of the membership ----------------------------------------------------- */
+
+typedef struct {
+    membership_t *members;
+    const char *self_id;
+    _Atomic(keeper_t *) keeper; /* set once the keeper exists */
+} node_ctx_t;
+
+static bool view_owned(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
+{
+    node_ctx_t *c = arg;
+    const partition_table_t *t = membership_current(c->members);
+    if (!t)
+        return false;
+    int me = partition_table_find(t, c->self_id);
+    for (uint32_t p = 0; me >= 0 && p < PARTITION_COUNT; p++)
+        if (partition_owner(t, p) == (uint16_t)me)
+            mine[p >> 6] |= UINT64_C(1) << (p & 63);
+    membership_release(c->members, &t);
+    return true;
+}
+
+static uint64_t view_version(void *arg)
+{
+    node_ctx_t *c = arg;
+    return membership_version(c->members);
+}
+
+static bool view_alive(void *arg, const char *id)
+{
+    node_ctx_t *c = arg;
+    const partition_table_t *t = membership_current(c->members);
+    bool alive = t && partition_table_find(t, id) >= 0;
+    membership_release(c->members, &t);
+    return alive;
+}
+
+static bool view_lease(void *arg, uint64_t *gaps)
+{
+    node_ctx_t *c = arg;
+    return membership_lease(c->members, gaps);
+}
+
+static void on_table(void *arg, const partition_table_t *table)
+{
+    (void)table;
+    node_ctx_t *c = arg;
+    keeper_t *k = atomic_load_explicit(&c->keeper, memory_order_acquire);
+    if (k)
+        keeper_notify(k);
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+/* A wildcard address (*, 0.0.0.0, [::]): nobody can connect to that. */
+static bool wildcard_endpoint(const char *ep)
+{
+    return strncmp(ep, "tcp://*:", 8) == 0 || strncmp(ep, "tcp://0.0.0.0:", 14) == 0 ||
+           strncmp(ep, "tcp://[::]:", 11) == 0;
+}
+
+/* Garbage on the socket: logged when it grows, at most once per doubling interval (1 s .. 64 s)
+ * while it keeps coming, back to 1 s after a quiet interval. Called once a second. */
+typedef struct {
+    backoff_t backoff;
+    uint64_t logged;
+} garbage_log_t;
+
+static void log_garbage(garbage_log_t *g, const nodesrv_stats_t *st)
+{
+    int64_t now = mono_ms();
+    if (st->garbage == g->logged) {
+        if (backoff_quiet(&g->backoff, now))
+            backoff_ok(&g->backoff);
+        return;
+    }
+    if (!backoff_due(&g->backoff, now))
+        return;
+    const char *why = st->last_garbage < 0 ? "not [identity][payload]"
+                                           : cmsg_strerror((cmsg_err_t)st->last_garbage);
+    slog_msg(SLOG_WARN, "dropped %llu garbage messages on the socket (%llu total; last: %s)",
+             (unsigned long long)(st->garbage - g->logged), (unsigned long long)st->garbage, why);
+    g->logged = st->garbage;
+}
+
+/* Everything main starts; stop_all() stops and frees what is there, in reverse order. */
+typedef struct {
+    membership_t *members;
+    repo_t *repo;
+    keeper_t *keeper;
+    nodesrv_t *srv;
+    sweeper_t *sweeper;
+} parts_t;
+
+static int stop_all(parts_t *p, int rc)
+{
+    sweeper_stop(&p->sweeper);
+    nodesrv_destroy(&p->srv);
+    if (p->members)
+        membership_stop(p->members);
+    keeper_destroy(&p->keeper);
+    membership_destroy(&p->members);
+    repo_destroy(&p->repo);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* Signals are ours (daemon_wait()), not czmq's. */
+    zsys_handler_set(NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    node_config_t cfg = {
+        .id = "",
+        .bind = "tcp://0.0.0.0:7000",
+        .advertise = "",
+        .redis = "",
+        .nodes = "",
+        .workers = cores > 0 ? (uint32_t)cores : 1,
+        .heartbeat_ms = MEMBERSHIP_HEARTBEAT_MS_DEFAULT,
+        .member_ttl_ms = MEMBERSHIP_TTL_MS_DEFAULT,
+        .snapshot_ms = 1000,
+        .numwant = SHOAL_NUMWANT_DEF,
+    };
+    daemon_opts_defaults(&cfg.daemon);
+    repoopts_defaults(&cfg.repo);
+    daemon_t d;
+    daemon_init(&d, "shoal-node", offsetof(node_config_t, daemon));
+    daemon_options(&d, OPTS_TABLE(node_opts), 0);
+    daemon_options(&d, repoopts_spec(), offsetof(node_config_t, repo));
+    int rc = daemon_parse(
+        &d, "a partition-owning node of a shoal tracker cluster",
+        "shoal-node --id ID (--redis redis://HOST:PORT | --nodes ID=tcp://H:P,..) [options]", &cfg,
+        sizeof(cfg), argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (!*cfg.id)
+        return daemon_fail(&d, 2, "--id is required (see --help)");
+    if (!*cfg.redis == !*cfg.nodes)
+        return daemon_fail(&d, 2, "give exactly one of --redis and --nodes");
+    if (strncmp(cfg.bind, "tcp://", 6) != 0)
+        return daemon_fail(&d, 2, "--bind must be tcp://ADDR:PORT");
+    const char *advertise = *cfg.advertise ? cfg.advertise : cfg.bind;
+    if (*cfg.redis && wildcard_endpoint(advertise))
+        return daemon_fail(&d, 2,
+                           "--bind %s is a wildcard address: give --advertise tcp://HOST:PORT "
+                           "that gateways can reach",
+                           cfg.bind);
+
+    daemon_block_signals(&d); /* before any thread starts, so every thread inherits the mask */
+    char err[512];
+    parts_t p = {0};
+    node_ctx_t ctx = {.self_id = cfg.id};
+    membership_config_t mc = {
+        .redis_url = *cfg.redis ? cfg.redis : NULL,
+        .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
+        .self_id = cfg.id,
+        .self_endpoint = advertise,
+        .heartbeat_ms = cfg.heartbeat_ms,
+        .ttl_ms = cfg.member_ttl_ms,
+        .log = slog_sink,
+        .on_change = on_table,
+        .change_arg = &ctx,
+    };
+    if (!(p.members = membership_new(&mc, err, sizeof(err))))
+        return daemon_fail(&d, 2, "membership: %s", err);
+    if (!(p.repo = repoopts_new_repo(&cfg.repo)))
+        return stop_all(&p, daemon_fail(&d, 1, "out of memory creating the repository"));
+    ctx.members = p.members;
+    if (*cfg.redis && cfg.snapshot_ms > 0) {
+        keeper_config_t kc = {
+            .redis_url = cfg.redis,
+            .self_id = cfg.id,
+            .repo = p.repo,
+            .view = {.arg = &ctx,
+                     .owned = view_owned,
+                     .version = view_version,
+                     .alive = view_alive,
+                     .lease = view_lease},
+            .interval_ms = cfg.snapshot_ms,
+            .handover_ms = cfg.member_ttl_ms,
+            .log = slog_sink,
+        };
+        if (!(p.keeper = keeper_new(&kc, err, sizeof(err))))
+            return stop_all(&p, daemon_fail(&d, 2, "snapshots: %s", err));
+        atomic_store_explicit(&ctx.keeper, p.keeper, memory_order_release);
+    }
+    nodesrv_config_t sc = {
+        .keeper = p.keeper,
+        .bind = cfg.bind,
+        .workers = cfg.workers,
+        .repo = p.repo,
+        .membership = p.members,
+        .self_id = cfg.id,
+        .numwant_default = cfg.numwant,
+    };
+    if (!(p.srv = nodesrv_new(&sc, err, sizeof(err))))
+        return stop_all(&p, daemon_fail(&d, 1, "%s", err));
+    err[0] = '\0';
+    if (nodesrv_start(p.srv, err, sizeof(err)) != 0 || membership_start(p.members) != 0 ||
+        (p.keeper && keeper_start(p.keeper) != 0) ||
+        !(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
+        return stop_all(&p,
+                        daemon_fail(&d, 1, "could not start: %s", *err ? err : "thread creation"));
+    slog_msg(SLOG_INFO,
+             "shoal-node %s id %s serving %s (advertised %s) with %u workers, %zu stripes, "
+             "membership %s, snapshots %s",
+             SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
+             repo_stripes(p.repo), *cfg.redis ? cfg.redis : "static", p.keeper ? "on" : "off");
+
+    garbage_log_t glog = {.backoff = {.first_ms = 1000, .max_ms = 64000}};
+    while (daemon_wait(&d, 1000) != DAEMON_STOP) {
+        nodesrv_stats_t st;
+        nodesrv_stats(p.srv, &st);
+        log_garbage(&glog, &st);
+    }
+    /* A planned handover: say we are leaving (acquirers then wait for our snapshots), leave the
+     * member set so gateways route elsewhere while we still answer, then write every partition
+     * with the release mark (answering "moved" from then on), then stop. */
+    if (p.keeper)
+        keeper_leave(p.keeper);
+    membership_stop(p.members);
+    if (p.keeper)
+        keeper_stop(p.keeper, true);
+    nodesrv_stop(p.srv);
+    sweeper_stop(&p.sweeper);
+
+    nodesrv_stats_t st;
+    nodesrv_stats(p.srv, &st);
+    repo_totals_t tot;
+    repo_totals(p.repo, &tot);
+    slog_msg(SLOG_INFO,
+             "served %llu batches: %llu requests, %llu announces, %llu scrapes, %llu moved, "
+             "%llu errors; %llu garbage, %llu replies dropped; %llu torrents, %llu peers",
+             (unsigned long long)st.batches, (unsigned long long)st.requests,
+             (unsigned long long)st.announces, (unsigned long long)st.scrapes,
+             (unsigned long long)st.moved, (unsigned long long)st.errors,
+             (unsigned long long)st.garbage, (unsigned long long)st.replies_dropped,
+             (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
+    if (p.keeper) {
+        char line[512];
+        keeper_describe(p.keeper, line, sizeof(line));
+        slog_msg(SLOG_INFO, "%s", line);
+    }
+    return stop_all(&p, 0);
+}

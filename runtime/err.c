@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* err: error text into the caller's buffer (err.h). */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
