@@ -40,6 +40,8 @@ static const opts_spec_t own_opts[] = {
     OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 1, 3600000,
         "with --redis: write changed swarms this often"),
 };
+/* How long clients may wait for the restore at start while Redis answers (it takes ~0.15 s per
+ * million peers); with Redis unreachable, serving starts at once. */
 #define RESTORE_WAIT_MS 30000
 
 /* The owner id written into snapshots and fences. */
@@ -74,6 +76,7 @@ typedef struct {
     repo_t *repo;
     keeper_t *keeper;
     frontend_t *fe;
+    bool serving; /* frontend_start() succeeded */
     sweeper_t *sweeper;
 } parts_t;
 
@@ -84,6 +87,45 @@ static int stop_all(parts_t *p, int rc)
     keeper_destroy(&p->keeper);
     repo_destroy(&p->repo);
     return rc;
+}
+
+/* Restore before answering (the sockets are open: clients wait, nothing is lost), unless Redis
+ * cannot be reached: then serve at once; the keeper merges the snapshots when it comes back.
+ * Returns false if a stop signal came meanwhile (it is honoured at once). */
+static bool restore_first(daemon_t *d, keeper_t *keeper)
+{
+    for (uint32_t waited = 0; waited < RESTORE_WAIT_MS; waited += 50) {
+        if (keeper_wait_restored(keeper, 50))
+            return true;
+        keeper_stats_t ks;
+        keeper_stats(keeper, &ks);
+        if (ks.errors > 0 && !ks.connected) {
+            slog_msg(SLOG_WARN, "redis unreachable: serving now, restoring the snapshots when it "
+                                "is back");
+            return true;
+        }
+        if (daemon_wait(d, 1) == DAEMON_STOP)
+            return false;
+    }
+    slog_msg(SLOG_WARN, "snapshots not restored within %u ms; serving, restoring later",
+             RESTORE_WAIT_MS);
+    return true;
+}
+
+/* The planned stop: no more requests, the last snapshot, the counters, then free everything. */
+static int shut_down(parts_t *p)
+{
+    if (p->serving)
+        frontend_stop(p->fe);
+    sweeper_stop(&p->sweeper);
+    if (p->keeper) {
+        keeper_stop(p->keeper, true); /* the last changes, so the next start has everything */
+        char line[512];
+        keeper_describe(p->keeper, line, sizeof(line));
+        slog_msg(SLOG_INFO, "%s", line);
+    }
+    log_served(p->fe, p->repo);
+    return stop_all(p, 0);
 }
 
 int main(int argc, char **argv)
@@ -107,6 +149,16 @@ int main(int argc, char **argv)
     bool random_secret;
     if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0)
         return daemon_fail(&d, 2, "%s", err);
+    if (cfg.repo.peer_timeout <= cfg.fe.interval)
+        return daemon_fail(&d, 2,
+                           "--peer-timeout %u is not above --interval %u: peers would expire "
+                           "before their next announce",
+                           cfg.repo.peer_timeout, cfg.fe.interval);
+    if ((uint64_t)cfg.repo.peer_timeout * 4 < (uint64_t)cfg.fe.interval * 5)
+        slog_msg(SLOG_WARN,
+                 "--peer-timeout %u is less than 1.25 x --interval %u: a client that announces a "
+                 "little late is forgotten meanwhile",
+                 cfg.repo.peer_timeout, cfg.fe.interval);
     feopts_raise_fd_limit(cfg.fe.http_max_conns);
 
     parts_t p = {0};
@@ -135,16 +187,14 @@ int main(int argc, char **argv)
     if (!(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
         return stop_all(&p, daemon_fail(&d, 1, "could not start the expiry thread"));
     if (p.keeper) {
-        /* Restore before answering (the sockets are open: clients wait, nothing is lost). If
-         * Redis is away, serve anyway; the keeper merges the snapshots when it comes back. */
         if (keeper_start(p.keeper) != 0)
             return stop_all(&p, daemon_fail(&d, 1, "could not start the snapshot thread"));
-        if (!keeper_wait_restored(p.keeper, RESTORE_WAIT_MS))
-            slog_msg(SLOG_WARN, "snapshots not restored within %u ms; serving, restoring later",
-                     RESTORE_WAIT_MS);
+        if (!restore_first(&d, p.keeper))
+            return shut_down(&p);
     }
     if (frontend_start(p.fe, err, sizeof(err)) != 0)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
+    p.serving = true;
     char where[512];
     frontend_describe(p.fe, where, sizeof(where));
     slog_msg(SLOG_INFO, "shoal %s serving %s with %u workers, %zu stripes%s", SHOAL_VERSION, where,
@@ -152,14 +202,5 @@ int main(int argc, char **argv)
 
     while (daemon_wait(&d, 0) != DAEMON_STOP)
         ;
-    frontend_stop(p.fe);
-    sweeper_stop(&p.sweeper);
-    if (p.keeper) {
-        keeper_stop(p.keeper, true); /* the last changes, so the next start has everything */
-        char line[512];
-        keeper_describe(p.keeper, line, sizeof(line));
-        slog_msg(SLOG_INFO, "%s", line);
-    }
-    log_served(p.fe, p.repo);
-    return stop_all(&p, 0);
+    return shut_down(&p);
 }

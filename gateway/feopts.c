@@ -2,6 +2,7 @@
 /* feopts: shared front-end options and their translation into a frontend_config_t. */
 #include "feopts.h"
 
+#include "secretfile.h"
 #include "slog.h"
 
 #include <sodium.h>
@@ -27,6 +28,7 @@ void feopts_defaults(feopts_t *o)
         .http_idle_timeout = 30,
         .trust_proxy = "",
         .secret = "",
+        .secret_file = "",
         .connid_grace = 180,
     };
 }
@@ -61,6 +63,8 @@ static const opts_spec_t specs[] = {
     SPEC("secret", "HEX64", OPTS_STRING, secret, 0, 0,
          "connection-id secret, 64 hex digits, the same on every tracker behind one name "
          "(default: random at start)"),
+    SPEC("secret-file", "FILE", OPTS_STRING, secret_file, 0, 0,
+         "read the connection-id secret from FILE instead (keeps it out of argv)"),
     SPEC("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
          "accept UDP connection ids this long past their 2 minutes"),
 };
@@ -75,6 +79,21 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
 {
     if (frontend_check_listen(o->udp, o->http, err, errlen) != 0)
         return -1;
+    if (o->numwant > o->max_numwant) {
+        snprintf(err, errlen, "--numwant %u is above --max-numwant %u", o->numwant, o->max_numwant);
+        return -1;
+    }
+    if (o->min_interval > o->interval) {
+        snprintf(err, errlen,
+                 "--min-interval %u is above --interval %u (clients would be told to wait longer "
+                 "than the interval they are given)",
+                 o->min_interval, o->interval);
+        return -1;
+    }
+    if (*o->secret && *o->secret_file) {
+        snprintf(err, errlen, "give --secret or --secret-file, not both");
+        return -1;
+    }
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
         return -1;
@@ -98,13 +117,33 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
         snprintf(err, errlen, "--trust-proxy: %s", why);
         return -1;
     }
-    *random_secret = !*o->secret;
+    *random_secret = !*o->secret && !*o->secret_file;
     if (*random_secret) {
         randombytes_buf(fc->secret, sizeof(fc->secret));
-    } else if (connid_secret_from_hex(o->secret, fc->secret) != 0) {
-        snprintf(err, errlen, "--secret must be 64 hex digits");
+        return 0;
+    }
+    if (*o->secret) {
+        if (connid_secret_from_hex(o->secret, fc->secret) != 0) {
+            snprintf(err, errlen, "--secret must be 64 hex digits");
+            return -1;
+        }
+        return 0;
+    }
+    char hex[2 * CONNID_SECRET_LEN + 2];
+    bool loose = false;
+    if (secretfile_read(o->secret_file, hex, sizeof(hex), &loose, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--secret-file %s", why);
         return -1;
     }
+    int bad = connid_secret_from_hex(hex, fc->secret);
+    sodium_memzero(hex, sizeof(hex));
+    if (bad) {
+        snprintf(err, errlen, "--secret-file %s: must hold 64 hex digits", o->secret_file);
+        return -1;
+    }
+    if (loose)
+        slog_msg(SLOG_WARN, "--secret-file %s can be read by every user: chmod o-r it",
+                 o->secret_file);
     return 0;
 }
 

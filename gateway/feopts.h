@@ -29,6 +29,7 @@ typedef struct {
     uint32_t http_idle_timeout;
     const char *trust_proxy;
     const char *secret;
+    const char *secret_file;
     uint32_t connid_grace;
 } feopts_t;
 
@@ -38,9 +39,11 @@ void feopts_defaults(feopts_t *o);
 /* The option specs, offsets relative to a feopts_t. Static storage. */
 opts_table_t feopts_spec(void);
 
-/* Check the listen lists, parse --trust-proxy and --secret (random when
- * empty: *random_secret says so), and fill fc except its backend fields. Returns 0, or -1 with a
- * reason in err (a configuration error: exit 2). */
+/* Check the listen lists and contradictory values (--numwant above --max-numwant, --min-interval
+ * above --interval), parse --trust-proxy and the secret (--secret or --secret-file, not both;
+ * random when neither: *random_secret says so), and fill fc except its backend fields. Returns 0,
+ * or -1 with a reason in err (a configuration error: exit 2). Warnings (a secret file others may
+ * read) are logged. */
 int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, char *err,
                  size_t errlen);
 
