@@ -842,6 +842,25 @@ static inline struct stripe *stripe_of(const repo_t *r, uint64_t h)
 
 /* The announce once the swarm exists, for one family (rl constant after inlining, so record
  * compares and copies are fixed-size). */
+/* The peer set of one address family of swarm s into *v; false if the swarm has none (IPv6 sets
+ * are made on first use). A set not swept for hours is rebased first, before its offsets
+ * overflow. */
+static inline __attribute__((always_inline)) bool family_view(repo_t *r, struct stripe *st,
+                                                              struct swarm *s, uint32_t tick,
+                                                              view_t *v, const unsigned rl)
+{
+    if (rl == SHOAL_PEER6_LEN) {
+        if (!s->v6)
+            return false;
+        *v = view6(r, s->v6);
+    } else {
+        *v = view4(r, s);
+    }
+    if (v->h->n && (int32_t)(tick - v->h->base) > (int32_t)META_OFF)
+        set_sweep(r, st, v, tick, rl);
+    return true;
+}
+
 static inline __attribute__((always_inline)) void
 announce_in(repo_t *r, struct stripe *st, uint64_t *slotp, const announce_t *req,
             const uint8_t *key, uint64_t kh, uint32_t now, size_t numwant, uint8_t *out,
@@ -850,16 +869,7 @@ announce_in(repo_t *r, struct stripe *st, uint64_t *slotp, const announce_t *req
     struct swarm *s = slot_swarm(*slotp);
     const uint32_t tick = tick_of(r, now);
     view_t v = {0};
-    bool have = true;
-    if (rl == SHOAL_PEER6_LEN) {
-        have = s->v6 != NULL;
-        if (have)
-            v = view6(r, s->v6);
-    } else {
-        v = view4(r, s);
-    }
-    if (have && v.h->n && (int32_t)(tick - v.h->base) > (int32_t)META_OFF)
-        set_sweep(r, st, &v, tick, rl); /* no sweep for hours: rebase before offsets overflow */
+    bool have = family_view(r, st, s, tick, &v, rl);
     uint32_t pos = have ? set_find(&v, key, kh, rl) : NONE;
 
     if (req->event == ANNOUNCE_STOPPED) {
@@ -1199,16 +1209,7 @@ static void import_set(repo_t *r, struct stripe *st, uint64_t *slotp, const snap
     const uint32_t tick = tick_of(r, now);
     struct swarm *s = slot_swarm(*slotp);
     view_t v = {0};
-    bool have = true;
-    if (rl == SHOAL_PEER6_LEN) {
-        have = s->v6 != NULL;
-        if (have)
-            v = view6(r, s->v6);
-    } else {
-        v = view4(r, s);
-    }
-    if (have && v.h->n && (int32_t)(tick - v.h->base) > (int32_t)META_OFF)
-        set_sweep(r, st, &v, tick, rl); /* as in announce_in: rebase before offsets overflow */
+    bool have = family_view(r, st, s, tick, &v, rl);
     bool reserved = false;
     size_t off = 0;
     snap_peer_t p;
