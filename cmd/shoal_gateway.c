@@ -10,6 +10,7 @@
 #include "feopts.h"
 #include "frontend.h"
 #include "membership.h"
+#include "rconn.h"
 #include "router.h"
 #include "slog.h"
 
@@ -206,10 +207,11 @@ int main(int argc, char **argv)
     if (random_secret)
         slog_msg(SLOG_WARN, "no --secret: UDP connection ids from this gateway are refused by the "
                             "others (give every gateway the same --secret)");
-    char where[512];
+    char where[512], shown[RCONN_URL_MAX + 4];
     frontend_describe(p.fe, where, sizeof(where));
     slog_msg(SLOG_INFO, "shoal-gateway %s serving %s with %u workers, members from %s",
-             SHOAL_VERSION, where, cfg.fe.workers, *cfg.redis ? cfg.redis : "--nodes");
+             SHOAL_VERSION, where, cfg.fe.workers,
+             *cfg.redis ? rconn_redact(cfg.redis, shown, sizeof(shown)) : "--nodes");
 
     frontend_stats_t st;
     while (daemon_wait(&d, cfg.stats_interval * 1000u) != DAEMON_STOP) {

@@ -16,6 +16,7 @@
 #include "membership.h"
 #include "mono.h"
 #include "nodesrv.h"
+#include "rconn.h"
 #include "repo.h"
 #include "repoopts.h"
 #include "slog.h"
@@ -277,11 +278,14 @@ int main(int argc, char **argv)
         !(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
         return stop_all(&p,
                         daemon_fail(&d, 1, "could not start: %s", *err ? err : "thread creation"));
+    char shown[RCONN_URL_MAX + 4];
     slog_msg(SLOG_INFO,
              "shoal-node %s id %s serving %s (advertised %s) with %u workers, %zu stripes, "
              "membership %s, snapshots %s",
              SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
-             repo_stripes(p.repo), *cfg.redis ? cfg.redis : "static", p.keeper ? "on" : "off");
+             repo_stripes(p.repo),
+             *cfg.redis ? rconn_redact(cfg.redis, shown, sizeof(shown)) : "static",
+             p.keeper ? "on" : "off");
 
     garbage_log_t glog = {.backoff = {.first_ms = 1000, .max_ms = 64000}};
     while (daemon_wait(&d, 1000) != DAEMON_STOP) {

@@ -381,10 +381,10 @@ static void note_failure(membership_t *self, conn_t *c)
         c->backoff_ms = 1000;
         c->next_log_ms = now + c->backoff_ms;
         say(self, SLOG_WARN, "membership: redis %s: %s; keeping the last table and retrying",
-            self->redis.url, c->last_err);
+            self->redis.redacted, c->last_err);
     } else if (now >= c->next_log_ms) {
         say(self, SLOG_WARN, "membership: redis %s still failing (%llu cycles): %s",
-            self->redis.url, (unsigned long long)c->failed_cycles, c->last_err);
+            self->redis.redacted, (unsigned long long)c->failed_cycles, c->last_err);
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
         c->next_log_ms = now + c->backoff_ms;
     }
@@ -399,7 +399,7 @@ static void note_success(membership_t *self, conn_t *c)
         if (self->current)
             self->settle_until_ms = mono_ms() + self->ttl_ms;
         say(self, SLOG_INFO, "membership: redis %s is back after %llu failed cycles",
-            self->redis.url, (unsigned long long)c->failed_cycles);
+            self->redis.redacted, (unsigned long long)c->failed_cycles);
         c->failing = false;
         c->failed_cycles = 0;
     }

@@ -57,7 +57,7 @@ typedef void (*membership_change_fn)(void *arg, const partition_table_t *table);
 
 typedef struct {
     /* Exactly one of redis_url and static_nodes is set (non-NULL, non-empty). */
-    const char *redis_url;    /* "redis://[:PASSWORD@]HOST[:PORT][/DB]", HOST may be [v6] */
+    const char *redis_url;    /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (rconn.h) */
     const char *static_nodes; /* "ID=tcp://HOST:PORT,ID=...": the whole cluster, no Redis */
     const char *prefix;       /* Redis key prefix; NULL means MEMBERSHIP_PREFIX_DEFAULT */
     /* A node sets both (and registers); a gateway leaves both NULL (and only reads). */

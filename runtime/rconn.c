@@ -13,19 +13,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Appends to a bounded buffer; what does not fit is dropped, the text stays terminated. */
+typedef struct {
+    char *buf;
+    size_t cap, len;
+} outbuf_t;
+
+static void put(outbuf_t *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && o->len + 1 < o->cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        o->buf[o->len++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (o->cap)
+        o->buf[o->len] = '\0';
+}
+
+char *rconn_redact(const char *url, char *out, size_t outlen)
+{
+    outbuf_t o = {.buf = out, .cap = outlen};
+    if (outlen)
+        out[0] = '\0';
+    if (!url)
+        return out;
+    /* The same split as rconn_parse(): credentials end at the last '@', the user at their first
+     * ':'. Any other text is split alike, so a URL that does not parse keeps its secret too. */
+    const char *scheme_end = strstr(url, "://");
+    const char *p = scheme_end ? scheme_end + 3 : url;
+    const char *at = strrchr(p, '@');
+    if (!at) {
+        put(&o, url, strlen(url));
+        return out;
+    }
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *keep = colon ? colon + 1 : p;
+    put(&o, url, (size_t)(keep - url));
+    put(&o, "***", 3);
+    put(&o, at, strlen(at));
+    return out;
+}
+
 int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
 {
     static const char scheme[] = "redis://";
     memset(out, 0, sizeof(*out));
     if (!url || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        err_set(err, errlen, "redis url '%s' does not start with redis://", url ? url : "");
+        char shown[RCONN_URL_MAX + 4];
+        err_set(err, errlen, "redis url '%s' does not start with redis://",
+                rconn_redact(url ? url : "", shown, sizeof(shown)));
         return -1;
     }
-    if (strlen(url) >= sizeof(out->url)) {
-        err_set(err, errlen, "redis url longer than %zu bytes", sizeof(out->url) - 1);
+    if (strlen(url) > RCONN_URL_MAX) {
+        err_set(err, errlen, "redis url longer than %d bytes", RCONN_URL_MAX);
         return -1;
     }
-    snprintf(out->url, sizeof(out->url), "%s", url);
+    rconn_redact(url, out->redacted, sizeof(out->redacted));
     const char *p = url + sizeof(scheme) - 1;
     const char *at = strrchr(p, '@');
     if (at) {
@@ -82,7 +124,9 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
         }
         out->db = (int)v;
     } else if (*rest != '\0' && strcmp(rest, "/") != 0) {
-        err_set(err, errlen, "redis url: unexpected '%s'", rest);
+        char shown[RCONN_URL_MAX + 4];
+        err_set(err, errlen, "redis url: unexpected '%s'",
+                rconn_redact(rest, shown, sizeof(shown)));
         return -1;
     }
     return 0;

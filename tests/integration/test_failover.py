@@ -23,7 +23,10 @@ every 200 ms, heartbeats every 200 ms, member ttl 1 s), then a standalone `shoal
               one announce per node every partition is acquired again and rewritten, and a node
               killed next loses nothing;
   standalone  `shoal --redis`: SIGTERM and SIGKILL restarts keep every swarm (peers, scrape
-              counts) and it restores before answering.
+              counts) and it restores before answering;
+  credentials a Redis URL with a password (redis://someuser:PASSWORD@...) that the server
+              refuses: a node, a gateway and `shoal --redis` log the URL redacted and never the
+              password (start, failures, exit), nor when they refuse a URL that does not parse.
 Each step is a test; they run in order and build on each other's swarms. Every swarm's peers
 are tracked in a model and checked exactly (the set of peers a new announcer gets back, and
 scrape counts); a failed check announces the model's peers again so later steps measure their
@@ -46,6 +49,7 @@ import secrets
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -55,7 +59,7 @@ import clusterlib  # noqa: E402
 from clusterlib import Node, Redis, RespError, wait_until  # noqa: E402
 from trackerclient import (ACT_ANNOUNCE, ACT_ERROR, EV_COMPLETED, EV_STARTED,  # noqa: E402
                            EV_STOPPED, Daemon, HttpConn, UdpTracker, announce_target, check, eq,
-                           get_request, pack_announce, parse_error, parse_peers)
+                           free_port, get_request, pack_announce, parse_error, parse_peers)
 
 SECRET = secrets.token_hex(32)
 SNAP_MS = 200
@@ -1316,6 +1320,85 @@ def standalone_restarts_keep_every_swarm():
                                             sum(c for _, c, _ in after)))
     eq(d.terminate(10), 0, "exit code on SIGTERM")
     eq(sanitizer_report(d.stderr_text()), None, "sanitizer report of shoal")
+
+
+# ---- credentials ---------------------------------------------------------------------------------
+
+REDIS_PASSWORD = "s3cretpass"
+
+
+@test
+def redis_password_never_logged():
+    """Every process given redis://someuser:PASSWORD@HOST:PORT by a server that has no such user
+    (each AUTH is refused, so failure lines are logged) shows redis://someuser:***@HOST:PORT where
+    it names the URL, and the password nowhere on stderr; nor do the three refusing a URL that
+    does not parse. Its own redis-server: it runs with -k alone."""
+    r = Redis().start()
+    url = "redis://someuser:%s@127.0.0.1:%d" % (REDIS_PASSWORD, r.port)
+    shown = "redis://someuser:***@127.0.0.1:%d" % r.port
+    node = gw = sa = None
+    try:
+        node = Node(ENV.node_bin, "cred", ("redis", url),
+                    extra=["--snapshot-interval", str(SNAP_MS), "--heartbeat-interval",
+                           str(HEARTBEAT_MS), "--member-ttl", str(TTL_MS)]).start()
+        gw = Daemon("gw-cred", lambda port: [
+            ENV.gateway_bin, "--udp", "127.0.0.1:%d" % port, "--http", "127.0.0.1:%d" % port,
+            "--redis", url, "--secret", SECRET, "--workers", "1", "--membership-interval",
+            str(GW_POLL_MS), "--log-level", "info"], preexec_fn=clusterlib.die_with_parent)
+        gw.start()
+        sa = Daemon("shoal-cred", lambda port: [
+            ENV.shoal_bin, "--udp", "127.0.0.1:%d" % port, "--http", "127.0.0.1:%d" % port,
+            "--redis", url, "--snapshot-interval", str(SNAP_MS), "--workers", "1",
+            "--secret", SECRET, "--log-level", "info"], preexec_fn=clusterlib.die_with_parent)
+        sa.start()
+        # The first failure at once, the next after a second of backoff.
+        for name, text, lines in (
+                ("node", node.proc.log, ["membership %s, snapshots on" % shown,
+                                         "membership: redis %s: AUTH" % shown,
+                                         "membership: redis %s still failing" % shown]),
+                ("gateway", gw.stderr_text, ["members from %s" % shown,
+                                             "membership: redis %s: AUTH" % shown,
+                                             "membership: redis %s still failing" % shown]),
+                ("shoal", sa.stderr_text, ["snapshots: reading partition owners: AUTH"])):
+            for line in lines:
+                check(wait_until(lambda: line in text(), 10),
+                      "the %s logs '%s': %s" % (name, line, text()[-1500:]))
+        eq(node.stop(), 0, "node exit code on SIGTERM")
+        eq(gw.terminate(10), 0, "gateway exit code on SIGTERM")
+        eq(sa.terminate(10), 0, "shoal exit code on SIGTERM")
+        check("snapshots: marking this node as leaving: AUTH" in node.proc.log(),
+              "the node logs its failed leaving mark: %s" % node.proc.log()[-1500:])
+        texts = [("node", node.proc.log()), ("gateway", gw.stderr_text()),
+                 ("shoal", sa.stderr_text())]
+
+        # Refused at start: a scheme other than redis://.
+        bad = "rediss://someuser:%s@127.0.0.1:%d" % (REDIS_PASSWORD, r.port)
+        port = free_port()
+        for name, argv in (
+                ("node (bad url)", [ENV.node_bin, "--id", "cred", "--bind",
+                                    "tcp://127.0.0.1:%d" % port, "--redis", bad]),
+                ("gateway (bad url)", [ENV.gateway_bin, "--udp", "127.0.0.1:%d" % port,
+                                       "--http", "127.0.0.1:%d" % port, "--redis", bad]),
+                ("shoal (bad url)", [ENV.shoal_bin, "--udp", "127.0.0.1:%d" % port,
+                                     "--http", "127.0.0.1:%d" % port, "--redis", bad])):
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=10,
+                               preexec_fn=clusterlib.die_with_parent)
+            text = p.stderr.decode("utf-8", "replace")
+            eq(p.returncode, 2, "%s exit code: %s" % (name, text))
+            check("rediss://someuser:***@" in text, "%s names the URL redacted: %s" % (name, text))
+            texts.append((name, text))
+        for name, text in texts:
+            check(REDIS_PASSWORD not in text, "the %s logged the password: %s" % (
+                name, [ln for ln in text.splitlines() if REDIS_PASSWORD in ln][:3]))
+            eq(sanitizer_report(text), None, "sanitizer report of the %s" % name)
+    finally:
+        for d in (gw, sa):
+            if d:
+                d.stop()
+        if node:
+            node.cleanup()
+        r.stop()
 
 
 def main():

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* test_rconn: redis:// URLs (runtime/rconn.h) and keeping their passwords out of every text
+ * rconn hands back: the redacted form of good and bad URLs, parse errors, connection errors (a
+ * port nobody listens on, and an AUTH a real redis-server refuses, when one is installed). */
+#include "rconn.h"
+#include "redis_fixture.h"
+
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+
+#include <cmocka.h>
+
+#define SECRET "s3cretpass"
+
+static redis_fixture_t redis = {.connect_ms = 300, .command_ms = 1000, .start_ms = 5000, .pid = -1};
+
+/* The redacted form of url, by both ways: rconn_redact() and rconn_parse()'s field. */
+static void redacts_to(const char *url, const char *want)
+{
+    char out[RCONN_URL_MAX + 4];
+    assert_string_equal(rconn_redact(url, out, sizeof(out)), want);
+    rconn_url_t u;
+    char err[256] = "";
+    if (rconn_parse(url, &u, err, sizeof(err)) != 0)
+        fail_msg("'%s' does not parse: %s", url, err);
+    assert_string_equal(u.redacted, want);
+}
+
+static void user_and_password(void **state)
+{
+    (void)state;
+    const char *url = "redis://someuser:" SECRET "@127.0.0.1:6380/2";
+    redacts_to(url, "redis://someuser:***@127.0.0.1:6380/2");
+    rconn_url_t u;
+    assert_int_equal(rconn_parse(url, &u, NULL, 0), 0);
+    assert_string_equal(u.user, "someuser");
+    assert_string_equal(u.password, SECRET);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+}
+
+static void password_only(void **state)
+{
+    (void)state;
+    redacts_to("redis://:" SECRET "@h", "redis://:***@h");
+    rconn_url_t u;
+    assert_int_equal(rconn_parse("redis://:" SECRET "@h", &u, NULL, 0), 0);
+    assert_string_equal(u.user, "");
+    assert_string_equal(u.password, SECRET);
+    assert_int_equal(u.port, 6379);
+    /* An empty password is still shown as one. */
+    redacts_to("redis://u:@h", "redis://u:***@h");
+}
+
+static void no_credentials_unchanged(void **state)
+{
+    (void)state;
+    redacts_to("redis://h", "redis://h");
+    redacts_to("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/3");
+    redacts_to("redis://h/", "redis://h/");
+}
+
+static void ipv6_host(void **state)
+{
+    (void)state;
+    redacts_to("redis://[::1]:6379", "redis://[::1]:6379");
+    redacts_to("redis://u:" SECRET "@[fe80::1:2]:7000/1", "redis://u:***@[fe80::1:2]:7000/1");
+    rconn_url_t u;
+    assert_int_equal(rconn_parse("redis://u:" SECRET "@[fe80::1:2]:7000/1", &u, NULL, 0), 0);
+    assert_string_equal(u.host, "fe80::1:2");
+    assert_int_equal(u.port, 7000);
+}
+
+static void odd_characters(void **state)
+{
+    (void)state;
+    /* '@', ':', '/', '%' in the password: the credentials end at the last '@'. */
+    const char *url = "redis://u:p@ss:w%rd/x@h:1";
+    redacts_to(url, "redis://u:***@h:1");
+    rconn_url_t u;
+    assert_int_equal(rconn_parse(url, &u, NULL, 0), 0);
+    assert_string_equal(u.password, "p@ss:w%rd/x");
+    assert_string_equal(u.host, "h");
+    /* Conversions in the user name are text; control characters cannot split a log line. */
+    redacts_to("redis://%s%n:" SECRET "@h", "redis://%s%n:***@h");
+    redacts_to("redis://a\nb:" SECRET "\r@h\t", "redis://a?b:***@h?");
+    char out[64];
+    assert_string_equal(rconn_redact("redis://\x7f:" SECRET "@h", out, sizeof(out)),
+                        "redis://?:***@h");
+}
+
+/* Whatever the buffer size, the output is a prefix of the whole redacted text. */
+static void truncation_keeps_a_prefix(void **state)
+{
+    (void)state;
+    const char *url = "redis://someuser:" SECRET "@127.0.0.1:6380";
+    char full[128], out[128];
+    rconn_redact(url, full, sizeof(full));
+    for (size_t n = 1; n <= strlen(full) + 1; n++) {
+        memset(out, 'x', sizeof(out));
+        rconn_redact(url, out, n);
+        assert_int_equal(strlen(out), n - 1);
+        assert_memory_equal(out, full, n - 1);
+    }
+    assert_string_equal(rconn_redact(NULL, out, sizeof(out)), "");
+    assert_ptr_equal(rconn_redact(url, out, 0), out); /* writes nothing */
+}
+
+/* URLs that do not parse: neither the error nor the redacted text holds the password. */
+static void bad_urls_keep_the_password_out_of_errors(void **state)
+{
+    (void)state;
+    char longpw[200], longurl[400];
+    memset(longpw, 'z', sizeof(longpw));
+    longpw[sizeof(longpw) - 1] = '\0';
+    snprintf(longurl, sizeof(longurl), "redis://u:%s%s@h", SECRET, longpw);
+    char longer[RCONN_URL_MAX + 64];
+    snprintf(longer, sizeof(longer), "redis://u:" SECRET "@h/%0*d", RCONN_URL_MAX, 0);
+    const char *bad[] = {
+        "rediss://u:" SECRET "@h:6379", /* another scheme */
+        "http://u:" SECRET "@h",        /* another scheme */
+        "u:" SECRET "@h:6379",          /* no scheme */
+        "redis://" SECRET "@h",         /* credentials without ':' */
+        "redis://u:" SECRET "@h:99999", /* bad port */
+        "redis://u:" SECRET "@h:1x",    /* bad port */
+        "redis://u:" SECRET "@[::1",    /* unterminated IPv6 */
+        "redis://u:" SECRET "@h/x",     /* bad database */
+        "redis://u:" SECRET "@",        /* no host */
+        longurl,                        /* password too long */
+        longer,                         /* URL too long */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rconn_url_t u;
+        char err[512] = "";
+        assert_int_equal(rconn_parse(bad[i], &u, err, sizeof(err)), -1);
+        assert_true(err[0] != '\0');
+        if (strstr(err, SECRET))
+            fail_msg("the error for '%s' shows the password: %s", bad[i], err);
+        char out[RCONN_URL_MAX + 4];
+        if (strstr(rconn_redact(bad[i], out, sizeof(out)), SECRET))
+            fail_msg("redacting '%s' kept the password: %s", bad[i], out);
+    }
+    /* A scheme other than redis:// is named in the error, redacted; so is a bad tail. */
+    rconn_url_t u;
+    char err[256];
+    assert_int_equal(rconn_parse("rediss://u:" SECRET "@h", &u, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "'rediss://u:***@h'"));
+    assert_int_equal(rconn_parse("redis://u:" SECRET "@[::1]?x\n", &u, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unexpected '?x?'"));
+}
+
+/* A loopback port that refuses connections: bound, not listening. Returns the socket (close it
+ * after use) and the port in *port. */
+static int refusing_port(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void connect_error_has_no_password(void **state)
+{
+    (void)state;
+    int port = 0;
+    int fd = refusing_port(&port);
+    assert_true(fd >= 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://someuser:" SECRET "@127.0.0.1:%d", port);
+    rconn_url_t u;
+    assert_int_equal(rconn_parse(url, &u, NULL, 0), 0);
+    char err[512] = "";
+    assert_null(rconn_open(&u, 300, err, sizeof(err)));
+    close(fd);
+    assert_non_null(strstr(err, "connect 127.0.0.1:"));
+    assert_null(strstr(err, SECRET));
+}
+
+/* A real server that has no such user refuses the AUTH; the reason names no password. */
+static void refused_auth_has_no_password(void **state)
+{
+    (void)state;
+    if (!redis_fixture_find(&redis))
+        skip();
+    assert_int_equal(redis_fixture_setup(&redis), 0);
+    char url[128];
+    const char *forms[] = {"redis://someuser:" SECRET "@127.0.0.1:%d",
+                           "redis://:" SECRET "@127.0.0.1:%d"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(url, sizeof(url), forms[i], redis.port);
+        rconn_url_t u;
+        assert_int_equal(rconn_parse(url, &u, NULL, 0), 0);
+        char err[512] = "";
+        redisContext *c = rconn_open(&u, 1000, err, sizeof(err));
+        if (c)
+            redisFree(c);
+        assert_null(c);
+        assert_non_null(strstr(err, "AUTH"));
+        assert_null(strstr(err, SECRET));
+    }
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    redis_fixture_stop(&redis);
+    return 0;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(user_and_password),
+        cmocka_unit_test(password_only),
+        cmocka_unit_test(no_credentials_unchanged),
+        cmocka_unit_test(ipv6_host),
+        cmocka_unit_test(odd_characters),
+        cmocka_unit_test(truncation_keeps_a_prefix),
+        cmocka_unit_test(bad_urls_keep_the_password_out_of_errors),
+        cmocka_unit_test(connect_error_has_no_password),
+        cmocka_unit_test(refused_auth_has_no_password),
+    };
+    return cmocka_run_group_tests_name("rconn", tests, NULL, group_teardown);
+}
