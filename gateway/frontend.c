@@ -326,13 +326,13 @@ static void udp_answer(worker_t *w, pending_t *p, const backend_reply_t *r)
         udp_commit(w, bep15_write_scrape(out, BEP15_MAX_REPLY, p->tid, r->scrape, r->n_scrape));
         return;
     }
-    size_t rec = p->family == 4 ? SHOAL_PEER4_LEN : SHOAL_PEER6_LEN;
-    size_t max = (BEP15_MAX_REPLY - BEP15_ANNOUNCE_HDR) / rec;
-    size_t n = r->n_peers < max ? r->n_peers : max;
-    size_t len = bep15_write_announce_header(out, BEP15_MAX_REPLY, p->tid, jittered_interval(w),
-                                             r->stats.leechers, r->stats.seeders);
-    memcpy(out + len, r->peers, n * rec);
-    udp_commit(w, len + n * rec);
+    bep15_announce_reply_t a = {.transaction_id = p->tid,
+                                .interval = jittered_interval(w),
+                                .stats = r->stats,
+                                .family = p->family,
+                                .peers = r->peers,
+                                .n_peers = r->n_peers};
+    udp_commit(w, bep15_write_announce(out, BEP15_MAX_REPLY, &a));
 }
 
 static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, size_t *n_reqs)

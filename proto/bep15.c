@@ -14,7 +14,8 @@
  *   error    action u32 = 3, transaction_id u32, message
  *
  * Invariant: the parser reads only pkt[0..len) and every field through memcpy (datagrams are not
- * aligned); the writers never write past out[cap) and write nothing when the reply does not fit. */
+ * aligned); the writers never write past out[cap) and write nothing when the reply does not fit,
+ * except that an announce reply leaves out the peer records that do not fit (whole records). */
 #include "bep15.h"
 
 #include <endian.h>
@@ -175,6 +176,24 @@ size_t bep15_write_announce_header(uint8_t *out, size_t cap, uint32_t transactio
     put32(out + 12, leechers);
     put32(out + 16, seeders);
     return BEP15_ANNOUNCE_HDR;
+}
+
+size_t bep15_write_announce(uint8_t *out, size_t cap, const bep15_announce_reply_t *r)
+{
+    size_t rec = r->family == 4 ? SHOAL_PEER4_LEN : r->family == 6 ? SHOAL_PEER6_LEN : 0;
+    if (rec == 0 || cap < BEP15_ANNOUNCE_HDR)
+        return 0;
+    size_t fit = (cap - BEP15_ANNOUNCE_HDR) / rec;
+    size_t n = r->n_peers < fit ? r->n_peers : fit;
+    put32(out, BEP15_ANNOUNCE);
+    put32(out + 4, r->transaction_id);
+    put32(out + 8, r->interval);
+    put32(out + 12, r->stats.leechers);
+    put32(out + 16, r->stats.seeders);
+    /* The records are stored in wire form already: one copy, no per-peer work. */
+    if (n)
+        memcpy(out + BEP15_ANNOUNCE_HDR, r->peers, n * rec);
+    return BEP15_ANNOUNCE_HDR + n * rec;
 }
 
 size_t bep15_write_scrape(uint8_t *out, size_t cap, uint32_t transaction_id,

@@ -3,7 +3,8 @@
  *
  * bep15_parse() validates and decodes one datagram without copying it (a scrape's info-hashes
  * stay in the packet); the bep15_write_*() functions encode replies into the caller's buffer and
- * return the bytes written, or 0 when the buffer is too small. Nothing here allocates, locks or
+ * return the bytes written, or 0 when the buffer is too small (an announce reply instead carries
+ * only the peers that fit). Nothing here allocates, locks or
  * touches a socket. All integers on the wire are big-endian. */
 #ifndef SHOAL_BEP15_H
 #define SHOAL_BEP15_H
@@ -68,10 +69,27 @@ const char *bep15_strerror(bep15_err_t err);
 size_t bep15_write_connect(uint8_t *out, size_t cap, uint32_t transaction_id,
                            uint64_t connection_id);
 
-/* The 20-byte head of an announce reply; the caller appends n compact peers (6 or 18 bytes each,
- * by the client's address family) right after it. */
+/* The 20-byte head of an announce reply alone; bep15_write_announce() writes the whole reply. */
 size_t bep15_write_announce_header(uint8_t *out, size_t cap, uint32_t transaction_id,
                                    uint32_t interval, uint32_t leechers, uint32_t seeders);
+
+/* What an announce reply carries. peers are n_peers compact records of the announcing peer's
+ * family (4: SHOAL_PEER4_LEN bytes each, 6: SHOAL_PEER6_LEN), as the repository stores them;
+ * borrowed for the call only. */
+typedef struct {
+    uint32_t transaction_id;
+    uint32_t interval;
+    swarm_stats_t stats; /* leechers and seeders go on the wire */
+    uint8_t family;      /* 4 or 6 */
+    const uint8_t *peers;
+    size_t n_peers;
+} bep15_announce_reply_t;
+
+/* Whole announce reply: the 20-byte head, then the peer records copied as they are (one memcpy).
+ * Only whole records that fit in cap are written: the reply carries the first
+ * (cap - 20) / record-length peers when n_peers is more. Returns the bytes written, or 0 (nothing
+ * written) when cap is under 20 bytes or family is neither 4 nor 6. */
+size_t bep15_write_announce(uint8_t *out, size_t cap, const bep15_announce_reply_t *r);
 
 /* Whole scrape reply: the 8-byte head and one 12-byte entry (seeders, completed, leechers) per
  * element of stats. */

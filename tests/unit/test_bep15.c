@@ -324,6 +324,127 @@ static void announce_reply_ipv6_peers_follow_header(void **state)
     assert_memory_equal(out, want, sizeof(want));
 }
 
+/* Two compact IPv4 peers, 192.0.2.1 port 6881 and 198.51.100.7 port 51413. */
+static const uint8_t peers4[2 * 6] = {
+    0xc0, 0x00, 0x02, 0x01, 0x1a, 0xe1, /* peer 1 */
+    0xc6, 0x33, 0x64, 0x07, 0xc8, 0xd5, /* peer 2 */
+};
+
+/* Two compact IPv6 peers, 2001:db8::1 port 6881 and 2001:db8::2 port 51413. */
+static const uint8_t peers6[2 * 18] = {
+    0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x1a, 0xe1, /* peer 1 */
+    0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xc8, 0xd5, /* peer 2 */
+};
+
+static void whole_announce_reply_ipv4_is_byte_exact(void **state)
+{
+    (void)state;
+    static const uint8_t want[20 + 2 * 6] = {
+        0x00, 0x00, 0x00, 0x01,             /* action: announce */
+        0x0a, 0x0b, 0x0c, 0x0d,             /* transaction id */
+        0x00, 0x00, 0x07, 0x08,             /* interval 1800 */
+        0x00, 0x00, 0x00, 0x05,             /* leechers 5 */
+        0x00, 0x01, 0x00, 0x00,             /* seeders 65536 */
+        0xc0, 0x00, 0x02, 0x01, 0x1a, 0xe1, /* 192.0.2.1:6881 */
+        0xc6, 0x33, 0x64, 0x07, 0xc8, 0xd5, /* 198.51.100.7:51413 */
+    };
+    bep15_announce_reply_t r = {.transaction_id = 0x0a0b0c0d,
+                                .interval = 1800,
+                                .stats = {.seeders = 65536, .leechers = 5, .downloaded = 9},
+                                .family = 4,
+                                .peers = peers4,
+                                .n_peers = 2};
+    uint8_t out[BEP15_MAX_REPLY];
+    assert_int_equal(bep15_write_announce(out, sizeof(out), &r), sizeof(want));
+    assert_memory_equal(out, want, sizeof(want));
+}
+
+static void whole_announce_reply_ipv6_is_byte_exact(void **state)
+{
+    (void)state;
+    static const uint8_t want[20 + 2 * 18] = {
+        0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07, /* announce, transaction id 7 */
+        0x00, 0x00, 0x00, 0x78, 0x00, 0x00, 0x00, 0x02, /* interval 120, leechers 2 */
+        0x00, 0x00, 0x00, 0x03,                         /* seeders 3 */
+        0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x1a, 0xe1, /* [2001:db8::1]:6881 */
+        0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xc8, 0xd5, /* [2001:db8::2]:51413 */
+    };
+    bep15_announce_reply_t r = {.transaction_id = 7,
+                                .interval = 120,
+                                .stats = {.seeders = 3, .leechers = 2},
+                                .family = 6,
+                                .peers = peers6,
+                                .n_peers = 2};
+    uint8_t out[BEP15_MAX_REPLY];
+    assert_int_equal(bep15_write_announce(out, sizeof(out), &r), sizeof(want));
+    assert_memory_equal(out, want, sizeof(want));
+}
+
+static void whole_announce_reply_without_peers_is_header_only(void **state)
+{
+    (void)state;
+    static const uint8_t want[20] = {
+        0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, /* announce, transaction id 1 */
+        0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, /* interval 2, leechers 0 */
+        0x00, 0x00, 0x00, 0x00,                         /* seeders 0 */
+    };
+    bep15_announce_reply_t r = {.transaction_id = 1, .interval = 2, .family = 4};
+    uint8_t out[BEP15_ANNOUNCE_HDR];
+    assert_int_equal(bep15_write_announce(out, sizeof(out), &r), BEP15_ANNOUNCE_HDR);
+    assert_memory_equal(out, want, sizeof(want));
+}
+
+static void whole_announce_reply_keeps_only_whole_records_that_fit(void **state)
+{
+    (void)state;
+    bep15_announce_reply_t r = {.transaction_id = 7, .family = 6, .peers = peers6, .n_peers = 2};
+    uint8_t out[20 + 18 + 17 + 1];
+    memset(out, 0xaa, sizeof(out));
+    /* Room for one record and 17 bytes of a second: the second is left out whole. */
+    assert_int_equal(bep15_write_announce(out, 20 + 18 + 17, &r), 20 + 18);
+    assert_memory_equal(out + 20, peers6, 18);
+    for (size_t i = 20 + 18; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0xaa);
+}
+
+static void whole_announce_reply_of_max_udp_peers_fits_in_max_reply(void **state)
+{
+    (void)state;
+    static uint8_t many[SHOAL_UDP_PEERS4 * SHOAL_PEER4_LEN];
+    for (size_t i = 0; i < sizeof(many); i++)
+        many[i] = (uint8_t)(i * 7);
+    bep15_announce_reply_t r = {.family = 4, .peers = many, .n_peers = SHOAL_UDP_PEERS4};
+    uint8_t out[BEP15_MAX_REPLY];
+    size_t n = bep15_write_announce(out, sizeof(out), &r);
+    assert_int_equal(n, BEP15_ANNOUNCE_HDR + sizeof(many));
+    assert_memory_equal(out + BEP15_ANNOUNCE_HDR, many, sizeof(many));
+}
+
+static void whole_announce_reply_needs_20_bytes(void **state)
+{
+    (void)state;
+    bep15_announce_reply_t r = {.family = 4, .peers = peers4, .n_peers = 2};
+    uint8_t out[20];
+    memset(out, 0xaa, sizeof(out));
+    assert_int_equal(bep15_write_announce(out, 19, &r), 0);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0xaa);
+}
+
+static void whole_announce_reply_refuses_unknown_family(void **state)
+{
+    (void)state;
+    bep15_announce_reply_t r = {.family = 5, .peers = peers4, .n_peers = 2};
+    uint8_t out[BEP15_MAX_REPLY];
+    memset(out, 0xaa, sizeof(out));
+    assert_int_equal(bep15_write_announce(out, sizeof(out), &r), 0);
+    assert_int_equal(out[0], 0xaa);
+}
+
 static void announce_reply_max_peers_fit_in_max_reply(void **state)
 {
     (void)state;
@@ -645,6 +766,13 @@ int main(void)
         cmocka_unit_test(announce_reply_needs_20_bytes),
         cmocka_unit_test(announce_reply_ipv6_peers_follow_header),
         cmocka_unit_test(announce_reply_max_peers_fit_in_max_reply),
+        cmocka_unit_test(whole_announce_reply_ipv4_is_byte_exact),
+        cmocka_unit_test(whole_announce_reply_ipv6_is_byte_exact),
+        cmocka_unit_test(whole_announce_reply_without_peers_is_header_only),
+        cmocka_unit_test(whole_announce_reply_keeps_only_whole_records_that_fit),
+        cmocka_unit_test(whole_announce_reply_of_max_udp_peers_fits_in_max_reply),
+        cmocka_unit_test(whole_announce_reply_needs_20_bytes),
+        cmocka_unit_test(whole_announce_reply_refuses_unknown_family),
         cmocka_unit_test(scrape_request_parses_hashes_in_place),
         cmocka_unit_test(scrape_of_74_hashes_parses),
         cmocka_unit_test(scrape_of_75_hashes_is_too_many),
