@@ -4,7 +4,8 @@
  *
  * Invariant: every holder on the `holders` list owns one table; the current holder is on the
  * list; a holder other than the current one is on the list only while refs > 0. The list, refs
- * and `current` are only touched under `lock`. */
+ * and `current` are only touched under `lock` (the actor, which alone replaces `current`, too),
+ * except by membership_destroy(), when nobody else may call in any more. */
 #include "membership.h"
 
 #include "members.h"
@@ -390,27 +391,28 @@ static void note_failure(membership_t *self, conn_t *c)
     }
 }
 
-static void note_success(membership_t *self, conn_t *c)
-{
-    atomic_store_explicit(&self->connected, true, memory_order_relaxed);
-    if (c->failing) {
-        /* Members' keys may have expired while Redis was away (or Redis restarted empty): give
-         * every node a member ttl to register again before believing a smaller set. */
-        if (self->current)
-            self->settle_until_ms = mono_ms() + self->ttl_ms;
-        say(self, SLOG_INFO, "membership: redis %s is back after %llu failed cycles",
-            self->redis.redacted, (unsigned long long)c->failed_cycles);
-        c->failing = false;
-        c->failed_cycles = 0;
-    }
-}
-
+/* The epoch of the current table, 0 if none (a published epoch is never 0). */
 static uint64_t current_epoch(membership_t *self)
 {
     pthread_mutex_lock(&self->lock);
     uint64_t e = self->current ? partition_table_epoch(self->current->table) : 0;
     pthread_mutex_unlock(&self->lock);
     return e;
+}
+
+static void note_success(membership_t *self, conn_t *c)
+{
+    atomic_store_explicit(&self->connected, true, memory_order_relaxed);
+    if (c->failing) {
+        /* Members' keys may have expired while Redis was away (or Redis restarted empty): give
+         * every node a member ttl to register again before believing a smaller set. */
+        if (current_epoch(self) != 0)
+            self->settle_until_ms = mono_ms() + self->ttl_ms;
+        say(self, SLOG_INFO, "membership: redis %s is back after %llu failed cycles",
+            self->redis.redacted, (unsigned long long)c->failed_cycles);
+        c->failing = false;
+        c->failed_cycles = 0;
+    }
 }
 
 /* One cycle: register (a node), read, publish a new table if the set changed. */

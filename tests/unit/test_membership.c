@@ -2,8 +2,9 @@
 /* test_membership: table publication and reference counting, and the
  * Redis protocol against a real redis-server started here on a free loopback port: a node
  * registers and a reader sees it, two nodes and two readers agree on table and epoch, a member
- * that stops heartbeating is dropped after its ttl, a clean stop deregisters, and a Redis outage
- * (stopped 2 s, restarted empty) keeps the last table while the node re-registers.
+ * that stops heartbeating is dropped after its ttl, a clean stop deregisters, a Redis outage
+ * (stopped 2 s, restarted empty) keeps the last table while the node re-registers, and every
+ * reader call runs concurrently with table changes and an outage (for TSan).
  *
  * Exits 77 (skipped) only when redis-server is not installed. Every wait is a bounded poll. */
 #include "members.h"
@@ -467,6 +468,76 @@ static void references_survive_concurrent_changes(void **state)
     membership_destroy(&reader);
 }
 
+/* Every reader call (current/release, version, stats, lease, wait, refresh) from other threads
+ * while the actor publishes tables and goes through a Redis outage and back with a table in hand:
+ * for TSan, the accesses of the actor's failure and recovery paths against the readers'. */
+typedef struct {
+    membership_t *m;
+    _Atomic bool *stop;
+    uint64_t calls;
+} reader_t;
+
+static void *all_reader_calls(void *arg)
+{
+    reader_t *r = arg;
+    while (!atomic_load(r->stop)) {
+        uint64_t v = membership_version(r->m);
+        const partition_table_t *t = membership_current(r->m);
+        membership_stats_t st;
+        membership_stats(r->m, &st);
+        if (t && (membership_version(r->m) < v || st.epoch == 0 || st.members == 0))
+            abort(); /* a table was published, so the version moved and the stats show one */
+        membership_release(r->m, &t);
+        uint64_t gaps;
+        (void)membership_lease(r->m, &gaps);
+        (void)membership_wait(r->m, 0);
+        if (r->calls % 64 == 0)
+            membership_refresh(r->m);
+        r->calls++;
+    }
+    return NULL;
+}
+
+static void readers_race_changes_and_an_outage(void **state)
+{
+    (void)state;
+    membership_t *node = start_member("node-a", "tcp://127.0.0.1:7001");
+    membership_t *reader = start_reader();
+    assert_non_null(node);
+    assert_non_null(reader);
+    _Atomic bool stop = false;
+    reader_t r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (reader_t){.m = i % 2 ? node : reader, .stop = &stop};
+        assert_int_equal(pthread_create(&th[i], NULL, all_reader_calls, &r[i]), 0);
+    }
+    assert_true(wait_count(reader, 1));
+    membership_t *b = start_member("node-b", "tcp://127.0.0.1:7002");
+    assert_true(wait_count(reader, 2));
+    assert_true(wait_count(node, 2));
+    /* node-b leaves; Redis goes down long enough for failed cycles on both, then comes back
+     * empty: both recover holding a table (the settle path), then publish the smaller set. */
+    membership_stop(b);
+    redis_fixture_stop(&redis);
+    redis_fixture_sleep_ms(700);
+    assert_int_equal(redis_fixture_start(&redis), 0);
+    assert_true(wait_count(reader, 1));
+    assert_true(wait_count(node, 1));
+    atomic_store(&stop, true);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(r[i].calls > 0);
+    }
+    membership_stats_t st;
+    membership_stats(reader, &st);
+    assert_true(st.errors > 0);
+    assert_true(st.connected);
+    membership_destroy(&b);
+    membership_destroy(&reader);
+    membership_destroy(&node);
+}
+
 int main(void)
 {
     if (!redis_fixture_find(&redis)) {
@@ -485,6 +556,7 @@ int main(void)
         cmocka_unit_test_setup(old_table_outlives_change_while_referenced, flush),
         cmocka_unit_test_setup(references_survive_concurrent_changes, flush),
         cmocka_unit_test_setup(redis_outage_keeps_table_and_node_reregisters, flush),
+        cmocka_unit_test_setup(readers_race_changes_and_an_outage, flush),
     };
     return cmocka_run_group_tests_name("membership", tests, group_setup, group_teardown);
 }
