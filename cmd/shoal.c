@@ -149,12 +149,13 @@ int main(int argc, char **argv)
     bool random_secret;
     if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0)
         return daemon_fail(&d, 2, "%s", err);
+    /* Warned, not refused: tests (and demonstrations of expiry) use short timeouts on purpose. */
     if (cfg.repo.peer_timeout <= cfg.fe.interval)
-        return daemon_fail(&d, 2,
-                           "--peer-timeout %u is not above --interval %u: peers would expire "
-                           "before their next announce",
-                           cfg.repo.peer_timeout, cfg.fe.interval);
-    if ((uint64_t)cfg.repo.peer_timeout * 4 < (uint64_t)cfg.fe.interval * 5)
+        slog_msg(SLOG_WARN,
+                 "--peer-timeout %u is not above --interval %u: peers expire before their next "
+                 "announce, so swarms stay nearly empty",
+                 cfg.repo.peer_timeout, cfg.fe.interval);
+    else if ((uint64_t)cfg.repo.peer_timeout * 4 < (uint64_t)cfg.fe.interval * 5)
         slog_msg(SLOG_WARN,
                  "--peer-timeout %u is less than 1.25 x --interval %u: a client that announces a "
                  "little late is forgotten meanwhile",
