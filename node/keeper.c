@@ -92,13 +92,14 @@ static inline void set_bit(uint64_t *m, uint32_t p)
     m[p >> 6] |= UINT64_C(1) << (p & 63);
 }
 
+/* Relaxed: after a lease gap, the release of verified_gaps orders these before serving resumes. */
 static void block(keeper_t *self, uint32_t p, bool on)
 {
     uint64_t m = UINT64_C(1) << (p & 63);
     if (on)
-        atomic_fetch_or(&self->blocked[p >> 6], m);
+        atomic_fetch_or_explicit(&self->blocked[p >> 6], m, memory_order_relaxed);
     else
-        atomic_fetch_and(&self->blocked[p >> 6], ~m);
+        atomic_fetch_and_explicit(&self->blocked[p >> 6], ~m, memory_order_relaxed);
 }
 
 /* A Redis call failed: log it with backoff. */
@@ -377,7 +378,7 @@ static void check_gap(keeper_t *self)
         return;
     uint64_t gaps;
     self->view.lease(self->view.arg, &gaps);
-    if (gaps == atomic_load(&self->verified_gaps))
+    if (gaps == atomic_load_explicit(&self->verified_gaps, memory_order_relaxed))
         return;
     uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
     snapstore_owner_t *own = malloc(PARTITION_COUNT * sizeof(*own));
@@ -408,7 +409,8 @@ static void check_gap(keeper_t *self)
         "snapshots: resumed after a pause past the member ttl; %zu of %zu partitions were taken "
         "over meanwhile",
         lost, n);
-    atomic_store(&self->verified_gaps, gaps);
+    /* Release: a worker that sees the count sees the partitions lost meanwhile blocked. */
+    atomic_store_explicit(&self->verified_gaps, gaps, memory_order_release);
 out:
     free(ps);
     free(own);
@@ -648,7 +650,7 @@ static void *keeper_main(void *arg)
         }
         if (stop) {
             if (release) {
-                atomic_store(&self->block_all, true);
+                atomic_store_explicit(&self->block_all, true, memory_order_relaxed);
                 uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
                 size_t n = 0;
                 for (uint32_t p = 0; ps && p < PARTITION_COUNT; p++)

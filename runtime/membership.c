@@ -503,13 +503,14 @@ static void actor_main(zsock_t *pipe, void *arg)
             continue;
         /* A late cycle after our registration could have expired (the process was stopped or
          * starved): others may have taken our partitions. Count it before the lease renews. */
-        int64_t prev = atomic_load(&self->last_cycle_ms);
+        int64_t prev = atomic_load_explicit(&self->last_cycle_ms, memory_order_relaxed);
         if (prev && self->self_id[0] && now - prev > (int64_t)period + GAP_SLACK_MS &&
             now - self->last_beat_ms >= (int64_t)self->ttl_ms)
-            atomic_fetch_add(&self->gaps, 1);
+            atomic_fetch_add_explicit(&self->gaps, 1, memory_order_relaxed);
         cycle(self, &conn);
         last_cycle = mono_ms();
-        atomic_store(&self->last_cycle_ms, last_cycle);
+        /* Release: whoever sees this cycle's end also sees the gap counted before it. */
+        atomic_store_explicit(&self->last_cycle_ms, last_cycle, memory_order_release);
         next = now + period;
         if (next <= last_cycle) /* a slow cycle: do not run back to back */
             next = last_cycle + period / 2;
@@ -618,7 +619,7 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
         err_set(err, errlen, "out of memory");
         goto fail;
     }
-    atomic_store(&self->connected, true);
+    atomic_store_explicit(&self->connected, true, memory_order_relaxed);
     return self;
 fail:
     membership_destroy(&self);
@@ -639,8 +640,11 @@ bool membership_lease(const membership_t *self, uint64_t *gaps)
         *gaps = 0;
         return true;
     }
-    *gaps = atomic_load(&self->gaps);
-    int64_t last = atomic_load(&self->last_cycle_ms);
+    /* The cycle's end first: a fresh lease read with a count from before the cycle that found
+     * a gap would let a worker serve before the keeper re-checked (the count is not stale once
+     * the end that was stored after it is seen). */
+    int64_t last = atomic_load_explicit(&self->last_cycle_ms, memory_order_acquire);
+    *gaps = atomic_load_explicit(&self->gaps, memory_order_relaxed);
     /* A cycle is at most a period plus a connect and a command timeout late. */
     int64_t window = (int64_t)self->ttl_ms + 2 * MEMBERSHIP_REDIS_TIMEOUT_MS;
     return last != 0 && mono_ms() - last < window;
