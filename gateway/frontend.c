@@ -13,14 +13,15 @@
  * HTTP replies are gathered per connection (wbuf) and written with one send per read or per
  * backend poll.
  *
- * HTTP pipelining: up to PIPE_MAX requests of one connection are at the backend at once.
- * Invariant: answers leave in request order. An answer whose turn has come is written at once
- * (always the case with an in-process backend, which answers during submit); one that overtook
- * an earlier answer waits in the connection's held store, allocated only then, bounded together
- * with the unsent backlog by CONN_BACKLOG_MAX. */
+ * HTTP pipelining: up to FE_ORDER_DEPTH requests of one connection are at the backend at once.
+ * Invariant: answers leave in request order (fe_order.h). An answer whose turn has come is
+ * written at once (always the case with an in-process backend, which answers during submit); one
+ * that overtook an earlier answer waits in the connection's order store, allocated only then,
+ * bounded together with the unsent backlog by CONN_BACKLOG_MAX. */
 #include "frontend.h"
 
 #include "bep15.h"
+#include "fe_order.h"
 #include "httpreq.h"
 #include "httpresp.h"
 #include "query.h"
@@ -50,10 +51,7 @@
 #define EPOLL_EVENTS     128
 #define WBUF_CAP         (64 * 1024)
 #define CONN_BACKLOG_MAX (256 * 1024) /* unsent bytes a slow reader may hold before it is cut */
-#define PIPE_MAX         32           /* requests of one HTTP connection in flight; power of two */
 #define NO_CONN          UINT32_MAX
-
-_Static_assert(PIPE_MAX <= 32 && (PIPE_MAX & (PIPE_MAX - 1)) == 0, "one bit per place, in a u32");
 
 enum { EV_STOP = 0, EV_UDP = 1, EV_LISTEN = 2, EV_CONN = 3, EV_BACKEND = 4 };
 enum { PEND_FREE = 0, PEND_UDP = 1, PEND_HTTP = 2 };
@@ -69,29 +67,15 @@ typedef struct {
     bool udp;
 } listen_addr_t;
 
-/* Answers of one connection that came before an earlier one's, each at place seq % PIPE_MAX. */
-typedef struct {
-    uint32_t ready; /* bit per place: an answer is held there */
-    uint32_t last;  /* bit per place: that answer ends the connection */
-    uint32_t off[PIPE_MAX], len[PIPE_MAX];
-    uint32_t used, cap; /* data[0..used) written, of cap; emitted answers leave holes */
-    uint32_t bytes;     /* held now: sum of len over ready places */
-    char data[];
-} held_t;
-
-/* Requests are numbered in arrival order; seq_out is the next to answer on the wire, so
- * seq_next - seq_out are in flight (at most PIPE_MAX). */
 typedef struct {
     int fd;
     uint32_t gen;
     bool open;
     bool closing;    /* read no further request; close once every answer is out */
-    bool finished;   /* the answer that ends the connection is out: drop the rest, close */
     bool eof;        /* the client shut its side: answer what it sent, then close */
     bool want_write; /* EPOLLOUT armed, EPOLLIN off: the client is not reading */
     bool dirty;      /* on the worker's settle list (next_dirty) */
     uint32_t events; /* armed in epoll */
-    uint32_t seq_next, seq_out;
     uint32_t next_dirty;
     endpoint_t peer;
     uint32_t last_active;
@@ -99,7 +83,7 @@ typedef struct {
     uint32_t in_len;
     char *out; /* unsent backlog, allocated only when the socket would block */
     size_t out_len, out_off;
-    held_t *held; /* allocated only while answers wait for an earlier one */
+    fe_order_t order; /* request numbers, and answers waiting for an earlier one */
 } conn_t;
 
 typedef struct {
@@ -444,8 +428,7 @@ static void conn_close(worker_t *w, conn_t *c)
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
-    free(c->held);
-    c->held = NULL;
+    fe_order_clear(&c->order);
     if (w->batch_conn == c) {
         w->batch_conn = NULL;
         w->wlen = 0;
@@ -455,11 +438,6 @@ static void conn_close(worker_t *w, conn_t *c)
     c->in_len = 0;
     /* c->dirty stays: the slot may be on the settle list, which checks c->open. */
     w->free_conns[w->n_free++] = (uint32_t)(c - w->conns);
-}
-
-static inline uint32_t conn_in_flight(const conn_t *c)
-{
-    return c->seq_next - c->seq_out;
 }
 
 /* Arm the events the connection's state asks for; one epoll_ctl only when they change. Reading
@@ -481,16 +459,11 @@ static void conn_update_events(worker_t *w, conn_t *c)
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static size_t conn_held_bytes(const conn_t *c)
-{
-    return c->held ? c->held->bytes : 0;
-}
-
 /* Queue bytes the socket would not take; the client must read them before we read more. */
 static void conn_backlog(worker_t *w, conn_t *c, const char *data, size_t len)
 {
     size_t pending = c->out_len - c->out_off;
-    if (pending + conn_held_bytes(c) + len > CONN_BACKLOG_MAX) {
+    if (pending + fe_order_held(&c->order) + len > CONN_BACKLOG_MAX) {
         conn_close(w, c);
         return;
     }
@@ -545,8 +518,8 @@ static void wbuf_flush(worker_t *w)
 
 /* Send response bytes: gathered in wbuf, one connection at a time, so the responses a
  * connection gets from one read or one backend poll leave with one send. Switching to another
- * connection writes the previous one's first. data may live in c->held: nothing here frees it
- * unless c is closed, which the caller checks. */
+ * connection writes the previous one's first. data may live in c's order store: nothing here
+ * frees it unless c is closed, which the caller checks. */
 static void conn_respond(worker_t *w, conn_t *c, const char *data, size_t len)
 {
     if (c != w->batch_conn || w->wlen + len > WBUF_CAP) {
@@ -563,107 +536,38 @@ static void conn_respond(worker_t *w, conn_t *c, const char *data, size_t len)
     w->wlen += len;
 }
 
-/* The answer of sequence c->seq_out, in order. After an answer that ends the connection
- * (Connection: close, or an error that closes), later ones are dropped. */
+/* Write an answer whose turn has come. One that ends the connection (Connection: close, or an
+ * error that closes) stops reading. */
 static void conn_emit(worker_t *w, conn_t *c, const char *data, size_t len, bool last)
 {
-    c->seq_out++;
-    if (c->finished)
-        return;
-    if (last) {
-        c->finished = true;
+    if (last)
         c->closing = true;
-    }
     conn_respond(w, c, data, len);
 }
 
-/* Write the held answers that are now next in line. */
-static void held_drain(worker_t *w, conn_t *c)
+/* The answer to request seq of c: written now if every earlier one is out, held otherwise
+ * (bounded together with the unsent backlog by CONN_BACKLOG_MAX). */
+static void http_put(worker_t *w, conn_t *c, uint32_t seq, const char *data, size_t len, bool last)
 {
-    while (c->open && c->held) {
-        held_t *h = c->held;
-        uint32_t bit = 1u << (c->seq_out & (PIPE_MAX - 1));
-        if (!(h->ready & bit))
-            return;
-        unsigned i = c->seq_out & (PIPE_MAX - 1);
-        h->ready &= ~bit;
-        h->bytes -= h->len[i];
-        bool last = (h->last & bit) != 0;
-        h->last &= ~bit;
-        bool empty = h->ready == 0;
-        /* Emptied, the store is freed once the bytes have left it (wbuf copies them, or the
-         * backlog does). */
-        conn_emit(w, c, h->data + h->off[i], h->len[i], last);
-        if (empty && c->open && c->held == h) {
-            free(h);
-            c->held = NULL;
-        }
-    }
-}
-
-/* Keep an answer that came before an earlier one of the same connection. The store is
- * allocated on the first such answer and freed when it empties; it is compacted into a new one
- * when it runs out of room. Held bytes count toward the connection's backlog bound. */
-static void held_put(worker_t *w, conn_t *c, uint32_t seq, const char *data, size_t len, bool last)
-{
-    held_t *h = c->held;
-    size_t pending = c->out_len - c->out_off;
-    if (pending + conn_held_bytes(c) + len > CONN_BACKLOG_MAX) {
+    size_t room = CONN_BACKLOG_MAX - (c->out_len - c->out_off);
+    switch (fe_order_put(&c->order, seq, data, len, last, room)) {
+    case FE_ORDER_NOW:
+        conn_emit(w, c, data, len, last);
+        break;
+    case FE_ORDER_HELD:
+    case FE_ORDER_DROP:
+        return;
+    case FE_ORDER_FULL:
+    case FE_ORDER_NOMEM:
         conn_close(w, c);
         return;
     }
-    if (!h || h->used + len > h->cap) {
-        size_t need = conn_held_bytes(c) + len;
-        size_t cap = h ? 2 * need : (len < 4096 ? 4096 : len);
-        if (cap < need)
-            cap = need;
-        held_t *n = malloc(sizeof(*n) + cap);
-        if (!n) {
-            conn_close(w, c);
-            return;
-        }
-        n->ready = n->last = 0;
-        n->used = n->bytes = 0;
-        n->cap = (uint32_t)cap;
-        for (unsigned i = 0; h && i < PIPE_MAX; i++) {
-            if (!(h->ready & (1u << i)))
-                continue;
-            memcpy(n->data + n->used, h->data + h->off[i], h->len[i]);
-            n->off[i] = n->used;
-            n->len[i] = h->len[i];
-            n->used += h->len[i];
-        }
-        if (h) {
-            n->ready = h->ready;
-            n->last = h->last;
-            n->bytes = h->bytes;
-        }
-        free(h);
-        c->held = h = n;
-    }
-    unsigned i = seq & (PIPE_MAX - 1);
-    memcpy(h->data + h->used, data, len);
-    h->off[i] = h->used;
-    h->len[i] = (uint32_t)len;
-    h->used += (uint32_t)len;
-    h->bytes += (uint32_t)len;
-    h->ready |= 1u << i;
-    if (last)
-        h->last |= 1u << i;
-}
-
-/* The answer to request seq of c: written now if every earlier one is out, held otherwise. */
-static void http_put(worker_t *w, conn_t *c, uint32_t seq, const char *data, size_t len, bool last)
-{
-    if (c->finished)
-        return; /* an earlier answer ended the connection */
-    if (seq != c->seq_out) {
-        held_put(w, c, seq, data, len, last);
-        return;
-    }
-    conn_emit(w, c, data, len, last);
-    if (c->held)
-        held_drain(w, c);
+    /* Held answers now next in line; their bytes live in the store until the next fe_order_
+     * call, and conn_emit copies them (wbuf or backlog) or closes c, which clears the store. */
+    const char *held;
+    size_t n;
+    while (c->open && c->order.store && fe_order_next(&c->order, &held, &n, &last))
+        conn_emit(w, c, held, n, last);
 }
 
 static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r);
@@ -845,19 +749,20 @@ static void conn_process(worker_t *w, conn_t *c)
     size_t off = 0;
     uint32_t max_head = w->fe->cfg.http_max_request;
     w->processing = c;
-    while (off < c->in_len && !c->closing && c->open && conn_in_flight(c) < PIPE_MAX) {
+    while (off < c->in_len && !c->closing && c->open && !fe_order_full(&c->order)) {
         httpreq_t req;
         httpreq_err_t err = httpreq_parse(c->in + off, c->in_len - off, max_head, &req);
         if (err == HTTPREQ_INCOMPLETE)
             break;
         if (err != HTTPREQ_OK) {
             c->closing = true;
-            http_status(w, c, c->seq_next++, httpreq_status(err), httpreq_strerror(err), false);
+            http_status(w, c, fe_order_take(&c->order), httpreq_status(err), httpreq_strerror(err),
+                        false);
             break;
         }
         if (!req.keep_alive)
             c->closing = true;
-        http_request(w, c, c->seq_next++, &req);
+        http_request(w, c, fe_order_take(&c->order), &req);
         off += req.head_len;
     }
     w->processing = NULL;
@@ -869,13 +774,13 @@ static void conn_process(worker_t *w, conn_t *c)
     }
     /* The client has shut its side: once nothing complete is left to read, the requests it
      * sent are all that will be answered. */
-    if (c->eof && conn_in_flight(c) < PIPE_MAX)
+    if (c->eof && !fe_order_full(&c->order))
         c->closing = true;
     if (w->batch_conn == c)
         wbuf_flush(w);
     if (!c->open || c->want_write)
         return; /* conn_writable goes on once the client has read the backlog */
-    if (c->finished || (c->closing && conn_in_flight(c) == 0)) {
+    if (c->order.finished || (c->closing && fe_order_in_flight(&c->order) == 0)) {
         conn_close(w, c);
         return;
     }
@@ -911,7 +816,7 @@ static void conn_readable(worker_t *w, conn_t *c)
     if (n < 0)
         return;
     if (n == 0) {
-        if (conn_in_flight(c) == 0) {
+        if (fe_order_in_flight(&c->order) == 0) {
             conn_close(w, c);
             return;
         }
@@ -999,10 +904,10 @@ static void tcp_acceptable(worker_t *w, int lfd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
         c->open = true;
-        c->closing = c->finished = c->eof = false;
+        c->closing = c->eof = false;
         c->want_write = false;
         c->events = EPOLLIN;
-        c->seq_next = c->seq_out = 0;
+        fe_order_init(&c->order);
         c->in_len = 0;
         c->last_active = w->now_mono;
         sockaddr_to_endpoint((struct sockaddr *)&sa, &c->peer);
