@@ -9,6 +9,7 @@
  * a blocked partition is not held; wait_since[p] != 0 only for owned, unheld partitions. */
 #include "keeper.h"
 
+#include "backoff.h"
 #include "mono.h"
 #include "rconn.h"
 #include "snapstore.h"
@@ -64,11 +65,9 @@ struct keeper {
     snap_enc_t *enc[PARTITION_COUNT];
     uint64_t pick[WORDS]; /* partitions being exported */
     uint64_t kept[WORDS]; /* lost partitions whose swarms we keep to merge: counts overlap */
-    bool failing;
-    int64_t next_log_ms, backoff_ms;
-    uint64_t failed_calls;
-    int64_t retry_ms;    /* while failing: no Redis work before this */
-    uint32_t probe_next; /* the next held partition whose fence an idle cycle reads */
+    backoff_t failing;    /* Redis calls failing: active while they do, and when to say so */
+    int64_t retry_ms;     /* while failing: no Redis work before this */
+    uint32_t probe_next;  /* the next held partition whose fence an idle cycle reads */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -106,25 +105,20 @@ static void block(keeper_t *self, uint32_t p, bool on)
 static void redis_failed(keeper_t *self, const char *what)
 {
     int64_t now = mono_ms();
-    self->failed_calls++;
     pthread_mutex_lock(&self->lock);
     self->stats.errors++;
     self->stats.connected = false;
     pthread_mutex_unlock(&self->lock);
     self->retry_ms = now + 500;
-    if (!self->failing) {
-        self->failing = true;
-        self->backoff_ms = 1000;
-        self->next_log_ms = now + self->backoff_ms;
+    bool first = !self->failing.active;
+    if (!backoff_due(&self->failing, now))
+        return;
+    if (first)
         say(self, SLOG_WARN, "snapshots: %s: %s; serving from memory and retrying", what,
             snapstore_error(self->store));
-    } else if (now >= self->next_log_ms) {
+    else
         say(self, SLOG_WARN, "snapshots: redis still failing (%llu calls): %s",
-            (unsigned long long)self->failed_calls, snapstore_error(self->store));
-        self->backoff_ms =
-            self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
-        self->next_log_ms = now + self->backoff_ms;
-    }
+            (unsigned long long)self->failing.count, snapstore_error(self->store));
 }
 
 static void redis_ok(keeper_t *self)
@@ -132,12 +126,10 @@ static void redis_ok(keeper_t *self)
     pthread_mutex_lock(&self->lock);
     self->stats.connected = true;
     pthread_mutex_unlock(&self->lock);
-    if (self->failing) {
+    uint64_t failed = self->failing.count;
+    if (backoff_ok(&self->failing))
         say(self, SLOG_INFO, "snapshots: redis is back after %llu failed calls",
-            (unsigned long long)self->failed_calls);
-        self->failing = false;
-        self->failed_calls = 0;
-    }
+            (unsigned long long)failed);
 }
 
 /* ---- export and write ----------------------------------------------------------------------- */
@@ -663,7 +655,7 @@ static void *keeper_main(void *arg)
             }
             break;
         }
-        bool paced = self->failing && mono_ms() < self->retry_ms;
+        bool paced = self->failing.active && mono_ms() < self->retry_ms;
         if (!paced)
             check_gap(self);
         follow_table(self);
@@ -674,7 +666,7 @@ static void *keeper_main(void *arg)
             int64_t start = now;
             struct timespec c0, c1;
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-            if (!self->failing || now >= self->retry_ms)
+            if (!self->failing.active || now >= self->retry_ms)
                 snapshot_cycle(self);
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
             now = mono_ms();
@@ -738,6 +730,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
     self->clock = cfg->clock ? cfg->clock : mono_s;
     self->log = cfg->log;
     self->log_arg = cfg->log_arg;
+    self->failing = (backoff_t){.first_ms = 1000, .max_ms = BACKOFF_MAX_MS};
     self->store = snapstore_new(&url, cfg->prefix ? cfg->prefix : "shoal", cfg->self_id,
                                 cfg->redis_timeout_ms ? cfg->redis_timeout_ms : 1000);
     if (!self->store) {

@@ -8,6 +8,7 @@
  * except by membership_destroy(), when nobody else may call in any more. */
 #include "membership.h"
 
+#include "backoff.h"
 #include "members.h"
 #include "mono.h"
 #include "rconn.h"
@@ -186,10 +187,7 @@ bool membership_wait(membership_t *self, uint32_t timeout_ms)
 
 typedef struct {
     redisContext *ctx;
-    bool failing;
-    uint64_t failed_cycles;
-    int64_t next_log_ms;
-    int64_t backoff_ms;
+    backoff_t failing; /* cycles failing: active while they do, and when to say so */
     char last_err[512];
 } conn_t;
 
@@ -375,20 +373,15 @@ static void note_failure(membership_t *self, conn_t *c)
     atomic_fetch_add_explicit(&self->errors, 1, memory_order_relaxed);
     atomic_store_explicit(&self->connected, false, memory_order_relaxed);
     drop_conn(c);
-    int64_t now = mono_ms();
-    c->failed_cycles++;
-    if (!c->failing) {
-        c->failing = true;
-        c->backoff_ms = 1000;
-        c->next_log_ms = now + c->backoff_ms;
+    bool first = !c->failing.active;
+    if (!backoff_due(&c->failing, mono_ms()))
+        return;
+    if (first)
         say(self, SLOG_WARN, "membership: redis %s: %s; keeping the last table and retrying",
             self->redis.redacted, c->last_err);
-    } else if (now >= c->next_log_ms) {
+    else
         say(self, SLOG_WARN, "membership: redis %s still failing (%llu cycles): %s",
-            self->redis.redacted, (unsigned long long)c->failed_cycles, c->last_err);
-        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-        c->next_log_ms = now + c->backoff_ms;
-    }
+            self->redis.redacted, (unsigned long long)c->failing.count, c->last_err);
 }
 
 /* The epoch of the current table, 0 if none (a published epoch is never 0). */
@@ -403,15 +396,14 @@ static uint64_t current_epoch(membership_t *self)
 static void note_success(membership_t *self, conn_t *c)
 {
     atomic_store_explicit(&self->connected, true, memory_order_relaxed);
-    if (c->failing) {
+    uint64_t failed = c->failing.count;
+    if (backoff_ok(&c->failing)) {
         /* Members' keys may have expired while Redis was away (or Redis restarted empty): give
          * every node a member ttl to register again before believing a smaller set. */
         if (current_epoch(self) != 0)
             self->settle_until_ms = mono_ms() + self->ttl_ms;
         say(self, SLOG_INFO, "membership: redis %s is back after %llu failed cycles",
-            self->redis.redacted, (unsigned long long)c->failed_cycles);
-        c->failing = false;
-        c->failed_cycles = 0;
+            self->redis.redacted, (unsigned long long)failed);
     }
 }
 
@@ -465,7 +457,7 @@ static void cycle(membership_t *self, conn_t *c)
 static void actor_main(zsock_t *pipe, void *arg)
 {
     membership_t *self = arg;
-    conn_t conn = {0};
+    conn_t conn = {.failing = {.first_ms = 1000, .max_ms = BACKOFF_MAX_MS}};
     zsock_signal(pipe, 0);
     uint32_t period = self->poll_ms;
     if (self->self_id[0] && self->heartbeat_ms < period)
