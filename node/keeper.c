@@ -685,15 +685,7 @@ static void *keeper_main(void *arg)
         /* The lease may need checking sooner than the next snapshot. */
         if (self->view.lease && now + ACQUIRE_POLL < wake)
             wake = now + ACQUIRE_POLL;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t wait_ms = wake > now ? wake - now : 0;
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = mono_deadline(wake - now); /* cond is on CLOCK_MONOTONIC */
         pthread_mutex_lock(&self->lock);
         while (!self->woken && !self->stop && !(self->leave && !self->left)) {
             if (pthread_cond_timedwait(&self->cond, &self->lock, &ts) == ETIMEDOUT)
@@ -786,14 +778,7 @@ bool keeper_may_serve(const keeper_t *self, uint32_t p)
 
 bool keeper_wait_restored(keeper_t *self, uint32_t timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = mono_deadline(timeout_ms);
     pthread_mutex_lock(&self->lock);
     while (self->restore_pending) {
         if (pthread_cond_timedwait(&self->cond, &self->lock, &ts) == ETIMEDOUT)
@@ -812,9 +797,7 @@ void keeper_leave(keeper_t *self)
     self->leave = true;
     pthread_cond_broadcast(&self->cond);
     /* Bounded: the thread sets the mark within one Redis timeout of finishing its current step. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += 5;
+    struct timespec ts = mono_deadline(5000);
     while (!self->left) {
         if (pthread_cond_timedwait(&self->cond, &self->lock, &ts) == ETIMEDOUT)
             break;

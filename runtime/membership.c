@@ -165,14 +165,7 @@ uint64_t membership_version(const membership_t *self)
 
 bool membership_wait(membership_t *self, uint32_t timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = mono_deadline(timeout_ms); /* `published` is on CLOCK_MONOTONIC */
     pthread_mutex_lock(&self->lock);
     while (!self->current) {
         if (pthread_cond_timedwait(&self->published, &self->lock, &deadline) == ETIMEDOUT)
