@@ -83,7 +83,7 @@ typedef struct {
     _Atomic(keeper_t *) keeper; /* set once the keeper exists */
 } node_ctx_t;
 
-static bool view_owned(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
+static bool view_owned(void *arg, pset_t *mine)
 {
     node_ctx_t *c = arg;
     const partition_table_t *t = membership_current(c->members);
@@ -92,7 +92,7 @@ static bool view_owned(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
     int me = partition_table_find(t, c->self_id);
     for (uint32_t p = 0; me >= 0 && p < PARTITION_COUNT; p++)
         if (partition_owner(t, p) == (uint16_t)me)
-            mine[p >> 6] |= UINT64_C(1) << (p & 63);
+            pset_add(mine, p);
     membership_release(c->members, &t);
     return true;
 }

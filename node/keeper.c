@@ -11,6 +11,7 @@
 
 #include "backoff.h"
 #include "mono.h"
+#include "pset.h"
 #include "rconn.h"
 #include "snapstore.h"
 
@@ -29,7 +30,9 @@
 #define BACKOFF_MAX_MS 60000
 #define ACQUIRE_POLL   50 /* ms between looks at a partition waiting for its release */
 #define DUTY_PERCENT   10 /* most of the time the snapshot cycles may take */
-#define WORDS          REPO_DIRTY_WORDS
+
+/* The repository's dirty set is PARTITION_COUNT bits in words, as a pset_t: passed as .w. */
+_Static_assert(sizeof(pset_t) == REPO_DIRTY_WORDS * sizeof(uint64_t), "dirty set is a pset");
 
 struct keeper {
     /* configuration */
@@ -43,7 +46,7 @@ struct keeper {
     snapstore_t *store;
 
     /* shared with workers */
-    _Atomic uint64_t blocked[WORDS];
+    _Atomic uint64_t blocked[PSET_WORDS]; /* a pset_t, but atomic word by word */
     _Atomic uint64_t verified_gaps;
     _Atomic bool block_all;
 
@@ -58,16 +61,16 @@ struct keeper {
     /* keeper thread */
     uint64_t held[PARTITION_COUNT];
     int64_t wait_since[PARTITION_COUNT];
-    uint64_t owned[WORDS];
+    pset_t owned;
     bool have_table;
     uint64_t version;
     bool version_seen;
     snap_enc_t *enc[PARTITION_COUNT];
-    uint64_t pick[WORDS]; /* partitions being exported */
-    uint64_t kept[WORDS]; /* lost partitions whose swarms we keep to merge: counts overlap */
-    backoff_t failing;    /* Redis calls failing: active while they do, and when to say so */
-    int64_t retry_ms;     /* while failing: no Redis work before this */
-    uint32_t probe_next;  /* the next held partition whose fence an idle cycle reads */
+    pset_t pick;         /* partitions being exported */
+    pset_t kept;         /* lost partitions whose swarms we keep to merge: counts overlap */
+    backoff_t failing;   /* Redis calls failing: active while they do, and when to say so */
+    int64_t retry_ms;    /* while failing: no Redis work before this */
+    uint32_t probe_next; /* the next held partition whose fence an idle cycle reads */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -79,16 +82,6 @@ static uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static inline bool bit(const uint64_t *m, uint32_t p)
-{
-    return (m[p >> 6] >> (p & 63)) & 1;
-}
-
-static inline void set_bit(uint64_t *m, uint32_t p)
-{
-    m[p >> 6] |= UINT64_C(1) << (p & 63);
 }
 
 /* Relaxed: after a lease gap, the release of verified_gaps orders these before serving resumes. */
@@ -137,13 +130,13 @@ static void redis_ok(keeper_t *self)
 static snap_enc_t *pick_enc(void *arg, uint32_t p)
 {
     keeper_t *self = arg;
-    return bit(self->pick, p) ? self->enc[p] : NULL;
+    return pset_has(&self->pick, p) ? self->enc[p] : NULL;
 }
 
 static bool drop_pred(void *arg, uint32_t p)
 {
     keeper_t *self = arg;
-    return !bit(self->owned, p) && self->held[p] == 0;
+    return !pset_has(&self->owned, p) && self->held[p] == 0;
 }
 
 /* A held partition turned out to belong to someone else now. */
@@ -151,11 +144,11 @@ static void lose(keeper_t *self, uint32_t p)
 {
     block(self, p, true);
     self->held[p] = 0;
-    set_bit(self->kept, p);
+    pset_add(&self->kept, p);
     /* The swarms kept for the merge may be the only copy: write them once p is ours again. */
-    uint64_t m[WORDS] = {0};
-    set_bit(m, p);
-    repo_mark_dirty(self->repo, m);
+    pset_t m = {0};
+    pset_add(&m, p);
+    repo_mark_dirty(self->repo, m.w);
     pthread_mutex_lock(&self->lock);
     self->stats.lost++;
     pthread_mutex_unlock(&self->lock);
@@ -165,16 +158,16 @@ static void lose(keeper_t *self, uint32_t p)
 static void fences_gone(keeper_t *self)
 {
     size_t n = 0;
-    uint64_t all[WORDS] = {0};
+    pset_t all = {0};
     for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
         if (self->held[p]) {
             self->held[p] = 0;
-            set_bit(all, p);
+            pset_add(&all, p);
             n++;
         }
     }
     /* Their snapshots are gone too: rewrite each in full once it is acquired again. */
-    repo_mark_dirty(self->repo, all);
+    repo_mark_dirty(self->repo, all.w);
     pthread_mutex_lock(&self->lock);
     self->stats.gone++;
     pthread_mutex_unlock(&self->lock);
@@ -183,31 +176,31 @@ static void fences_gone(keeper_t *self)
 }
 
 /* Export the partitions in ps[0..n) (all held) and write them with the fence, with the release
- * mark if release. With full not NULL, a partition whose bit is clear there has not changed since
- * its last snapshot: only the release mark is written. Partitions whose write did not get through
- * are marked dirty again. */
+ * mark if release. With full not NULL, a partition not in it has not changed since its last
+ * snapshot: only the release mark is written. Partitions whose write did not get through are
+ * marked dirty again. */
 static void write_partitions(keeper_t *self, const uint32_t *ps, size_t n, bool release,
-                             const uint64_t *full)
+                             const pset_t *full)
 {
     if (n == 0)
         return;
     int64_t t0 = mono_us();
     uint64_t wall = wall_ms();
-    memset(self->pick, 0, sizeof(self->pick));
-    uint64_t redo[WORDS] = {0};
+    pset_clear(&self->pick);
+    pset_t redo = {0};
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t p = ps[i];
-        if (full && !bit(full, p))
+        if (full && !pset_has(full, p))
             continue;
         if (!self->enc[p])
             self->enc[p] = snap_enc_new();
         if (!self->enc[p] ||
             snap_enc_begin(self->enc[p], p, self->self_id, self->held[p], wall) != SNAP_OK) {
-            set_bit(redo, p);
+            pset_add(&redo, p);
             continue;
         }
-        set_bit(self->pick, p);
+        pset_add(&self->pick, p);
         ok++;
     }
     uint32_t now = self->clock();
@@ -224,23 +217,23 @@ static void write_partitions(keeper_t *self, const uint32_t *ps, size_t n, bool 
     uint64_t peers = 0, bytes = 0, written = 0;
     if (!ws || !res || !wp) {
         for (size_t i = 0; i < n; i++)
-            set_bit(redo, ps[i]);
+            pset_add(&redo, ps[i]);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         uint32_t p = ps[i];
-        if (release && full && !bit(full, p)) {
+        if (release && full && !pset_has(full, p)) {
             ws[k] = (snapstore_write_t){.partition = p, .epoch = self->held[p], .release = true};
             wp[k++] = p;
             continue;
         }
-        if (!bit(self->pick, p))
+        if (!pset_has(&self->pick, p))
             continue;
         const uint8_t *data;
         size_t len;
         if (snap_enc_finish(self->enc[p], &data, &len) != SNAP_OK) {
             /* Out of memory while exporting: skip this one, try again next cycle. */
-            set_bit(redo, p);
+            pset_add(&redo, p);
             continue;
         }
         peers += snap_enc_peers(self->enc[p]);
@@ -274,14 +267,14 @@ static void write_partitions(keeper_t *self, const uint32_t *ps, size_t n, bool 
             gone = true;
             break;
         default:
-            set_bit(redo, p);
+            pset_add(&redo, p);
             break;
         }
     }
     if (gone)
         fences_gone(self);
 done:
-    repo_mark_dirty(self->repo, redo);
+    repo_mark_dirty(self->repo, redo.w);
     free(ws);
     free(res);
     free(wp);
@@ -326,23 +319,23 @@ static void probe_fence(keeper_t *self)
 /* Step 4: write what changed since the last snapshot. */
 static void snapshot_cycle(keeper_t *self)
 {
-    uint64_t dirty[WORDS], later[WORDS] = {0};
-    repo_take_dirty(self->repo, dirty);
+    pset_t dirty, later = {0};
+    repo_take_dirty(self->repo, dirty.w);
     uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
     if (!ps) {
-        repo_mark_dirty(self->repo, dirty);
+        repo_mark_dirty(self->repo, dirty.w);
         return;
     }
     size_t n = 0;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
-        if (!bit(dirty, p))
+        if (!pset_has(&dirty, p))
             continue;
         if (self->held[p])
             ps[n++] = p;
-        else if (bit(self->owned, p))
-            set_bit(later, p); /* being acquired: written once it is ours */
+        else if (pset_has(&self->owned, p))
+            pset_add(&later, p); /* being acquired: written once it is ours */
     }
-    repo_mark_dirty(self->repo, later);
+    repo_mark_dirty(self->repo, later.w);
     write_partitions(self, ps, n, false, NULL);
     free(ps);
     if (n == 0)
@@ -353,12 +346,12 @@ static void snapshot_cycle(keeper_t *self)
  * full, the others get only the release mark. Dirty marks of other partitions are kept. */
 static void release_partitions(keeper_t *self, const uint32_t *ps, size_t n)
 {
-    uint64_t dirty[WORDS];
-    repo_take_dirty(self->repo, dirty);
-    write_partitions(self, ps, n, true, dirty);
+    pset_t dirty;
+    repo_take_dirty(self->repo, dirty.w);
+    write_partitions(self, ps, n, true, &dirty);
     for (size_t i = 0; i < n; i++)
-        dirty[ps[i] >> 6] &= ~(UINT64_C(1) << (ps[i] & 63));
-    repo_mark_dirty(self->repo, dirty);
+        pset_del(&dirty, ps[i]);
+    repo_mark_dirty(self->repo, dirty.w);
 }
 
 /* ---- ownership ------------------------------------------------------------------------------ */
@@ -414,14 +407,14 @@ static void follow_table(keeper_t *self)
     uint64_t v = self->view.version(self->view.arg);
     if (self->version_seen && v == self->version)
         return;
-    uint64_t mine[WORDS] = {0};
-    bool have = self->view.owned(self->view.arg, mine);
+    pset_t mine = {0};
+    bool have = self->view.owned(self->view.arg, &mine);
     if (!have)
         return; /* no table yet: nothing to do, look again next time */
     self->version = v;
     self->version_seen = true;
     self->have_table = true;
-    memcpy(self->owned, mine, sizeof(mine));
+    self->owned = mine;
     uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
     if (!ps) {
         self->version_seen = false;
@@ -429,7 +422,7 @@ static void follow_table(keeper_t *self)
     }
     size_t n = 0;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
-        if (!bit(mine, p)) {
+        if (!pset_has(&mine, p)) {
             self->wait_since[p] = 0;
             if (self->held[p])
                 ps[n++] = p;
@@ -448,9 +441,9 @@ static void follow_table(keeper_t *self)
     for (size_t s = 0; s < stripes; s++)
         dropped += repo_drop_stripe(self->repo, s, drop_pred, self);
     for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
-        if (!bit(mine, p)) {
+        if (!pset_has(&mine, p)) {
             block(self, p, false); /* not ours: the table alone answers "moved" */
-            self->kept[p >> 6] &= ~(UINT64_C(1) << (p & 63));
+            pset_del(&self->kept, p);
         }
     }
     if (dropped)
@@ -485,7 +478,7 @@ static void restore_one(void *arg, uint32_t p, const uint8_t *data, size_t len)
     snap_iter_t it;
     snap_iter_init(&it, data, len);
     snap_swarm_t sw;
-    repo_merge_t merge = bit(r->self->kept, p) ? REPO_MERGE_MAX : REPO_MERGE_ADD;
+    repo_merge_t merge = pset_has(&r->self->kept, p) ? REPO_MERGE_MAX : REPO_MERGE_ADD;
     while (snap_iter_next(&it, &sw) == SNAP_OK)
         repo_import_swarm(r->self->repo, &sw, r->now, extra, merge, &r->st);
 }
@@ -495,7 +488,7 @@ static bool unheld_owned(const keeper_t *self)
     if (!self->have_table)
         return false;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++)
-        if (bit(self->owned, p) && !self->held[p])
+        if (pset_has(&self->owned, p) && !self->held[p])
             return true;
     return false;
 }
@@ -513,7 +506,7 @@ static void acquire_round(keeper_t *self)
     if (!cand || !ready || !epochs || !own)
         goto out;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++)
-        if (bit(self->owned, p) && !self->held[p])
+        if (pset_has(&self->owned, p) && !self->held[p])
             cand[n++] = p;
     if (n == 0)
         goto out;
@@ -588,7 +581,7 @@ static void acquire_round(keeper_t *self)
         uint32_t p = ready[i];
         self->held[p] = epochs[i];
         self->wait_since[p] = 0;
-        self->kept[p >> 6] &= ~(UINT64_C(1) << (p & 63));
+        pset_del(&self->kept, p);
         block(self, p, false);
     }
     int64_t t1 = mono_us();
@@ -840,10 +833,10 @@ void keeper_stats(keeper_t *self, keeper_stats_t *out)
     pthread_mutex_unlock(&self->lock);
 }
 
-static bool own_all(void *arg, uint64_t mine[REPO_DIRTY_WORDS])
+static bool own_all(void *arg, pset_t *mine)
 {
     (void)arg;
-    memset(mine, 0xff, REPO_DIRTY_WORDS * sizeof(uint64_t));
+    pset_fill(mine);
     return true;
 }
 

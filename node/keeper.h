@@ -44,6 +44,7 @@
 #ifndef SHOAL_KEEPER_H
 #define SHOAL_KEEPER_H
 
+#include "pset.h"
 #include "repo.h"
 #include "slog.h"
 
@@ -57,9 +58,9 @@ typedef struct keeper keeper_t;
  * workers). */
 typedef struct {
     void *arg;
-    /* Set bit p of mine (PARTITION_COUNT bits) for each partition this node owns now. Returns
-     * false if there is no table yet (then nothing is owned). */
-    bool (*owned)(void *arg, uint64_t mine[REPO_DIRTY_WORDS]);
+    /* Add to *mine (empty on entry) each partition this node owns now. Returns false if there
+     * is no table yet (then nothing is owned). */
+    bool (*owned)(void *arg, pset_t *mine);
     /* A number that changes whenever owned() may answer differently. */
     uint64_t (*version)(void *arg);
     /* True if node `id` is a member now. NULL: nobody else is (standalone). */

@@ -51,7 +51,6 @@
 #define WAIT_MS     10000 /* bound of every poll that should succeed */
 #define QUIET_MS    300   /* how long "does not happen" is watched: six keeper rounds */
 #define NOW         1000u /* the repositories' clock: peers never age here */
-#define WORDS       REPO_DIRTY_WORDS
 #define ALL         PARTITION_COUNT
 
 /* The workload: NSW swarms over NPART partitions (swarms sw and sw + NPART share one), swarm sw
@@ -387,7 +386,7 @@ static bool snaps_hold(unsigned per_round, bool extra0, const char *owner)
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    uint64_t mine[WORDS];
+    pset_t mine;
     uint64_t version;
     char alive[4][PARTITION_ID_MAX];
     size_t nalive;
@@ -397,11 +396,11 @@ typedef struct {
     _Atomic uint64_t gaps;
 } tview_t;
 
-static bool v_owned(void *arg, uint64_t mine[WORDS])
+static bool v_owned(void *arg, pset_t *mine)
 {
     tview_t *v = arg;
     pthread_mutex_lock(&v->lock);
-    memcpy(mine, v->mine, sizeof(v->mine));
+    *mine = v->mine;
     pthread_mutex_unlock(&v->lock);
     return true;
 }
@@ -452,9 +451,9 @@ static void view_init(tview_t *v)
 static void view_own(tview_t *v, uint32_t first, uint32_t count)
 {
     pthread_mutex_lock(&v->lock);
-    memset(v->mine, 0, sizeof(v->mine));
+    pset_clear(&v->mine);
     for (uint32_t p = first; p < first + count; p++)
-        v->mine[p >> 6] |= UINT64_C(1) << (p & 63);
+        pset_add(&v->mine, p);
     v->version++;
     pthread_mutex_unlock(&v->lock);
 }
