@@ -314,11 +314,16 @@ class Node:
             self.proc.cleanup()
 
 
+SKIPPED = 77  # the exit code ctest's SKIP_RETURN_CODE takes for "skipped"
+
+
 def run_steps(tests, only, logs, stop_all, t_start=None):
     """Run the ordered (name, fn) steps whose name contains `only` (all if empty); a step that
     raises Skip is skipped, any other exception fails it and prints logs(). stop_all() runs at the
-    end whatever happens. Prints one line per step and a summary; returns the exit code (1 if
-    any step failed)."""
+    end whatever happens. Prints one line per step and a summary; returns the exit code: 1 if any
+    step failed, else SKIPPED (77) if any step was skipped (every other step still ran), else 0.
+    A skip is never a pass: ctest shows the suite as skipped and tests/run.sh fails on it unless
+    the suite is in SHOAL_ALLOW_SKIP."""
     t_start = time.monotonic() if t_start is None else t_start
     passed = failed = skipped = 0
     try:
@@ -330,7 +335,7 @@ def run_steps(tests, only, logs, stop_all, t_start=None):
                 fn()
             except Skip as e:
                 skipped += 1
-                print("SKIP %s: %s" % (name, e))
+                print("SKIP %s: %s" % (name, e), flush=True)
                 continue
             except Exception:
                 failed += 1
@@ -344,4 +349,10 @@ def run_steps(tests, only, logs, stop_all, t_start=None):
         stop_all()
     print("%.1f s" % (time.monotonic() - t_start))
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if skipped:
+        print("exit %d: %d step%s skipped (a skip is not a pass)" % (
+            SKIPPED, skipped, "" if skipped == 1 else "s"))
+        return SKIPPED
+    return 0

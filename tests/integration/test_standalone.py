@@ -38,6 +38,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clusterlib  # noqa: E402
 from trackerclient import (Skip, check, eq, poll, ACT_ANNOUNCE, ACT_CONNECT, ACT_ERROR, ACT_SCRAPE,  # noqa: E402
                            EV_COMPLETED, EV_STARTED, EV_STOPPED, PROTOCOL_ID, Daemon, HttpConn,
                            UdpTracker, announce_target, bencode, get_request, have_ipv6_loopback,
@@ -1410,7 +1411,8 @@ def main():
     ap.add_argument("--shoal", required=True, help="path to the shoal binary")
     ap.add_argument("-k", default="", help="run only tests whose name contains this")
     ap.add_argument("--no-ipv6", action="store_true",
-                    help="behave as on a machine without IPv6 loopback (IPv6 tests skip)")
+                    help="behave as on a machine without IPv6 loopback (IPv6 tests skip; so "
+                         "does SHOAL_TEST_NO_IPV6=1)")
     args = ap.parse_args()
     if not os.access(args.shoal, os.X_OK):
         print("not executable: %s" % args.shoal)
@@ -1418,46 +1420,37 @@ def main():
     ENV = Env(os.path.abspath(args.shoal))
     ENV.v6 = ENV.v6 and not args.no_ipv6
     t_start = time.monotonic()
-    passed = failed = skipped = 0
     try:
-        try:
-            ENV.start_all()
-        except Exception:
-            traceback.print_exc()
-            for d in ENV.daemons.values():
-                print("---- %s stderr ----\n%s" % (d.name, d.stderr_text()[-3000:]))
-            print("0 passed, %d failed" % len(TESTS))
-            return 1
-        print("shoal under test: %s (IPv6 loopback: %s)" % (args.shoal, ENV.v6))
-        for name, fn in TESTS:
-            if args.k and args.k not in name and not name.startswith("robust_all"):
-                continue
+        ENV.start_all()
+    except Exception:
+        traceback.print_exc()
+        for d in ENV.daemons.values():
+            print("---- %s stderr ----\n%s" % (d.name, d.stderr_text()[-3000:]))
+        ENV.stop_all()
+        print("0 passed, %d failed" % len(TESTS))
+        return 1
+    print("shoal under test: %s (IPv6 loopback: %s)" % (args.shoal, ENV.v6))
+
+    def step(name, fn):
+        def run():
             USED.clear()
             RAN.add(name)
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Skip as e:
-                skipped += 1
-                print("SKIP %s: %s" % (name, e))
-                continue
-            except Exception:
-                failed += 1
-                print("FAIL %s (%.2f s)" % (name, time.monotonic() - t0))
-                traceback.print_exc(file=sys.stdout)
-                for n in sorted(USED):
-                    d = ENV.daemons.get(n)
-                    if d:
-                        print("---- stderr of %s (pid %s) ----" % (n, d.proc and d.proc.pid))
-                        print("\n".join(d.stderr_text().splitlines()[-30:]))
-                continue
-            passed += 1
-            print("ok   %s (%.2f s)" % (name, time.monotonic() - t0))
-    finally:
-        ENV.stop_all()
-    print("%d skipped, %.1f s" % (skipped, time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+            fn()
+        return name, run
+
+    def logs():
+        out = []
+        for n in sorted(USED):
+            d = ENV.daemons.get(n)
+            if d:
+                out.append("---- stderr of %s (pid %s) ----" % (n, d.proc and d.proc.pid))
+                out.append("\n".join(d.stderr_text().splitlines()[-30:]))
+        return "\n".join(out)
+
+    # -k keeps the robust_all_* steps: they check every daemon the others used.
+    steps = [step(name, fn) for name, fn in TESTS
+             if not args.k or args.k in name or name.startswith("robust_all")]
+    return clusterlib.run_steps(steps, "", logs, ENV.stop_all, t_start)
 
 
 if __name__ == "__main__":
