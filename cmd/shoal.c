@@ -12,6 +12,7 @@
 #include "frontend.h"
 #include "inproc.h"
 #include "keeper.h"
+#include "redisopts.h"
 #include "repo.h"
 #include "repoopts.h"
 #include "slog.h"
@@ -25,7 +26,7 @@ typedef struct {
     daemon_opts_t daemon;
     feopts_t fe;     /* shared with shoal-gateway */
     repoopts_t repo; /* shared with shoal-node */
-    const char *redis;
+    redisopts_t redis;
     uint32_t snapshot_ms;
 } shoal_config_t;
 
@@ -35,8 +36,6 @@ typedef struct {
     }
 
 static const opts_spec_t own_opts[] = {
-    OPT("redis", "redis://HOST:PORT", OPTS_STRING, redis, 0, 0,
-        "keep snapshots of the swarms in Redis, so a restart loses none"),
     OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 1, 3600000,
         "with --redis: write changed swarms this often"),
 };
@@ -130,14 +129,16 @@ static int shut_down(parts_t *p)
 
 int main(int argc, char **argv)
 {
-    shoal_config_t cfg = {.redis = "", .snapshot_ms = 1000};
+    shoal_config_t cfg = {.snapshot_ms = 1000};
     daemon_opts_defaults(&cfg.daemon);
     feopts_defaults(&cfg.fe);
     repoopts_defaults(&cfg.repo);
+    redisopts_defaults(&cfg.redis);
     daemon_t d;
     daemon_init(&d, "shoal", offsetof(shoal_config_t, daemon));
     daemon_options(&d, feopts_spec(), offsetof(shoal_config_t, fe));
     daemon_options(&d, repoopts_spec(), offsetof(shoal_config_t, repo));
+    daemon_options(&d, redisopts_spec(), offsetof(shoal_config_t, redis));
     daemon_options(&d, OPTS_TABLE(own_opts), 0);
     int rc = daemon_parse(&d, "a fast BitTorrent tracker (UDP BEP 15, HTTP BEP 3/23/7/48)",
                           "shoal [options]", &cfg, sizeof(cfg), argc, argv);
@@ -147,7 +148,8 @@ int main(int argc, char **argv)
     char err[256];
     frontend_config_t fc;
     bool random_secret;
-    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0)
+    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0 ||
+        redisopts_check(&cfg.redis, err, sizeof(err)) != 0)
         return daemon_fail(&d, 2, "%s", err);
     /* Warned, not refused: tests (and demonstrations of expiry) use short timeouts on purpose. */
     if (cfg.repo.peer_timeout <= cfg.fe.interval)
@@ -167,9 +169,12 @@ int main(int argc, char **argv)
         return daemon_fail(&d, 1, "out of memory creating the repository");
     fc.backend_open = inproc_open;
     fc.backend_arg = p.repo;
-    if (*cfg.redis) {
+    char prefix[REDISOPTS_PREFIX_MAX];
+    redisopts_standalone_prefix(&cfg.redis, prefix);
+    if (*cfg.redis.redis) {
         keeper_config_t kc = {
-            .redis_url = cfg.redis,
+            .redis_url = cfg.redis.redis,
+            .prefix = prefix,
             .self_id = STANDALONE_ID,
             .repo = p.repo,
             .view = keeper_view_all(),

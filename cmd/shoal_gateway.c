@@ -11,6 +11,7 @@
 #include "frontend.h"
 #include "membership.h"
 #include "rconn.h"
+#include "redisopts.h"
 #include "router.h"
 #include "slog.h"
 
@@ -22,7 +23,7 @@
 typedef struct {
     daemon_opts_t daemon;
     feopts_t fe; /* the front-end options shared with shoal */
-    const char *redis;
+    redisopts_t redis;
     const char *nodes;
     uint32_t membership_poll_ms;
     uint32_t node_timeout_ms;
@@ -36,8 +37,6 @@ typedef struct {
 
 /* The cluster's options; the front end's come from feopts_spec(). */
 static const opts_spec_t gw_opts[] = {
-    OPT("redis", "URL", OPTS_STRING, redis, 0, 0,
-        "read the cluster's members from Redis, redis://HOST:PORT[/DB]"),
     OPT("nodes", "ID=tcp://HOST:PORT[,..]", OPTS_STRING, nodes, 0, 0,
         "a static member list instead of --redis"),
     OPT("membership-interval", "MS", OPTS_UINT, membership_poll_ms, 10, 600000,
@@ -130,7 +129,6 @@ static int stop_all(parts_t *p, int rc)
 int main(int argc, char **argv)
 {
     gw_config_t cfg = {
-        .redis = "",
         .nodes = "",
         .membership_poll_ms = MEMBERSHIP_HEARTBEAT_MS_DEFAULT,
         .node_timeout_ms = ROUTER_TIMEOUT_MS,
@@ -138,9 +136,11 @@ int main(int argc, char **argv)
     };
     daemon_opts_defaults(&cfg.daemon);
     feopts_defaults(&cfg.fe);
+    redisopts_defaults(&cfg.redis);
     daemon_t d;
     daemon_init(&d, "shoal-gateway", offsetof(gw_config_t, daemon));
     daemon_options(&d, feopts_spec(), offsetof(gw_config_t, fe));
+    daemon_options(&d, redisopts_spec(), offsetof(gw_config_t, redis));
     daemon_options(&d, OPTS_TABLE(gw_opts), 0);
     int rc = daemon_parse(&d,
                           "the stateless gateway of a shoal tracker cluster (UDP BEP 15, HTTP BEP "
@@ -149,13 +149,16 @@ int main(int argc, char **argv)
                           &cfg, sizeof(cfg), argc, argv);
     if (rc >= 0)
         return rc;
-    if (!*cfg.redis == !*cfg.nodes)
+    if (!*cfg.redis.redis == !*cfg.nodes)
         return daemon_fail(&d, 2, "give exactly one of --redis URL and --nodes LIST");
     char err[256];
     frontend_config_t fc;
     bool random_secret;
-    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0)
+    if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0 ||
+        redisopts_check(&cfg.redis, err, sizeof(err)) != 0)
         return daemon_fail(&d, 2, "%s", err);
+    char prefix[REDISOPTS_PREFIX_MAX];
+    redisopts_cluster_prefix(&cfg.redis, prefix);
     fc.backend_open = router_open;
 
     /* Every thread started from here on (workers, the membership actor, ZeroMQ's I/O threads)
@@ -164,14 +167,15 @@ int main(int argc, char **argv)
     daemon_block_signals(&d);
     parts_t p = {0};
     membership_config_t mc = {
-        .redis_url = *cfg.redis ? cfg.redis : NULL,
+        .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
+        .prefix = prefix,
         .poll_ms = cfg.membership_poll_ms,
         .on_change = membership_changed,
         .log = slog_sink,
     };
     if (!(p.members = membership_new(&mc, err, sizeof(err))))
-        return daemon_fail(&d, 2, "%s: %s", *cfg.redis ? "--redis" : "--nodes", err);
+        return daemon_fail(&d, 2, "%s: %s", *cfg.redis.redis ? "--redis" : "--nodes", err);
     feopts_raise_fd_limit(cfg.fe.http_max_conns);
     if (membership_start(p.members) != 0)
         return stop_all(&p, daemon_fail(&d, 1, "could not start the membership thread"));
@@ -211,7 +215,7 @@ int main(int argc, char **argv)
     frontend_describe(p.fe, where, sizeof(where));
     slog_msg(SLOG_INFO, "shoal-gateway %s serving %s with %u workers, members from %s",
              SHOAL_VERSION, where, cfg.fe.workers,
-             *cfg.redis ? rconn_redact(cfg.redis, shown, sizeof(shown)) : "--nodes");
+             *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "--nodes");
 
     frontend_stats_t st;
     while (daemon_wait(&d, cfg.stats_interval * 1000u) != DAEMON_STOP) {

@@ -17,6 +17,7 @@
 #include "mono.h"
 #include "nodesrv.h"
 #include "rconn.h"
+#include "redisopts.h"
 #include "repo.h"
 #include "repoopts.h"
 #include "slog.h"
@@ -34,7 +35,7 @@ typedef struct {
     const char *id;
     const char *bind;
     const char *advertise;
-    const char *redis;
+    redisopts_t redis;
     const char *nodes;
     uint32_t workers;
     uint32_t heartbeat_ms;
@@ -54,8 +55,6 @@ static const opts_spec_t node_opts[] = {
     OPT("bind", "tcp://ADDR:PORT", OPTS_STRING, bind, 0, 0, "ZeroMQ ROUTER endpoint to bind"),
     OPT("advertise", "tcp://HOST:PORT", OPTS_STRING, advertise, 0, 0,
         "endpoint gateways connect to (default: --bind)"),
-    OPT("redis", "redis://HOST:PORT", OPTS_STRING, redis, 0, 0,
-        "membership in Redis (or give --nodes)"),
     OPT("nodes", "ID=tcp://HOST:PORT,..", OPTS_STRING, nodes, 0, 0,
         "static member list, this node included (no Redis)"),
     OPT("workers", "N", OPTS_UINT, workers, 1, 1024, "serving threads"),
@@ -190,7 +189,6 @@ int main(int argc, char **argv)
         .id = "",
         .bind = "tcp://0.0.0.0:7000",
         .advertise = "",
-        .redis = "",
         .nodes = "",
         .workers = cores > 0 ? (uint32_t)cores : 1,
         .heartbeat_ms = MEMBERSHIP_HEARTBEAT_MS_DEFAULT,
@@ -200,10 +198,12 @@ int main(int argc, char **argv)
     };
     daemon_opts_defaults(&cfg.daemon);
     repoopts_defaults(&cfg.repo);
+    redisopts_defaults(&cfg.redis);
     daemon_t d;
     daemon_init(&d, "shoal-node", offsetof(node_config_t, daemon));
     daemon_options(&d, OPTS_TABLE(node_opts), 0);
     daemon_options(&d, repoopts_spec(), offsetof(node_config_t, repo));
+    daemon_options(&d, redisopts_spec(), offsetof(node_config_t, redis));
     int rc = daemon_parse(
         &d, "a partition-owning node of a shoal tracker cluster",
         "shoal-node --id ID (--redis redis://HOST:PORT | --nodes ID=tcp://H:P,..) [options]", &cfg,
@@ -212,24 +212,29 @@ int main(int argc, char **argv)
         return rc;
     if (!*cfg.id)
         return daemon_fail(&d, 2, "--id is required (see --help)");
-    if (!*cfg.redis == !*cfg.nodes)
+    char err[512];
+    if (redisopts_check(&cfg.redis, err, sizeof(err)) != 0)
+        return daemon_fail(&d, 2, "%s", err);
+    char prefix[REDISOPTS_PREFIX_MAX];
+    redisopts_cluster_prefix(&cfg.redis, prefix);
+    if (!*cfg.redis.redis == !*cfg.nodes)
         return daemon_fail(&d, 2, "give exactly one of --redis and --nodes");
     if (strncmp(cfg.bind, "tcp://", 6) != 0)
         return daemon_fail(&d, 2, "--bind must be tcp://ADDR:PORT");
     const char *advertise = *cfg.advertise ? cfg.advertise : cfg.bind;
-    if (*cfg.redis && wildcard_endpoint(advertise))
+    if (*cfg.redis.redis && wildcard_endpoint(advertise))
         return daemon_fail(&d, 2,
                            "--bind %s is a wildcard address: give --advertise tcp://HOST:PORT "
                            "that gateways can reach",
                            cfg.bind);
 
     daemon_block_signals(&d); /* before any thread starts, so every thread inherits the mask */
-    char err[512];
     parts_t p = {0};
     node_ctx_t ctx = {.self_id = cfg.id};
     membership_config_t mc = {
-        .redis_url = *cfg.redis ? cfg.redis : NULL,
+        .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
+        .prefix = prefix,
         .self_id = cfg.id,
         .self_endpoint = advertise,
         .heartbeat_ms = cfg.heartbeat_ms,
@@ -243,9 +248,10 @@ int main(int argc, char **argv)
     if (!(p.repo = repoopts_new_repo(&cfg.repo)))
         return stop_all(&p, daemon_fail(&d, 1, "out of memory creating the repository"));
     ctx.members = p.members;
-    if (*cfg.redis && cfg.snapshot_ms > 0) {
+    if (*cfg.redis.redis && cfg.snapshot_ms > 0) {
         keeper_config_t kc = {
-            .redis_url = cfg.redis,
+            .redis_url = cfg.redis.redis,
+            .prefix = prefix,
             .self_id = cfg.id,
             .repo = p.repo,
             .view = {.arg = &ctx,
@@ -284,7 +290,7 @@ int main(int argc, char **argv)
              "membership %s, snapshots %s",
              SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
              repo_stripes(p.repo),
-             *cfg.redis ? rconn_redact(cfg.redis, shown, sizeof(shown)) : "static",
+             *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "static",
              p.keeper ? "on" : "off");
 
     garbage_log_t glog = {.backoff = {.first_ms = 1000, .max_ms = 64000}};

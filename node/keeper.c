@@ -29,10 +29,25 @@
 
 #define BACKOFF_MAX_MS 60000
 #define ACQUIRE_POLL   50 /* ms between looks at a partition waiting for its release */
+#define PROBE_CHUNK    64 /* held partitions whose fences an idle cycle reads */
 #define DUTY_PERCENT   10 /* most of the time the snapshot cycles may take */
 
 /* The repository's dirty set is PARTITION_COUNT bits in words, as a pset_t: passed as .w. */
 _Static_assert(sizeof(pset_t) == REPO_DIRTY_WORDS * sizeof(uint64_t), "dirty set is a pset");
+
+/* What one table change did, for its summary line. */
+typedef struct {
+    bool open;            /* a change whose acquisitions are not all done */
+    int64_t t0_ms;        /* when the table changed */
+    uint32_t kept;        /* owned before and after */
+    uint32_t released;    /* handed over */
+    uint32_t free;        /* acquired with no previous owner */
+    uint32_t handed_over; /* acquired after the previous owner released it */
+    uint32_t departed;    /* acquired from an owner that is no longer a member */
+    uint32_t forced;      /* acquired from a live owner that did not release in time */
+    uint32_t refused;     /* claims refused: another node had acquired first (looked again) */
+    uint64_t peers, swarms;
+} change_t;
 
 struct keeper {
     /* configuration */
@@ -71,6 +86,7 @@ struct keeper {
     backoff_t failing;   /* Redis calls failing: active while they do, and when to say so */
     int64_t retry_ms;    /* while failing: no Redis work before this */
     uint32_t probe_next; /* the next held partition whose fence an idle cycle reads */
+    change_t change;     /* since the last table change (one summary line when settled) */
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -293,27 +309,42 @@ done:
     pthread_mutex_unlock(&self->lock);
 }
 
-/* An idle cycle (nothing written, so no write can find out): read the fence of one held
- * partition, round robin. Redis restarted empty loses every key, so one read suffices. */
+/* An idle cycle (nothing written, so no write can find out): read the fences of the next
+ * PROBE_CHUNK held partitions, round robin (a whole 4096 in 64 idle cycles), so an idle node finds
+ * out that Redis restarted empty or that a partition was taken from it. */
 static void probe_fence(keeper_t *self)
 {
-    for (uint32_t k = 0; k < PARTITION_COUNT; k++) {
-        uint32_t p = (self->probe_next + k) % PARTITION_COUNT;
-        if (!self->held[p])
-            continue;
-        self->probe_next = (p + 1) % PARTITION_COUNT;
-        snapstore_owner_t o;
-        if (snapstore_owners(self->store, &p, 1, &o) != 0) {
-            redis_failed(self, "reading a fence");
-            return;
-        }
-        redis_ok(self);
-        if (o.epoch == 0)
-            fences_gone(self);
-        else if (o.epoch != self->held[p] || strcmp(o.owner, self->self_id) != 0)
-            lose(self, p);
+    uint32_t ps[PROBE_CHUNK];
+    snapstore_owner_t own[PROBE_CHUNK];
+    size_t n = 0;
+    uint32_t p = self->probe_next;
+    for (uint32_t k = 0; k < PARTITION_COUNT && n < PROBE_CHUNK; k++, p = (p + 1) % PARTITION_COUNT)
+        if (self->held[p])
+            ps[n++] = p;
+    self->probe_next = p;
+    if (n == 0)
+        return;
+    if (snapstore_owners(self->store, ps, n, own) != 0) {
+        redis_failed(self, "reading fences");
         return;
     }
+    redis_ok(self);
+    size_t lost = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (own[i].epoch == 0) {
+            fences_gone(self);
+            return;
+        }
+        if (own[i].epoch != self->held[ps[i]] || strcmp(own[i].owner, self->self_id) != 0) {
+            lose(self, ps[i]);
+            lost++;
+        }
+    }
+    if (lost)
+        say(self, SLOG_WARN,
+            "ownership: %zu held partitions were taken by another node; "
+            "acquiring them again where the table still gives them to us",
+            lost);
 }
 
 /* Step 4: write what changed since the last snapshot. */
@@ -401,6 +432,24 @@ out:
     free(own);
 }
 
+/* One line for what the current change did (how, in log_change's words, it ended). */
+static void log_change(keeper_t *self, const char *how)
+{
+    change_t *c = &self->change;
+    uint32_t acquired = c->free + c->handed_over + c->departed + c->forced;
+    uint32_t own = 0;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        own += self->held[p] != 0;
+    say(self, SLOG_INFO,
+        "ownership: %s %lld ms: own %u partitions (%u kept, %u acquired: %u free, %u handed "
+        "over, %u from departed nodes, %u forced; %u claims found taken and retried), %u "
+        "released; restored %llu peers in %llu swarms",
+        how, (long long)(mono_ms() - c->t0_ms), own, c->kept, acquired, c->free, c->handed_over,
+        c->departed, c->forced, c->refused, c->released, (unsigned long long)c->peers,
+        (unsigned long long)c->swarms);
+    c->open = false;
+}
+
 /* Step 2: follow the table. */
 static void follow_table(keeper_t *self)
 {
@@ -421,13 +470,20 @@ static void follow_table(keeper_t *self)
         return;
     }
     size_t n = 0;
+    uint32_t kept = 0;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
         if (!pset_has(&mine, p)) {
             self->wait_since[p] = 0;
             if (self->held[p])
                 ps[n++] = p;
+        } else if (self->held[p]) {
+            kept++;
         }
     }
+    if (self->change.open)
+        log_change(self, "superseded by a newer table after");
+    self->change =
+        (change_t){.open = true, .t0_ms = mono_ms(), .kept = kept, .released = (uint32_t)n};
     if (n)
         say(self, SLOG_INFO, "snapshots: handing over %zu partitions", n);
     release_partitions(self, ps, n);
@@ -493,111 +549,166 @@ static bool unheld_owned(const keeper_t *self)
     return false;
 }
 
-/* Step 3: acquire what the table gives us and we do not hold. */
+enum { KIND_FREE, KIND_HANDED_OVER, KIND_DEPARTED, KIND_FORCED };
+
+/* Step 3: acquire what the table gives us and we do not hold. A partition whose owner record
+ * names another live node (a member key in Redis, a member of our table, or leaving) is waited
+ * for until that node releases it, at most handover_ms; one whose owner is gone is taken. Each
+ * claim acquires only if the owner is still the one we read, so two nodes with different views
+ * never both believe they hold a partition: the one refused reads again. */
 static void acquire_round(keeper_t *self)
 {
     if (!self->have_table)
         return;
     uint32_t *cand = malloc(PARTITION_COUNT * sizeof(*cand));
-    uint32_t *ready = malloc(PARTITION_COUNT * sizeof(*ready));
+    snapstore_claim_t *claims = malloc(PARTITION_COUNT * sizeof(*claims));
+    uint8_t *kinds = malloc(PARTITION_COUNT);
+    uint32_t *got = malloc(PARTITION_COUNT * sizeof(*got));
     uint64_t *epochs = malloc(PARTITION_COUNT * sizeof(*epochs));
     snapstore_owner_t *own = malloc(PARTITION_COUNT * sizeof(*own));
     size_t n = 0, k = 0, waiting = 0;
-    if (!cand || !ready || !epochs || !own)
+    if (!cand || !claims || !kinds || !got || !epochs || !own)
         goto out;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++)
         if (pset_has(&self->owned, p) && !self->held[p])
             cand[n++] = p;
-    if (n == 0)
+    if (n == 0) {
+        if (self->change.open)
+            log_change(self, "settled in");
         goto out;
+    }
+    if (!self->change.open) { /* partitions lost and owned again, with no table change */
+        uint32_t held = 0;
+        for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+            held += self->held[p] != 0;
+        self->change = (change_t){.open = true, .t0_ms = mono_ms(), .kept = held};
+    }
     int64_t t0 = mono_us();
     if (snapstore_owners(self->store, cand, n, own) != 0) {
         redis_failed(self, "reading partition owners");
         goto out;
     }
-    /* Owners seen this round and whether we wait for them: a handful of ids. */
+    /* Owners seen this round, whether they are alive, and how many of their partitions we took
+     * without their release: a handful of ids. */
     enum { IDS = 16 };
     char ids[IDS][PARTITION_ID_MAX];
-    bool wait_for[IDS];
+    bool live[IDS];
+    uint32_t forced[IDS] = {0};
     size_t nids = 0;
     int64_t now = mono_ms();
     for (size_t i = 0; i < n; i++) {
         uint32_t p = cand[i];
         const char *o = own[i].owner;
-        bool wait = false;
-        if (o[0] && strcmp(o, self->self_id) != 0) {
+        uint8_t kind;
+        if (!o[0]) {
+            kind = self->wait_since[p] ? KIND_HANDED_OVER : KIND_FREE;
+        } else if (strcmp(o, self->self_id) == 0) {
+            kind = KIND_DEPARTED; /* our own record from before a restart (or a loss) */
+        } else {
             size_t j = 0;
             while (j < nids && strcmp(ids[j], o) != 0)
                 j++;
-            if (j == nids) {
-                bool w = self->view.alive && self->view.alive(self->view.arg, o);
-                if (!w) {
-                    int l = snapstore_is_leaving(self->store, o);
-                    if (l < 0) {
-                        redis_failed(self, "reading a leaving mark");
-                        goto out;
-                    }
-                    w = l > 0;
+            bool alive;
+            if (j < nids) {
+                alive = live[j];
+            } else {
+                bool member = false, leaving = false;
+                if (snapstore_presence(self->store, o, &member, &leaving) != 0) {
+                    redis_failed(self, "reading an owner's presence");
+                    goto out;
                 }
+                alive =
+                    member || leaving || (self->view.alive && self->view.alive(self->view.arg, o));
                 if (nids < IDS) {
                     snprintf(ids[nids], sizeof(ids[nids]), "%s", o);
-                    wait_for[nids++] = w;
+                    live[nids] = alive;
+                    j = nids++;
                 }
-                wait = w;
-            } else {
-                wait = wait_for[j];
+            }
+            kind = KIND_DEPARTED;
+            if (alive) {
+                if (!self->wait_since[p])
+                    self->wait_since[p] = now;
+                if (now - self->wait_since[p] < (int64_t)self->handover_ms) {
+                    waiting++;
+                    continue;
+                }
+                kind = KIND_FORCED;
+                if (j < nids)
+                    forced[j]++;
             }
         }
-        if (wait) {
-            if (!self->wait_since[p])
-                self->wait_since[p] = now;
-            if (now - self->wait_since[p] < (int64_t)self->handover_ms) {
-                waiting++;
-                continue;
-            }
-            say(self, SLOG_WARN,
-                "snapshots: %s did not hand partition %u over within %u ms; taking it", o, p,
-                self->handover_ms);
-        }
-        ready[k++] = p;
+        claims[k] = (snapstore_claim_t){.partition = p, .seen = o};
+        kinds[k++] = kind;
     }
+    for (size_t j = 0; j < nids; j++)
+        if (forced[j])
+            say(self, SLOG_WARN,
+                "ownership: %s did not hand %u partitions over within %u ms; taking them", ids[j],
+                forced[j], self->handover_ms);
     if (k == 0)
         goto out;
-    if (snapstore_acquire(self->store, ready, k, epochs) != 0) {
+    if (snapstore_acquire(self->store, claims, k, epochs) != 0) {
         redis_failed(self, "acquiring partitions");
         goto out;
     }
+    size_t m = 0;
+    uint32_t counts[4] = {0};
+    for (size_t i = 0; i < k; i++) {
+        uint32_t p = claims[i].partition;
+        if (epochs[i] == 0) { /* another node acquired it since we read: read again */
+            self->change.refused++;
+            if (!self->wait_since[p])
+                self->wait_since[p] = now;
+            waiting++;
+            continue;
+        }
+        epochs[m] = epochs[i];
+        got[m++] = p;
+        counts[kinds[i]]++;
+    }
+    if (m == 0)
+        goto out;
     restore_t r = {.self = self, .now = self->clock(), .wall = wall_ms()};
-    if (snapstore_load(self->store, ready, k, restore_one, &r) != 0) {
+    if (snapstore_load(self->store, got, m, restore_one, &r) != 0) {
         /* Some snapshots may be merged, others not: acquire them all again next round (a new
-         * epoch, the same snapshots; merging twice adds nothing but the downloaded counts). */
+         * epoch, the same snapshots; merging twice adds nothing but the downloaded counts). Our
+         * owner record stays, so the next claim sees ourselves. */
         redis_failed(self, "loading snapshots");
         goto out;
     }
     redis_ok(self);
     /* Nothing to mark dirty: what the merge added is marked by the import, and what was
      * announced meanwhile by the announces. */
-    for (size_t i = 0; i < k; i++) {
-        uint32_t p = ready[i];
+    for (size_t i = 0; i < m; i++) {
+        uint32_t p = got[i];
         self->held[p] = epochs[i];
         self->wait_since[p] = 0;
         pset_del(&self->kept, p);
         block(self, p, false);
     }
+    self->change.free += counts[KIND_FREE];
+    self->change.handed_over += counts[KIND_HANDED_OVER];
+    self->change.departed += counts[KIND_DEPARTED];
+    self->change.forced += counts[KIND_FORCED];
+    self->change.peers += r.st.peers;
+    self->change.swarms += r.st.swarms;
     int64_t t1 = mono_us();
     pthread_mutex_lock(&self->lock);
-    self->stats.acquired += k;
+    self->stats.acquired += m;
     self->stats.restored_swarms += r.st.swarms;
     self->stats.restored_peers += r.st.peers;
     self->stats.restore_expired += r.st.expired;
     self->stats.last_restore_us = (uint64_t)(t1 - t0);
     pthread_mutex_unlock(&self->lock);
-    say(self, SLOG_INFO,
+    say(self, SLOG_DEBUG,
         "snapshots: acquired %zu partitions, restored %llu peers in %llu swarms (%llu expired, "
         "%llu already here) in %lld ms",
-        k, (unsigned long long)r.st.peers, (unsigned long long)r.st.swarms,
+        m, (unsigned long long)r.st.peers, (unsigned long long)r.st.swarms,
         (unsigned long long)r.st.expired, (unsigned long long)r.st.present,
         (long long)((t1 - t0) / 1000));
+    if (m == n)
+        log_change(self, "settled in");
 out:
     pthread_mutex_lock(&self->lock);
     self->stats.waiting = (uint32_t)waiting;
@@ -610,7 +721,9 @@ out:
     pthread_cond_broadcast(&self->cond);
     pthread_mutex_unlock(&self->lock);
     free(cand);
-    free(ready);
+    free(claims);
+    free(kinds);
+    free(got);
     free(epochs);
     free(own);
 }

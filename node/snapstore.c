@@ -19,8 +19,12 @@
 #define LOAD_ROUND    64
 #define WRITE_ROUND_B (4u << 20)
 
-/* KEYS: epoch, owner. ARGV: id. */
-static const char acquire_lua[] = "local e = redis.call('INCR', KEYS[1]) "
+/* KEYS: epoch, owner. ARGV: id, the owner the caller saw ("" for none). Acquires only if the
+ * owner is still the one seen, none, or the caller: another node that acquired since the caller
+ * looked is never overwritten (the caller looks again). Returns the new epoch, or 0. */
+static const char acquire_lua[] = "local o = redis.call('GET', KEYS[2]) or '' "
+                                  "if o ~= '' and o ~= ARGV[1] and o ~= ARGV[2] then return 0 end "
+                                  "local e = redis.call('INCR', KEYS[1]) "
                                   "redis.call('SET', KEYS[2], ARGV[1]) return e";
 
 /* KEYS: epoch, owner, snap. ARGV: epoch, snapshot ("" keeps the stored one), release "1"/"0",
@@ -169,16 +173,24 @@ int snapstore_owners(snapstore_t *self, const uint32_t *ps, size_t n, snapstore_
     return 0;
 }
 
-int snapstore_is_leaving(snapstore_t *self, const char *id)
+int snapstore_presence(snapstore_t *self, const char *id, bool *member, bool *leaving)
 {
     if (snapstore_connect(self) != 0)
         return -1;
-    redisReply *r = redisCommand(self->ctx, "EXISTS %s:leaving:%s", self->prefix, id);
-    if (bad_reply(self, r, "EXISTS"))
-        return -1;
-    int v = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-    freeReplyObject(r);
-    return v;
+    /* The member key is membership's (runtime/membership.h): PREFIX:member:ID, set with the
+     * member ttl by every heartbeat. A node registers before it acquires anything, so an owner
+     * record naming a node whose member key exists names a live node. */
+    redisAppendCommand(self->ctx, "EXISTS %s:member:%s", self->prefix, id);
+    redisAppendCommand(self->ctx, "EXISTS %s:leaving:%s", self->prefix, id);
+    bool *out[2] = {member, leaving};
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = next_reply(self);
+        if (bad_reply(self, r, "EXISTS"))
+            return -1;
+        *out[i] = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+        freeReplyObject(r);
+    }
+    return 0;
 }
 
 int snapstore_leave(snapstore_t *self, uint32_t ttl_ms)
@@ -193,15 +205,20 @@ int snapstore_leave(snapstore_t *self, uint32_t ttl_ms)
     return 0;
 }
 
-int snapstore_acquire(snapstore_t *self, const uint32_t *ps, size_t n, uint64_t *epochs)
+int snapstore_acquire(snapstore_t *self, const snapstore_claim_t *claims, size_t n,
+                      uint64_t *epochs)
 {
     if (snapstore_connect(self) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         char ke[KEY_MAX], ko[KEY_MAX];
-        key_of(self, ps[i], "epoch", ke);
-        key_of(self, ps[i], "owner", ko);
-        redisAppendCommand(self->ctx, "EVAL %s 2 %s %s %s", acquire_lua, ke, ko, self->self_id);
+        key_of(self, claims[i].partition, "epoch", ke);
+        key_of(self, claims[i].partition, "owner", ko);
+        const char *argv[] = {"EVAL", acquire_lua, "2", ke, ko, self->self_id, claims[i].seen};
+        size_t argl[7];
+        for (int j = 0; j < 7; j++)
+            argl[j] = strlen(argv[j]);
+        redisAppendCommandArgv(self->ctx, 7, argv, argl);
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -210,11 +227,14 @@ int snapstore_acquire(snapstore_t *self, const uint32_t *ps, size_t n, uint64_t 
             fail(self, "acquire: %s", self->ctx ? self->ctx->errstr : "connection lost");
             return -1;
         }
-        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        epochs[i] = 0;
+        if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
             epochs[i] = (uint64_t)r->integer;
-            self->st.acquired++;
+            if (r->integer > 0)
+                self->st.acquired++;
+            else
+                self->st.refused++;
         } else {
-            epochs[i] = 0;
             if (rc == 0)
                 snprintf(self->err, sizeof(self->err), "acquire: %s",
                          r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");

@@ -10,7 +10,9 @@
  *   PREFIX:leaving:ID   set (with an expiry) by a node that is shutting down and will release
  *                       its partitions in a moment
  *
- * Fence. Acquiring P is one script: epoch = INCR epoch; SET owner ID. From then on a write of P
+ * Fence. Acquiring P is one script: if the owner is still the one the acquirer saw (none, a node
+ * that died or released, or itself), epoch = INCR epoch; SET owner ID; otherwise nothing (another
+ * node acquired P since: the acquirer looks again). From then on a write of P
  * is one script that stores the snapshot only if the epoch key still holds the writer's epoch, so
  * a node that lost P (stopped, partitioned away, slow) can never overwrite the snapshot of the
  * node that took P after it: its epoch is older. The epoch key only grows while Redis keeps its
@@ -71,15 +73,24 @@ int snapstore_connect(snapstore_t *self);
 /* The owner and epoch of partitions ps[0..n) into out[0..n). One round trip. 0 or -1. */
 int snapstore_owners(snapstore_t *self, const uint32_t *ps, size_t n, snapstore_owner_t *out);
 
-/* Whether node id announced it is leaving (snapstore_leave()). 1, 0, or -1. */
-int snapstore_is_leaving(snapstore_t *self, const char *id);
+/* Whether node id is a live member (its membership key exists) and whether it announced it is
+ * leaving (snapstore_leave()), in one round trip. 0, or -1. */
+int snapstore_presence(snapstore_t *self, const char *id, bool *member, bool *leaving);
 
 /* Announce that this node is shutting down and will release its partitions within ttl_ms. */
 int snapstore_leave(snapstore_t *self, uint32_t ttl_ms);
 
-/* Acquire partitions ps[0..n) for this node: their new epochs into epochs[0..n). Pipelined.
- * 0 or -1 (then none, some or all may have been acquired: acquire them again). */
-int snapstore_acquire(snapstore_t *self, const uint32_t *ps, size_t n, uint64_t *epochs);
+/* A claim on a partition: acquire it if its owner is still `seen`. */
+typedef struct {
+    uint32_t partition;
+    const char *seen; /* the owner read before deciding ("" for none) */
+} snapstore_claim_t;
+
+/* Acquire partitions claims[0..n) for this node: their new epochs into epochs[0..n), 0 for a
+ * claim refused because another node owns the partition now. Pipelined. 0 or -1 (then none,
+ * some or all may have been acquired: acquire them again). */
+int snapstore_acquire(snapstore_t *self, const snapstore_claim_t *claims, size_t n,
+                      uint64_t *epochs);
 
 /* Fetch the snapshots of ps[0..n), calling fn for each in order. Pipelined in rounds of at
  * most 64 partitions, so memory stays bounded by 64 snapshots. 0 or -1 (fn may have been called
@@ -99,6 +110,7 @@ typedef struct {
     uint64_t gone;     /* writes that found no epoch */
     uint64_t bytes;    /* snapshot bytes stored */
     uint64_t acquired; /* partitions acquired */
+    uint64_t refused;  /* claims refused: another node had acquired the partition meanwhile */
     uint64_t loaded;   /* snapshots fetched (present) */
     uint64_t errors;   /* calls that failed */
 } snapstore_stats_t;

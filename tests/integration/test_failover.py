@@ -696,8 +696,10 @@ def log_lines(text, pattern):
     return [m for m in re.finditer(pattern, text)]
 
 
-ACQ_RE = r"snapshots: acquired (\d+) partitions, restored (\d+) peers in (\d+) swarms " \
-         r"\((\d+) expired, (\d+) already here\) in (\d+) ms"
+# The keeper's summary of an ownership change: group 1 the partitions acquired, 2 the peers
+# restored, 3 the swarms.
+ACQ_RE = r"ownership: [a-z ]+ \d+ ms: own \d+ partitions \(\d+ kept, (\d+) acquired: .*?; " \
+         r"restored (\d+) peers in (\d+) swarms"
 
 
 # ---- the cluster ---------------------------------------------------------------------------------
@@ -852,7 +854,7 @@ def killed_node_partitions_fail_over_with_every_peer():
     for n in ("n1", "n3"):
         lines = log_lines(ENV.nodes[n].proc.log(), ACQ_RE)[acq_before[n]:]
         check(lines, "%s logged an acquisition after the kill" % n)
-        print("     %s: %s" % (n, "; ".join(m.group(0)[len("snapshots: "):] for m in lines)))
+        print("     %s: %s" % (n, "; ".join(m.group(0)[len("ownership: "):] for m in lines)))
     # Restore completeness: every swarm the victim had, with exactly its peers.
     require_complete(port, vidx, "restore after SIGKILL")
     check_counts(port, "scrape counts of all swarms after the failover")
@@ -892,7 +894,7 @@ def restarted_node_takes_back_its_partitions_and_peers():
     print("     %s restarted: owner of its %d partitions (with swarms) again %.2f s after start;"
           " second half of peers C announced within %.2f s (%d failed tries)" %
           (victim, len(vparts), t_back, t_c, fails))
-    print("     %s: %s" % (victim, "; ".join(m.group(0)[len("snapshots: "):] for m in acq)))
+    print("     %s: %s" % (victim, "; ".join(m.group(0)[len("ownership: "):] for m in acq)))
     check(restored() >= want, "it restored at least the %d peers of the first half: %d" %
           (want, restored()))
     require_complete(port, vidx, "peers A and C after the restart", deadline_s=3)

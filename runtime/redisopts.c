@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* redisopts: --redis and --cluster (redisopts.h). */
+#include "redisopts.h"
+
+#include "err.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+void redisopts_defaults(redisopts_t *o)
+{
+    *o = (redisopts_t){.redis = "", .cluster = REDISOPTS_CLUSTER_DEFAULT};
+}
+
+static const opts_spec_t specs[] = {
+    {"redis", "URL", OPTS_STRING, offsetof(redisopts_t, redis), 0, 0,
+     "Redis for membership and snapshots, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"},
+    {"cluster", "NAME", OPTS_STRING, offsetof(redisopts_t, cluster), 0, 0,
+     "the deployment's name: every Redis key is under it, so deployments sharing a Redis "
+     "never meet"},
+};
+
+opts_table_t redisopts_spec(void)
+{
+    return OPTS_TABLE(specs);
+}
+
+int redisopts_check(const redisopts_t *o, char *err, size_t errlen)
+{
+    size_t n = strlen(o->cluster);
+    bool ok = n >= 1 && n <= REDISOPTS_CLUSTER_MAX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = o->cluster[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    }
+    if (!ok) {
+        err_set(err, errlen, "--cluster '%s': 1..%d of A-Z a-z 0-9 _ . -", o->cluster,
+                REDISOPTS_CLUSTER_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void redisopts_cluster_prefix(const redisopts_t *o, char *out)
+{
+    snprintf(out, REDISOPTS_PREFIX_MAX, "%s", o->cluster);
+}
+
+void redisopts_standalone_prefix(const redisopts_t *o, char *out)
+{
+    snprintf(out, REDISOPTS_PREFIX_MAX, "%s:standalone", o->cluster);
+}

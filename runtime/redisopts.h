@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* redisopts: the Redis options every role shares (--redis, --cluster), spelled, checked and
+ * documented once, and the key prefixes they give.
+ *
+ * --cluster NAME namespaces one deployment's keys from another's in the same Redis: a cluster's
+ * nodes and gateways use the prefix NAME ("NAME:member:ID", "NAME:{pP}:epoch", ...); a standalone
+ * tracker uses "NAME:standalone", a key space no cluster uses (a cluster's keys after "NAME:" are
+ * "member:", "members", "leaving:" and "{p"), so pointing one at a cluster's Redis cannot disturb
+ * it. Names are 1..32 of [A-Za-z0-9_.-]. */
+#ifndef SHOAL_REDISOPTS_H
+#define SHOAL_REDISOPTS_H
+
+#include "opts.h"
+
+#include <stddef.h>
+
+#define REDISOPTS_CLUSTER_DEFAULT "shoal"
+#define REDISOPTS_CLUSTER_MAX     32
+#define REDISOPTS_PREFIX_MAX      (REDISOPTS_CLUSTER_MAX + 16)
+
+typedef struct {
+    const char *redis;   /* "" for none */
+    const char *cluster; /* the namespace */
+} redisopts_t;
+
+void redisopts_defaults(redisopts_t *o);
+
+/* The option specs (--redis, --cluster), offsets relative to a redisopts_t. Static storage. */
+opts_table_t redisopts_spec(void);
+
+/* Check the cluster name. Returns 0, or -1 and why in err. (The URL is checked by whoever
+ * connects: it knows what it needs.) */
+int redisopts_check(const redisopts_t *o, char *err, size_t errlen);
+
+/* The key prefix of a cluster member (node or gateway) into out[REDISOPTS_PREFIX_MAX]. */
+void redisopts_cluster_prefix(const redisopts_t *o, char *out);
+
+/* The key prefix of a standalone tracker into out[REDISOPTS_PREFIX_MAX]. */
+void redisopts_standalone_prefix(const redisopts_t *o, char *out);
+
+#endif
