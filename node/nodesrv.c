@@ -349,6 +349,11 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
     /* No valid batch is larger; libzmq drops a peer that sends a larger frame instead of
      * buffering it, so a gateway (or anyone) cannot make the node allocate without bound. */
     zsock_set_maxmsgsize(self->front, (int)CMSG_REQUEST_BATCH_BOUND);
+    /* An IPv6 endpoint (tcp://[::1]:7000; tcp://[::]:7000 for every address, dual-stack, as an
+     * IPv6-only Kubernetes cluster needs) takes ZeroMQ's IPv6 option; without it the bind fails
+     * with "No such device". IPv4 endpoints stay IPv4-only sockets. */
+    if (strchr(self->bind, '['))
+        zsock_set_ipv6(self->front, 1);
     if (zsock_bind(self->front, "%s", self->bind) < 0) {
         err_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
         goto fail;
