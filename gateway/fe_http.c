@@ -32,7 +32,7 @@ void fe_http_close(worker_t *w, conn_t *c)
         return;
     close(c->fd); /* also removes it from the epoll set */
     atomic_fetch_sub_explicit(&w->fe->open_conns, 1, memory_order_relaxed);
-    free(c->out);
+    fe_free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
     fe_order_clear(&c->order);
@@ -74,7 +74,7 @@ static void conn_backlog(worker_t *w, conn_t *c, const char *data, size_t len)
         fe_http_close(w, c);
         return;
     }
-    char *buf = malloc(pending + len);
+    char *buf = fe_malloc(pending + len);
     if (!buf) {
         fe_http_close(w, c);
         return;
@@ -82,7 +82,7 @@ static void conn_backlog(worker_t *w, conn_t *c, const char *data, size_t len)
     if (pending)
         memcpy(buf, c->out + c->out_off, pending);
     memcpy(buf + pending, data, len);
-    free(c->out);
+    fe_free(c->out);
     c->out = buf;
     c->out_len = pending + len;
     c->out_off = 0;
@@ -306,7 +306,7 @@ static void conn_writable(worker_t *w, conn_t *c)
     c->out_off += (size_t)n;
     if (c->out_off < c->out_len)
         return;
-    free(c->out);
+    fe_free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
     c->want_write = false;
@@ -369,7 +369,7 @@ void fe_http_accept(worker_t *w, int lfd)
         }
         conn_t *c = &w->conns[w->free_conns[--w->n_free]];
         if (!c->in)
-            c->in = malloc(w->fe->cfg.http_max_request);
+            c->in = fe_malloc(w->fe->cfg.http_max_request);
         if (!c->in) {
             w->free_conns[w->n_free++] = (uint32_t)(c - w->conns);
             atomic_fetch_sub_explicit(&fe->open_conns, 1, memory_order_relaxed);

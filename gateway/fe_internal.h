@@ -178,6 +178,34 @@ struct frontend {
     unsigned n_workers;
 };
 
+/* ---- frontend.c: the allocation seam -------------------------------------------------------- */
+
+/* Every allocation the front end makes goes through frontend_alloc (libc's functions unless a
+ * unit test swaps them, as hiredis's allocator hooks allow, to fail the k-th allocation). Swap
+ * them only while no front end exists; nothing but a test changes them. */
+typedef struct {
+    void *(*malloc_fn)(size_t size);
+    void *(*calloc_fn)(size_t n, size_t size);
+    void (*free_fn)(void *p);
+} frontend_alloc_t;
+
+extern frontend_alloc_t frontend_alloc;
+
+static inline void *fe_malloc(size_t size)
+{
+    return frontend_alloc.malloc_fn(size);
+}
+
+static inline void *fe_calloc(size_t n, size_t size)
+{
+    return frontend_alloc.calloc_fn(n, size);
+}
+
+static inline void fe_free(void *p)
+{
+    frontend_alloc.free_fn(p);
+}
+
 /* ---- fe_listen.c: listen addresses and sockets ---------------------------------------------- */
 
 /* Parse a comma-separated list of listen addresses ("off" or empty: none) and append them to

@@ -7,8 +7,8 @@
  * new block twice their size. Invariant: bytes == the sum of len[i] over the places in ready, and
  * every ready answer lies inside data[0..used). */
 #include "fe_order.h"
+#include "fe_internal.h" /* fe_malloc, fe_free: the front end's allocation seam */
 
-#include <stdlib.h>
 #include <string.h>
 
 _Static_assert(FE_ORDER_DEPTH <= 32 && (FE_ORDER_DEPTH & (FE_ORDER_DEPTH - 1)) == 0,
@@ -45,7 +45,7 @@ size_t fe_order_held(const fe_order_t *self)
 /* A block of cap bytes holding the live answers of old (which may be NULL). */
 static fe_order_store_t *store_new(const fe_order_store_t *old, size_t cap)
 {
-    fe_order_store_t *s = malloc(sizeof(*s) + cap);
+    fe_order_store_t *s = fe_malloc(sizeof(*s) + cap);
     if (!s)
         return NULL;
     s->ready = s->last = 0;
@@ -82,7 +82,7 @@ fe_order_put_t fe_order_hold(fe_order_t *self, uint32_t seq, const char *data, s
         fe_order_store_t *n = store_new(s, cap);
         if (!n)
             return FE_ORDER_NOMEM;
-        free(s);
+        fe_free(s);
         self->store = s = n;
     }
     unsigned i = place(seq);
@@ -104,7 +104,7 @@ bool fe_order_next(fe_order_t *self, const char **data, size_t *len, bool *last)
     while (s) {
         if (s->ready == 0) {
             /* Emptied by the previous call, whose bytes the caller has used by now. */
-            free(s);
+            fe_free(s);
             self->store = NULL;
             return false;
         }
@@ -130,6 +130,6 @@ bool fe_order_next(fe_order_t *self, const char **data, size_t *len, bool *last)
 
 void fe_order_clear(fe_order_t *self)
 {
-    free(self->store);
+    fe_free(self->store);
     self->store = NULL;
 }

@@ -21,6 +21,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+frontend_alloc_t frontend_alloc = {.malloc_fn = malloc, .calloc_fn = calloc, .free_fn = free};
+
 /* Copy the worker's counters out for frontend_stats(). */
 static void publish_counters(worker_t *w)
 {
@@ -117,11 +119,39 @@ static int epoll_add(int epfd, int fd, uint32_t kind, uint32_t index)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+static void worker_destroy(worker_t *w)
+{
+    if (!w)
+        return;
+    for (uint32_t i = 0; w->conns && i < w->max_conns; i++) {
+        fe_http_close(w, &w->conns[i]);
+        fe_free(w->conns[i].in);
+    }
+    for (size_t i = 0; i < MAX_ADDRS; i++) {
+        if (w->udp_fds[i] >= 0)
+            close(w->udp_fds[i]);
+        if (w->tcp_fds[i] >= 0)
+            close(w->tcp_fds[i]);
+    }
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+    if (w->has_backend)
+        w->backend.ops->destroy(w->backend.self);
+    connid_destroy(&w->connid);
+    fe_free(w->conns);
+    fe_free(w->free_conns);
+    fe_free(w);
+}
+
+/* A worker with its tables, connection-id checker and epoll set, or NULL with the reason in err
+ * and nothing left allocated. Sockets and the backend come later (frontend_new). */
 static worker_t *worker_new(frontend_t *fe, unsigned index, char *err, size_t errlen)
 {
-    worker_t *w = calloc(1, sizeof(*w));
+    worker_t *w = fe_calloc(1, sizeof(*w));
     if (!w) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "worker %u: out of memory", index);
         return NULL;
     }
     w->fe = fe;
@@ -146,44 +176,31 @@ static worker_t *worker_new(frontend_t *fe, unsigned index, char *err, size_t er
     /* Any worker may get any share of the connections: each table can hold them all; the limit
      * itself is the shared counter. Slots cost ~100 bytes until a connection uses them. */
     w->max_conns = cfg->http_max_conns;
-    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    w->conns = calloc(w->max_conns, sizeof(*w->conns));
-    w->free_conns = calloc(w->max_conns, sizeof(*w->free_conns));
-    w->connid = connid_new(cfg->secret, &cfg->connid);
-    w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!w->conns || !w->free_conns || !w->connid || w->epfd < 0) {
-        snprintf(err, errlen, "worker %u: out of memory or epoll: %s", index, strerror(errno));
-        return w; /* the caller destroys it */
+    w->conns = fe_calloc(w->max_conns, sizeof(*w->conns));
+    w->free_conns = fe_calloc(w->max_conns, sizeof(*w->free_conns));
+    if (!w->conns || !w->free_conns) {
+        snprintf(err, errlen, "worker %u: out of memory", index);
+        goto fail;
     }
+    w->connid = connid_new(cfg->secret, &cfg->connid);
+    if (!w->connid) {
+        snprintf(err, errlen, "worker %u: cannot set up connection ids (out of memory?)", index);
+        goto fail;
+    }
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0) {
+        snprintf(err, errlen, "worker %u: epoll_create1: %s", index, strerror(errno));
+        goto fail;
+    }
+    /* Best effort, as before: without it, a worker out of descriptors cannot accept-and-close
+     * (fe_http.c) and leaves new connections in the listen backlog. */
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (uint32_t i = 0; i < w->max_conns; i++)
         w->free_conns[w->n_free++] = w->max_conns - 1 - i;
     return w;
-}
-
-static void worker_destroy(worker_t *w)
-{
-    if (!w)
-        return;
-    for (uint32_t i = 0; w->conns && i < w->max_conns; i++) {
-        fe_http_close(w, &w->conns[i]);
-        free(w->conns[i].in);
-    }
-    for (size_t i = 0; i < MAX_ADDRS; i++) {
-        if (w->udp_fds[i] >= 0)
-            close(w->udp_fds[i]);
-        if (w->tcp_fds[i] >= 0)
-            close(w->tcp_fds[i]);
-    }
-    if (w->epfd >= 0)
-        close(w->epfd);
-    if (w->spare_fd >= 0)
-        close(w->spare_fd);
-    if (w->has_backend)
-        w->backend.ops->destroy(w->backend.self);
-    connid_destroy(&w->connid);
-    free(w->conns);
-    free(w->free_conns);
-    free(w);
+fail:
+    worker_destroy(w);
+    return NULL;
 }
 
 frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
@@ -196,7 +213,7 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "invalid HTTP limits");
         return NULL;
     }
-    frontend_t *fe = calloc(1, sizeof(*fe));
+    frontend_t *fe = fe_calloc(1, sizeof(*fe));
     if (!fe) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -220,16 +237,20 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
             goto fail;
     }
     fe->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    fe->workers = calloc(fe->n_workers, sizeof(*fe->workers));
-    if (fe->stop_fd < 0 || !fe->workers) {
-        snprintf(err, errlen, "eventfd/out of memory: %s", strerror(errno));
+    if (fe->stop_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    fe->workers = fe_calloc(fe->n_workers, sizeof(*fe->workers));
+    if (!fe->workers) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     for (unsigned i = 0; i < fe->n_workers; i++) {
         worker_t *w = worker_new(fe, i, err, errlen);
-        fe->workers[i] = w;
-        if (!w || w->epfd < 0 || !w->connid || !w->conns)
+        if (!w)
             goto fail;
+        fe->workers[i] = w;
         if (epoll_add(w->epfd, fe->stop_fd, EV_STOP, 0) != 0) {
             snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
             goto fail;
@@ -339,9 +360,9 @@ void frontend_destroy(frontend_t **self_p)
     frontend_t *fe = *self_p;
     for (unsigned i = 0; fe->workers && i < fe->n_workers; i++)
         worker_destroy(fe->workers[i]);
-    free(fe->workers);
+    fe_free(fe->workers);
     if (fe->stop_fd >= 0)
         close(fe->stop_fd);
-    free(fe);
+    fe_free(fe);
     *self_p = NULL;
 }

@@ -2,7 +2,9 @@
 /* test_fe_order: the pipeline order store of one HTTP connection (gateway/fe_order.h): answers in
  * order go out at once, answers that overtake an earlier one are held and released in request
  * order, the byte bound, the answer that ends the connection, a connection closed with answers
- * held, and the 32-deep window with its places reused and its numbers wrapping. */
+ * held, the 32-deep window with its places reused and its numbers wrapping, and a store that
+ * cannot grow (through the front end's allocation seam, fe_internal.h). */
+#include "fe_internal.h" /* the allocation seam */
 #include "fe_order.h"
 
 #include <stdarg.h>
@@ -341,6 +343,41 @@ static void compaction_keeps_answers_held_across_holes(void **state)
     expect_nothing_due(o);
 }
 
+static void *no_malloc(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+static void store_that_cannot_be_allocated_refuses_the_answer(void **state)
+{
+    fe_order_t *o = *state;
+    take(o, 2);
+    frontend_alloc.malloc_fn = no_malloc;
+    fe_order_put_t r = put(o, 1, "b", false);
+    frontend_alloc.malloc_fn = malloc;
+    assert_int_equal(r, FE_ORDER_NOMEM);
+    assert_null(o->store);
+    assert_int_equal(fe_order_in_flight(o), 2);
+}
+
+static void store_that_cannot_grow_keeps_what_it_held(void **state)
+{
+    fe_order_t *o = *state;
+    static char big[5000];
+    memset(big, 'x', sizeof(big));
+    take(o, 3);
+    put(o, 1, "b", false);
+    frontend_alloc.malloc_fn = no_malloc;
+    fe_order_put_t r = fe_order_put(o, 2, big, sizeof(big), false, ROOM);
+    frontend_alloc.malloc_fn = malloc;
+    assert_int_equal(r, FE_ORDER_NOMEM);
+    assert_int_equal(fe_order_held(o), 1);
+    assert_int_equal(put(o, 0, "a", false), FE_ORDER_NOW);
+    expect_next(o, "b", false);
+    expect_nothing_due(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +405,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(store_grows_and_keeps_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(compaction_keeps_answers_held_across_holes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(store_that_cannot_be_allocated_refuses_the_answer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(store_that_cannot_grow_keeps_what_it_held, setup, teardown),
     };
     return cmocka_run_group_tests_name("fe_order", tests, NULL, NULL);
 }
