@@ -105,20 +105,27 @@ typedef struct {
     uint32_t seq; /* HTTP: the request's number on its connection */
 } pending_t;
 
-/* Per-worker counters, written by the worker only; published once a second. */
-enum {
-    C_UDP_CONNECT,
-    C_UDP_ANNOUNCE,
-    C_UDP_SCRAPE,
-    C_UDP_ERRORS,
-    C_UDP_DROPPED,
-    C_HTTP_ANNOUNCE,
-    C_HTTP_SCRAPE,
-    C_HTTP_ERRORS,
-    C_HTTP_ACCEPTED,
-    C_HTTP_REFUSED,
-    C_COUNT
-};
+/* Per-worker counters, written by the worker only; published once a second. The one list names
+ * each counter and its frontend_stats_t field, so publishing (every counter below C_COUNT) and
+ * frontend_stats() cannot fall out of step with it: a counter without a field does not compile. */
+#define FE_COUNTERS(X)                                                                             \
+    X(C_UDP_CONNECT, udp_connect)                                                                  \
+    X(C_UDP_ANNOUNCE, udp_announce)                                                                \
+    X(C_UDP_SCRAPE, udp_scrape)                                                                    \
+    X(C_UDP_ERRORS, udp_errors)                                                                    \
+    X(C_UDP_DROPPED, udp_dropped)                                                                  \
+    X(C_HTTP_ANNOUNCE, http_announce)                                                              \
+    X(C_HTTP_SCRAPE, http_scrape)                                                                  \
+    X(C_HTTP_ERRORS, http_errors)                                                                  \
+    X(C_HTTP_ACCEPTED, http_accepted)                                                              \
+    X(C_HTTP_REFUSED, http_refused)
+
+#define FE_COUNTER_ID(id, field) id,
+enum { FE_COUNTERS(FE_COUNTER_ID) C_COUNT };
+#undef FE_COUNTER_ID
+
+_Static_assert(sizeof(frontend_stats_t) == C_COUNT * sizeof(uint64_t),
+               "frontend_stats_t has one field per counter, and no other");
 
 typedef struct worker {
     struct frontend *fe;

@@ -26,9 +26,8 @@ frontend_alloc_t frontend_alloc = {.malloc_fn = malloc, .calloc_fn = calloc, .fr
 /* Copy the worker's counters out for frontend_stats(). */
 static void publish_counters(worker_t *w)
 {
-    const uint64_t *src = &w->c[C_UDP_CONNECT];
-    for (size_t i = 0; i < 10; i++)
-        atomic_store_explicit(&w->published[i], src[i], memory_order_relaxed);
+    for (size_t i = 0; i < C_COUNT; i++)
+        atomic_store_explicit(&w->published[i], w->c[i], memory_order_relaxed);
 }
 
 /* One worker thread: wait on its epoll set, hand each ready descriptor to its piece (UDP, an HTTP
@@ -339,18 +338,9 @@ void frontend_stats(const frontend_t *self, frontend_stats_t *out)
         for (size_t k = 0; k < C_COUNT; k++)
             sum[k] += atomic_load_explicit(&self->workers[i]->published[k], memory_order_relaxed);
     }
-    *out = (frontend_stats_t){
-        .udp_connect = sum[C_UDP_CONNECT],
-        .udp_announce = sum[C_UDP_ANNOUNCE],
-        .udp_scrape = sum[C_UDP_SCRAPE],
-        .udp_errors = sum[C_UDP_ERRORS],
-        .udp_dropped = sum[C_UDP_DROPPED],
-        .http_announce = sum[C_HTTP_ANNOUNCE],
-        .http_scrape = sum[C_HTTP_SCRAPE],
-        .http_errors = sum[C_HTTP_ERRORS],
-        .http_accepted = sum[C_HTTP_ACCEPTED],
-        .http_refused = sum[C_HTTP_REFUSED],
-    };
+#define STAT_FIELD(id, field) out->field = sum[id];
+    FE_COUNTERS(STAT_FIELD)
+#undef STAT_FIELD
 }
 
 void frontend_destroy(frontend_t **self_p)

@@ -2,7 +2,8 @@
 /* test_fe_worker: building and stopping the front end's workers (gateway/frontend.c) through its
  * internal header: every allocation failure while frontend_new() builds them fails it cleanly
  * (NULL, a reason, nothing left allocated or open), as do a connection-id checker or a backend
- * that cannot be set up. Sockets are real, on a free loopback port; the backend is a stub. */
+ * that cannot be set up; and every counter a worker keeps reaches frontend_stats(). Sockets are
+ * real, on a free loopback port; the backend is a stub. */
 #include "fe_internal.h"
 
 #include <dirent.h>
@@ -266,6 +267,41 @@ static void backend_that_cannot_open_fails_frontend_new(void **state)
     assert_int_equal(open_fds(), fds);
 }
 
+static void every_counter_reaches_frontend_stats(void **state)
+{
+    fixture_t *f = *state;
+    frontend_t *fe = frontend_new(&f->cfg, f->err, sizeof(f->err));
+    assert_non_null(fe);
+    /* Distinct values per worker and counter; the worker only adds to them on traffic. */
+    for (unsigned i = 0; i < fe->n_workers; i++) {
+        for (size_t k = 0; k < C_COUNT; k++)
+            fe->workers[i]->c[k] = 1000 * (i + 1) + k + 1;
+    }
+    assert_int_equal(frontend_start(fe, f->err, sizeof(f->err)), 0);
+    frontend_stop(fe); /* a stopping worker publishes its counters */
+    for (unsigned i = 0; i < fe->n_workers; i++) {
+        for (size_t k = 0; k < C_COUNT; k++)
+            assert_int_equal(fe->workers[i]->published[k], 1000 * (i + 1) + k + 1);
+    }
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    /* Each counter summed over the two workers: 3000 + 2 * (k + 1). */
+#define SUM(k) (3000u + 2u * ((k) + 1u))
+    assert_int_equal(st.udp_connect, SUM(C_UDP_CONNECT));
+    assert_int_equal(st.udp_announce, SUM(C_UDP_ANNOUNCE));
+    assert_int_equal(st.udp_scrape, SUM(C_UDP_SCRAPE));
+    assert_int_equal(st.udp_errors, SUM(C_UDP_ERRORS));
+    assert_int_equal(st.udp_dropped, SUM(C_UDP_DROPPED));
+    assert_int_equal(st.http_announce, SUM(C_HTTP_ANNOUNCE));
+    assert_int_equal(st.http_scrape, SUM(C_HTTP_SCRAPE));
+    assert_int_equal(st.http_errors, SUM(C_HTTP_ERRORS));
+    assert_int_equal(st.http_accepted, SUM(C_HTTP_ACCEPTED));
+    assert_int_equal(st.http_refused, SUM(C_HTTP_REFUSED));
+#undef SUM
+    frontend_destroy(&fe);
+    assert_int_equal(a.live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +312,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(backend_that_cannot_open_fails_frontend_new, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(every_counter_reaches_frontend_stats, setup, teardown),
     };
     return cmocka_run_group_tests_name("fe_worker", tests, NULL, NULL);
 }
