@@ -13,11 +13,12 @@
   (tests/ is outside the layers: a test may include and link anything.)
 
 What is checked, for every .c/.h under proto/ runtime/ node/ gateway/ cmd/:
-  - each #include "x.h" (or <x.h> naming a layer's header) is resolved as the compiler does (the including file's folder first,
-    then the layer folders, which are the include directories) and may name only a header of
-    the same folder or of a lower layer; a quoted include that names no header in the repo
-    (a system header written with quotes), one that names a header outside the layer folders,
-    and one that names headers in several folders (ambiguous) are reported too;
+  - each #include "x.h" (or <x.h> naming a layer's header) is resolved as the compiler does
+    (the including file's folder first, then the layer folders, which are the include
+    directories) and may name only a header of the same folder or of a lower layer; a quoted
+    include that names no header in the repo (a system header written with quotes), one that
+    names a header outside the layer folders, and one that names headers in several folders
+    (ambiguous) are reported too;
   - proto/ includes no <pthread.h>, <threads.h>, <sys/socket.h>, <hiredis/...>, <zmq.h>,
     <czmq.h> (proto is pure);
   - in each layer's CMakeLists.txt, target_link_libraries names only shoal_* targets of its own
