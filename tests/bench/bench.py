@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -35,29 +34,14 @@ import sys
 import tempfile
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import trackerclient  # noqa: E402
+# A port free for UDP and TCP on 127.0.0.1 (the trackers serve both on one port).
+from trackerclient import free_port  # noqa: E402
 
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (the trackers serve both on one port)."""
-    for _ in range(200):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
 
 
 def udp_connect_ok(port, timeout=0.2):
@@ -94,16 +78,10 @@ class Tracker:
         raise RuntimeError(f"{self.name} did not answer on port {self.port} within 60 s")
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
+        return trackerclient.cpu_seconds(self.proc.pid)  # utime + stime, all threads
 
     def status_kib(self, key):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-        return 0
+        return trackerclient.status_kib(self.proc.pid, key)
 
     def reset_peak(self):
         """Start VmHWM afresh (after a whitelist load, so it is not counted as working memory)."""

@@ -20,86 +20,28 @@ PID; every wait is bounded."""
 
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import clusterlib  # noqa: E402
 from trackerclient import ProtocolError, UdpTracker, pack_announce  # noqa: E402
 
 import bench  # noqa: E402
 
 
-class Redis:
-    """A private redis-server on loopback, pinned, no persistence."""
-
-    def __init__(self, cores, workdir):
-        self.port = bench.free_port()
-        self.dir = tempfile.mkdtemp(prefix="redis-", dir=workdir)
-        exe = shutil.which("redis-server")
-        if not exe:
-            raise RuntimeError("redis-server is not installed (deploy/install-deps.sh test)")
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", cores, exe, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no",
-             "--loglevel", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.ping():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("redis-server did not start")
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
-
-    def command(self, *args):
-        req = b"*%d\r\n" % len(args) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() for x in args))
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(req)
-            data = b""
-            deadline = time.monotonic() + 5
-            while not data.endswith(b"\r\n") and time.monotonic() < deadline:
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                data += chunk
-            return data
-
-    def ping(self):
-        try:
-            return self.command("PING").startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / bench.CLK_TCK
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def pinned_redis(cores):
+    """A private redis-server (clusterlib.Redis: loopback, no persistence) pinned to cores."""
+    return clusterlib.Redis(wrap=["taskset", "-c", cores]).start()
 
 
 def snapshots_on_off(args, workdir, cores):
     """Alternating rounds of standalone shoal without and with --redis, UDP load."""
-    redis = Redis(args.tracker_cores, workdir)
+    redis = pinned_redis(args.tracker_cores)
     res = {"off": [], "on": [], "redis_cpu": [], "shoal_cpu_on": [], "shoal_cpu_off": []}
     try:
         for rnd in range(args.rounds):
@@ -135,7 +77,7 @@ def snapshots_on_off(args, workdir, cores):
 
 def snapshot_size(args, workdir, swarms, peers_per):
     """shoal-bench-snapshot pinned to the tracker cores with its redis there too."""
-    redis = Redis(args.tracker_cores, workdir)
+    redis = pinned_redis(args.tracker_cores)
     try:
         argv = ["taskset", "-c", args.tracker_cores, args.bench_snapshot, "--redis", redis.url,
                 "--swarms", str(swarms), "--peers-per", str(peers_per)]
@@ -161,7 +103,7 @@ def partition_of(h):
 
 def kill_window(args, workdir, n_hashes):
     """3 nodes + 1 gateway + redis on the tracker cores; SIGKILL the owner of a known set."""
-    redis = Redis(args.tracker_cores, workdir)
+    redis = pinned_redis(args.tracker_cores)
     nodes, procs = {}, []
     logs = []
 

@@ -37,6 +37,10 @@ import traceback
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import trackerclient  # noqa: E402  (shared with the integration tests)
+from clusterlib import wait_until  # noqa: E402
+
 try:
     import libtorrent as lt
 except ImportError as e:  # reported as a setup failure that names the interpreter
@@ -56,17 +60,6 @@ class CheckFailed(Exception):
 
 def log(msg):
     print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
-
-
-def wait_until(cond, timeout, step=0.1):
-    """Poll cond() every step seconds until it is truthy or timeout seconds pass; return its
-    last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 def tail(path, lines=25):
@@ -174,7 +167,7 @@ class Proc:
                 self.p.send_signal(sig)
             except ProcessLookupError:
                 pass
-            if wait_until(lambda: self.p.poll() is not None, grace) is False:
+            if wait_until(lambda: self.p.poll() is not None, grace, 0.1) is False:
                 log(f"{self.name} pid {self.p.pid} ignored {sig.name} for {grace}s: SIGKILL")
                 self.p.kill()
                 try:
@@ -189,17 +182,7 @@ def free_port(taken):
     """A loopback port free for both TCP and UDP right now (libtorrent and transmission use
     uTP on their TCP port), not handed out before in this run."""
     for _ in range(200):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
+        port = trackerclient.free_port()
         if port not in taken:
             taken.add(port)
             return port

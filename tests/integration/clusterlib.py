@@ -6,7 +6,11 @@
     RESP to it (whole replies parsed: bulk strings, arrays, integers, errors);
   - Node: one shoal-node (ZeroMQ ROUTER on a free loopback port), with --redis or --nodes;
   - a gateway is a trackerclient.Daemon (it has UDP and HTTP ports a client can probe);
-  - wait_for_log(): poll a process's stderr file for a line.
+  - wait_until(), wait_for_log(): bounded polls of a condition, of a process's stderr file;
+  - Background: a thread beside the steps (load, probes) whose exception fails the test;
+  - the runner every integration suite shares: step_list() (the @test decorator),
+    preflight() (binaries, redis-server, SIGTERM), run_steps() (one line per step, a
+    summary, exit 0 / 1 / 77 when a step skipped), stderr_tail() (a process's log on failure).
 
 Invariant: every process is started with PR_SET_PDEATHSIG (it dies with the test), stopped by
 its own PID (SIGTERM with a bound, then SIGKILL), and every wait is a bounded poll.
@@ -20,10 +24,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
-from trackerclient import Skip, free_port
+from trackerclient import Skip, check, cpu_seconds, free_port
 
 PR_SET_PDEATHSIG = 1
 
@@ -86,6 +91,18 @@ class Proc:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 
+    def terminate(self, timeout=10.0):
+        """SIGTERM and its exit code; if it has not exited within timeout seconds, SIGKILL it
+        and raise AssertionError (a clean stop is what the caller is testing)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(timeout)
+            return self.returncode
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError("%s did not exit within %g s of SIGTERM" % (self.name, timeout))
+
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
         """sig, wait up to timeout, then SIGKILL. Returns the exit code."""
         if self.proc.poll() is None:
@@ -116,10 +133,14 @@ def wait_for_log(proc, text, timeout, count=1):
 
 
 class Redis:
-    """A private redis-server: loopback only, no snapshots, no AOF."""
+    """A private redis-server: loopback only, no snapshots, no AOF. wrap is a command it runs
+    under (e.g. taskset -c CORES, for the benchmarks)."""
 
-    def __init__(self, exe=None):
+    def __init__(self, exe=None, wrap=()):
         self.exe = exe or shutil.which("redis-server")
+        if not self.exe:
+            raise RuntimeError("redis-server is not installed (deploy/install-deps.sh test)")
+        self.wrap = list(wrap)
         self.dir = None
         self.proc = None
         self.port = None
@@ -147,19 +168,36 @@ class Redis:
         except OSError:
             return False
 
-    def command(self, *args):
-        """One command, RESP-encoded; returns the raw reply bytes (enough for tests)."""
-        req = b"*%d\r\n" % len(args) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() if isinstance(x, str) else x
-                                                        for x in args))
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(req)
-            return s.recv(65536)
+    def command(self, *args, timeout=5.0):
+        """One command on a fresh connection; the raw reply bytes, read until they end a line
+        (enough for tests that look at a short reply)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(RespConn.encode(args))
+            data = b""
+            deadline = time.monotonic() + timeout
+            while not data.endswith(b"\r\n") and time.monotonic() < deadline:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+    def text(self, *args):
+        """call() with bulk strings decoded, in arrays too."""
+        def dec(v):
+            if isinstance(v, bytes):
+                return v.decode()
+            return [dec(x) for x in v] if isinstance(v, list) else v
+        return dec(self.call(*args))
+
+    def cpu_seconds(self):
+        return cpu_seconds(self.proc.pid)
 
     def _spawn(self):
-        return Proc("redis", [self.exe, "--port", str(self.port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", self.dir,
-                              "--protected-mode", "no", "--loglevel", "warning"])
+        return Proc("redis", self.wrap + [
+            self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no", "--loglevel",
+            "warning"])
 
     def call(self, *args, timeout=2.0):
         """One command on a fresh connection; the parsed reply (RespError on an error reply)."""
@@ -279,13 +317,16 @@ class RespConn:
 class Node:
     """One shoal-node. membership is ("redis", url) or ("nodes", "ID=tcp://...,...")."""
 
-    def __init__(self, exe, node_id, membership, port=None, extra=(), inherit_stderr=False):
+    def __init__(self, exe, node_id, membership, port=None, extra=(), inherit_stderr=False,
+                 workers=1, log_level="info"):
         self.exe = exe
         self.id = node_id
         self.membership = membership
         self.port = port or free_port()
         self.extra = list(extra)
         self.inherit_stderr = inherit_stderr
+        self.workers = workers
+        self.log_level = log_level
         self.proc = None
 
     @property
@@ -295,9 +336,12 @@ class Node:
     def argv(self):
         kind, value = self.membership
         return [self.exe, "--id", self.id, "--bind", self.endpoint, "--" + kind, value,
-                "--workers", "1", "--log-level", "info"] + self.extra
+                "--workers", str(self.workers), "--log-level", self.log_level] + self.extra
 
     def start(self, timeout=10.0):
+        """Start (again, after a stop: same id and port) and wait until it listens."""
+        if self.proc:
+            self.proc.cleanup()
         self.proc = Proc("node-" + self.id, self.argv(), inherit_stderr=self.inherit_stderr)
         if not wait_until(lambda: not self.proc.alive() or tcp_open(self.port), timeout):
             raise RuntimeError("node %s did not listen: %s" % (self.id, self.proc.log()[-2000:]))
@@ -305,6 +349,16 @@ class Node:
             raise RuntimeError("node %s exited %s: %s" % (self.id, self.proc.proc.returncode,
                                                          self.proc.log()[-2000:]))
         return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.alive()
+
+    def stderr_text(self):
+        return self.proc.log() if self.proc else ""
+
+    def terminate(self, timeout=10.0):
+        """SIGTERM: the exit code, or AssertionError if it takes longer than timeout."""
+        return self.proc.terminate(timeout)
 
     def stop(self, sig=signal.SIGTERM):
         return self.proc.stop(sig) if self.proc else None
@@ -314,7 +368,70 @@ class Node:
             self.proc.cleanup()
 
 
+class Background(threading.Thread):
+    """A daemon thread a test runs beside its steps (load, probes, samplers): loop() runs until
+    stop_flag is set; an exception in it is printed and kept, and finish() stops the thread and
+    fails the test with it, naming the thread by `what`."""
+
+    what = "background thread"
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop_flag = threading.Event()
+        self.exc = None
+
+    def loop(self):
+        raise NotImplementedError
+
+    def run(self):
+        try:
+            self.loop()
+        except Exception as e:
+            self.exc = e  # for finish()
+            raise  # and printed now, by threading.excepthook
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join(10)
+        check(self.exc is None, "%s failed: %r" % (self.what, self.exc))
+
+
+# ---- the runner the integration suites share ------------------------------------------------
+
 SKIPPED = 77  # the exit code ctest's SKIP_RETURN_CODE takes for "skipped"
+
+
+def step_list():
+    """(steps, test): an empty list of (name, fn) steps and a decorator that appends a function
+    to it under its own name, so the steps run in the order the file defines them."""
+    steps = []
+
+    def test(fn):
+        steps.append((fn.__name__, fn))
+        return fn
+    return steps, test
+
+
+def preflight(binaries, redis=True):
+    """What a suite's main() checks before any step: returns 2 if a binary is not executable,
+    SKIPPED if redis is wanted and redis-server is not installed (printed; the suite is skipped,
+    which tests/run.sh does not count as a pass), else None, after making SIGTERM (ctest's
+    timeout) unwind through the finally blocks that stop the processes."""
+    for p in binaries:
+        if not os.access(p, os.X_OK):
+            print("not executable: %s" % p)
+            return 2
+    if redis and not shutil.which("redis-server"):
+        print("SKIP: redis-server is not installed (apt-get install redis-server)")
+        return SKIPPED
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return None
+
+
+def stderr_tail(name, pid, text, lines=25, note=""):
+    """A process's stderr for a failure report: a title line, then its last lines."""
+    return "---- stderr of %s (pid %s%s) ----\n%s" % (name, pid, note,
+                                                     "\n".join(text.splitlines()[-lines:]))
 
 
 def run_steps(tests, only, logs, stop_all, t_start=None):

@@ -27,13 +27,10 @@ import argparse
 import os
 import random
 import secrets
-import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +38,7 @@ import clusterlib  # noqa: E402
 from clusterlib import Node, Redis, wait_until  # noqa: E402
 from trackerclient import (check, eq, ACT_ANNOUNCE, ACT_ERROR, EV_STARTED, Daemon, HttpConn,  # noqa: E402
                            UdpTracker, announce_target, get_request, pack_announce,
-                           parse_error, parse_peers, scrape_target)
+                           parse_error, parse_peers, scrape_target, status_kib)
 
 SECRET = secrets.token_hex(32)
 NODE_TIMEOUT_MS = 500
@@ -85,22 +82,16 @@ class Env:
         out = []
         for name, d in list(self.gateways.items()) + (
                 [("static-gw", self.static_gw)] if self.static_gw else []):
-            out.append("---- stderr of %s (pid %s) ----\n%s" % (
-                name, d.proc and d.proc.pid, "\n".join(d.stderr_text().splitlines()[-25:])))
+            out.append(clusterlib.stderr_tail(name, d.proc and d.proc.pid, d.stderr_text()))
         for n in list(self.nodes.values()) + list(self.static_nodes.values()):
             if n.proc:
-                out.append("---- stderr of node %s (pid %d) ----\n%s" % (
-                    n.id, n.proc.pid, "\n".join(n.proc.log().splitlines()[-15:])))
+                out.append(clusterlib.stderr_tail("node " + n.id, n.proc.pid, n.stderr_text(),
+                                                  15))
         return "\n".join(out)
 
 
 ENV = None
-TESTS = []
-
-
-def test(fn):
-    TESTS.append((fn.__name__, fn))
-    return fn
+TESTS, test = clusterlib.step_list()
 
 
 def peer_id(i, tag):
@@ -162,14 +153,6 @@ def http_scrape_all(port, hashes):
                 e = files[h]
                 out.append((e[b"complete"], e[b"incomplete"]))
     return out
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 # ---- the command line ----------------------------------------------------------------------------
@@ -287,11 +270,7 @@ def static_pipelined_http_answers_in_order_until_close():
     hashes = ENV.hashes[N_HASHES - 4:]
     reqs, checks = pipeline(hashes, PIPE_N, 36, ord("p"))
     with HttpConn("127.0.0.1", port, timeout=5) as c:
-        c.send(reqs)
-        for k in range(37):
-            checks[k](c.read_response())
-        check(c.wait_eof(3), "connection not closed after the Connection: close answer")
-        eq(c.buf, b"", "bytes after the Connection: close answer")
+        c.pipelined_until_eof(reqs, checks, 37)
 
 
 @test
@@ -299,12 +278,7 @@ def static_pipelined_then_half_close_all_answered():
     port = ENV.static_gw.port
     reqs, checks = pipeline([ENV.hashes[N_HASHES - 5]], PIPE_N, -1, ord("q"))
     with HttpConn("127.0.0.1", port, timeout=5) as c:
-        c.send(reqs)
-        c.sock.shutdown(socket.SHUT_WR)
-        for k in range(PIPE_N):
-            checks[k](c.read_response())
-        check(c.wait_eof(3), "connection not closed after the half-close")
-        eq(c.buf, b"", "unexpected extra bytes")
+        c.pipelined_until_eof(reqs, checks, PIPE_N, half_close=True)
 
 
 def split_by_liveness(port, hashes, stopped_wait):
@@ -393,7 +367,7 @@ def static_flood_toward_stopped_node_keeps_memory_bounded():
     stopped = [ENV.hashes[i] for i in ENV.static_failed]
     live = [ENV.hashes[i] for i in range(60) if i not in ENV.static_failed]
     victim = ENV.static_nodes["s1"]
-    before = rss_kib(pid)
+    before = status_kib(pid, "VmRSS")
     victim.proc.send(signal.SIGSTOP)
     try:
         with UdpTracker("127.0.0.1", port) as u:
@@ -424,7 +398,7 @@ def static_flood_toward_stopped_node_keeps_memory_bounded():
             with HttpConn("127.0.0.1", port, timeout=1) as c:
                 r = http_announce(c, live[1], peer_id(2, ord("g")), 6001, 1)
             check("error" not in r, "and over HTTP: %r" % r)
-        after = rss_kib(pid)
+        after = status_kib(pid, "VmRSS")
         print("     flood: %d datagrams in %.1f s, gateway RSS %d -> %d KiB" %
               (sent, time.monotonic() - t_flood, before, after))
         check(sent >= 5000, "flood sent %d datagrams" % sent)
@@ -550,18 +524,19 @@ def redis_gateway_killed_other_serves_everything():
     eq(udp_scrape_all(ENV.gateways["g1"].port, ENV.hashes), want, "scrape through a new g1")
 
 
-class Load(threading.Thread):
+class Load(clusterlib.Background):
     """Re-announces swarms through both gateways (UDP, one try each) until stopped."""
 
+    what = "load thread"
+
     def __init__(self, hashes):
-        super().__init__(daemon=True)
+        super().__init__()
         self.hashes = hashes
-        self.stop_flag = threading.Event()
         self.ok = 0
         self.errors = []
         self.timeouts = 0
 
-    def run(self):
+    def loop(self):
         ports = [ENV.gateways["g1"].port, ENV.gateways["g2"].port]
         socks = [UdpTracker("127.0.0.1", p, timeout=1.0) for p in ports]
         try:
@@ -649,14 +624,9 @@ def main():
     ap.add_argument("--node", required=True, help="path to shoal-node")
     ap.add_argument("-k", default="", help="run only tests whose name contains this")
     args = ap.parse_args()
-    for p in (args.gateway, args.node):
-        if not os.access(p, os.X_OK):
-            print("not executable: %s" % p)
-            return 2
-    if not shutil.which("redis-server"):
-        print("SKIP: redis-server is not installed")
-        return 77
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rc = clusterlib.preflight([args.gateway, args.node])
+    if rc is not None:
+        return rc
     ENV = Env(os.path.abspath(args.gateway), os.path.abspath(args.node))
     return clusterlib.run_steps(TESTS, args.k, ENV.logs, ENV.stop_all)
 

@@ -46,12 +46,10 @@ import os
 import random
 import re
 import secrets
-import shutil
 import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -199,23 +197,16 @@ class Env:
         out = []
         for name, d in (("gw", self.gw), ("shoal", self.standalone)):
             if d and d.errfile:
-                out.append("---- stderr of %s (pid %s) ----\n%s" % (
-                    name, d.proc and d.proc.pid, "\n".join(d.stderr_text().splitlines()[-25:])))
+                out.append(clusterlib.stderr_tail(name, d.proc and d.proc.pid, d.stderr_text()))
         for n in list(self.nodes.values()) + self.dead:
             if n.proc:
-                out.append("---- stderr of node %s (pid %d%s) ----\n%s" % (
-                    n.id, n.proc.pid, "" if n.proc.alive() else ", exited",
-                    "\n".join(n.proc.log().splitlines()[-25:])))
+                out.append(clusterlib.stderr_tail("node " + n.id, n.proc.pid, n.stderr_text(),
+                                                  note="" if n.alive() else ", exited"))
         return "\n".join(out)
 
 
 ENV = None
-TESTS = []
-
-
-def test(fn):
-    TESTS.append((fn.__name__, fn))
-    return fn
+TESTS, test = clusterlib.step_list()
 
 
 # ---- Redis views -------------------------------------------------------------------------------
@@ -508,105 +499,89 @@ def model_counts(idx):
     return out
 
 
-class Load(threading.Thread):
+class Load(clusterlib.Background):
     """Re-announces peers already in the model (idempotent) through the gateway over UDP, one
     request at a time, until stopped; counts answers, error replies (by text) and timeouts."""
 
+    what = "load thread"
+
     def __init__(self, idx, role="A", timeout=1.0, tries=1):
-        super().__init__(daemon=True)
+        super().__init__()
         self.idx = idx
         self.role = role
         self.timeout = timeout
         self.tries = tries
-        self.stop_flag = threading.Event()
         self.ok = 0
         self.errors = {}
         self.timeouts = 0
         self.worst = 0.0
-        self.exc = None
 
     def failed(self):
         return sum(self.errors.values()) + self.timeouts
 
-    def run(self):
-        try:
-            with UdpTracker("127.0.0.1", ENV.gw.port, timeout=self.timeout) as u:
-                cid = u.connect()
-                k = 0
-                while not self.stop_flag.is_set():
-                    i = self.idx[k % len(self.idx)]
-                    k += 1
-                    tid = u.new_tid()
-                    pkt = pack_announce(cid, tid, ENV.hashes[i], peer_id(self.role, i),
-                                        peer_port(self.role, i),
-                                        left=ENV.model[i][(self.role, i)], numwant=0)
-                    t0 = time.monotonic()
-                    try:
-                        reply = u.request(pkt, tid, tries=self.tries)
-                        if struct.unpack(">I", reply[:4])[0] == ACT_ANNOUNCE:
-                            self.ok += 1
-                        else:
-                            msg = parse_error(reply)[1]
-                            self.errors[msg] = self.errors.get(msg, 0) + 1
-                    except TimeoutError:
-                        self.timeouts += 1
-                    self.worst = max(self.worst, time.monotonic() - t0)
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.exc = e
-
-    def finish(self):
-        self.stop_flag.set()
-        self.join(10)
-        check(self.exc is None, "load thread failed: %r" % self.exc)
+    def loop(self):
+        with UdpTracker("127.0.0.1", ENV.gw.port, timeout=self.timeout) as u:
+            cid = u.connect()
+            k = 0
+            while not self.stop_flag.is_set():
+                i = self.idx[k % len(self.idx)]
+                k += 1
+                tid = u.new_tid()
+                pkt = pack_announce(cid, tid, ENV.hashes[i], peer_id(self.role, i),
+                                    peer_port(self.role, i),
+                                    left=ENV.model[i][(self.role, i)], numwant=0)
+                t0 = time.monotonic()
+                try:
+                    reply = u.request(pkt, tid, tries=self.tries)
+                    if struct.unpack(">I", reply[:4])[0] == ACT_ANNOUNCE:
+                        self.ok += 1
+                    else:
+                        msg = parse_error(reply)[1]
+                        self.errors[msg] = self.errors.get(msg, 0) + 1
+                except TimeoutError:
+                    self.timeouts += 1
+                self.worst = max(self.worst, time.monotonic() - t0)
 
     def summary(self):
         return "%d answered, %d error replies %s, %d timeouts, slowest %.2f s" % (
             self.ok, sum(self.errors.values()), dict(self.errors), self.timeouts, self.worst)
 
 
-class Prober(threading.Thread):
+class Prober(clusterlib.Background):
     """Probes hashes idx through the gateway round-robin, one request at a time, until stopped:
     an announce with event=stopped of a peer that is in no swarm, answered by whoever owns the
     partition and changing nothing. Records (sent, answered-at, ok) for each probe."""
 
-    def __init__(self, idx):
-        super().__init__(daemon=True)
-        self.idx = idx
-        self.stop_flag = threading.Event()
-        self.log = []
-        self.exc = None
+    what = "prober"
 
-    def run(self):
-        try:
-            with UdpTracker("127.0.0.1", ENV.gw.port, timeout=NODE_TIMEOUT_MS / 1000 + 1.0) as u:
-                cid = u.connect()
-                k = 0
-                while not self.stop_flag.is_set():
-                    i = self.idx[k % len(self.idx)]
-                    k += 1
-                    tid = u.new_tid()
-                    pkt = pack_announce(cid, tid, ENV.hashes[i], peer_id("P", 0), 9, left=1,
-                                        event=EV_STOPPED, numwant=0)
-                    t0 = time.monotonic()
-                    try:
-                        reply = u.request(pkt, tid, tries=1)
-                        ok = struct.unpack(">I", reply[:4])[0] == ACT_ANNOUNCE
-                    except TimeoutError:
-                        ok = False
-                    self.log.append((t0, time.monotonic(), ok))
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.exc = e
+    def __init__(self, idx):
+        super().__init__()
+        self.idx = idx
+        self.log = []
+
+    def loop(self):
+        with UdpTracker("127.0.0.1", ENV.gw.port, timeout=NODE_TIMEOUT_MS / 1000 + 1.0) as u:
+            cid = u.connect()
+            k = 0
+            while not self.stop_flag.is_set():
+                i = self.idx[k % len(self.idx)]
+                k += 1
+                tid = u.new_tid()
+                pkt = pack_announce(cid, tid, ENV.hashes[i], peer_id("P", 0), 9, left=1,
+                                    event=EV_STOPPED, numwant=0)
+                t0 = time.monotonic()
+                try:
+                    reply = u.request(pkt, tid, tries=1)
+                    ok = struct.unpack(">I", reply[:4])[0] == ACT_ANNOUNCE
+                except TimeoutError:
+                    ok = False
+                self.log.append((t0, time.monotonic(), ok))
 
     def served_since(self, t, rounds=2):
         """True once every hash was answered `rounds` times in a row by probes sent after t."""
         after = [ok for t0, _, ok in self.log if t0 >= t]
         need = rounds * len(self.idx)
         return len(after) >= need and all(after[-need:])
-
-    def finish(self):
-        self.stop_flag.set()
-        self.join(10)
-        check(self.exc is None, "prober failed: %r" % self.exc)
 
     def window(self, t):
         """(seconds from t until the first probe sent after t was answered, seconds from t to
@@ -901,69 +876,61 @@ def restarted_node_takes_back_its_partitions_and_peers():
     check_counts(port, "scrape counts of all swarms after the restart")
 
 
-class SnapSampler(threading.Thread):
+class SnapSampler(clusterlib.Background):
     """Samples epoch keys and snapshot blobs of partitions ps (one MGET: a consistent view) and
     records violations of the fence: a snapshot whose epoch is lower than one seen before for
     that partition (an old owner overwrote a newer one), higher than its epoch key, or two
     writers with the same epoch; and an epoch key that went down."""
 
+    what = "snapshot sampler"
+
     def __init__(self, redis, ps):
-        super().__init__(daemon=True)
+        super().__init__()
         self.redis = redis
         self.ps = list(ps)
-        self.stop_flag = threading.Event()
         self.samples = 0
         self.violations = []
         self.errors = 0
-        self.exc = None
         self.writers = {}  # (p, epoch) -> owner
 
-    def run(self):
+    def loop(self):
         last_snap = {}
         last_epoch = {}
-        try:
-            while not self.stop_flag.is_set():
-                keys = []
-                for p in self.ps:
-                    keys += [key(p, "epoch"), key(p, "snap")]
-                try:
-                    with self.redis.conn(timeout=1.0) as c:
-                        vals = c.call("MGET", *keys)
-                except (OSError, RespError, EOFError):
-                    self.errors += 1
-                    time.sleep(0.05)
+        while not self.stop_flag.is_set():
+            keys = []
+            for p in self.ps:
+                keys += [key(p, "epoch"), key(p, "snap")]
+            try:
+                with self.redis.conn(timeout=1.0) as c:
+                    vals = c.call("MGET", *keys)
+            except (OSError, RespError, EOFError):
+                self.errors += 1
+                time.sleep(0.05)
+                continue
+            self.samples += 1
+            for k, p in enumerate(self.ps):
+                e = int(vals[2 * k]) if vals[2 * k] is not None else 0
+                if e < last_epoch.get(p, 0):
+                    self.violations.append("p%d epoch key %d after %d" %
+                                           (p, e, last_epoch[p]))
+                last_epoch[p] = e
+                blob = vals[2 * k + 1]
+                if blob is None:
                     continue
-                self.samples += 1
-                for k, p in enumerate(self.ps):
-                    e = int(vals[2 * k]) if vals[2 * k] is not None else 0
-                    if e < last_epoch.get(p, 0):
-                        self.violations.append("p%d epoch key %d after %d" %
-                                               (p, e, last_epoch[p]))
-                    last_epoch[p] = e
-                    blob = vals[2 * k + 1]
-                    if blob is None:
-                        continue
-                    s = decode_snapshot(blob)
-                    if s["epoch"] > e:
-                        self.violations.append("p%d snapshot epoch %d > key %d" %
-                                               (p, s["epoch"], e))
-                    prev = last_snap.get(p)
-                    if prev and s["epoch"] < prev:
-                        self.violations.append("p%d snapshot epoch %d (by %s) after %d" %
-                                               (p, s["epoch"], s["owner"], prev))
-                    last_snap[p] = s["epoch"]
-                    w = self.writers.setdefault((p, s["epoch"]), s["owner"])
-                    if w != s["owner"]:
-                        self.violations.append("p%d epoch %d written by %s and %s" %
-                                               (p, s["epoch"], w, s["owner"]))
-                time.sleep(0.03)
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.exc = e
-
-    def finish(self):
-        self.stop_flag.set()
-        self.join(10)
-        check(self.exc is None, "snapshot sampler failed: %r" % self.exc)
+                s = decode_snapshot(blob)
+                if s["epoch"] > e:
+                    self.violations.append("p%d snapshot epoch %d > key %d" %
+                                           (p, s["epoch"], e))
+                prev = last_snap.get(p)
+                if prev and s["epoch"] < prev:
+                    self.violations.append("p%d snapshot epoch %d (by %s) after %d" %
+                                           (p, s["epoch"], s["owner"], prev))
+                last_snap[p] = s["epoch"]
+                w = self.writers.setdefault((p, s["epoch"]), s["owner"])
+                if w != s["owner"]:
+                    self.violations.append("p%d epoch %d written by %s and %s" %
+                                           (p, s["epoch"], w, s["owner"]))
+            time.sleep(0.03)
 
 
 @test
@@ -1411,14 +1378,9 @@ def main():
     ap.add_argument("--shoal", required=True, help="path to shoal")
     ap.add_argument("-k", default="", help="run only tests whose name contains this")
     args = ap.parse_args()
-    for p in (args.gateway, args.node, args.shoal):
-        if not os.access(p, os.X_OK):
-            print("not executable: %s" % p)
-            return 2
-    if not shutil.which("redis-server"):
-        print("SKIP: redis-server is not installed")
-        return 77
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rc = clusterlib.preflight([args.gateway, args.node, args.shoal])
+    if rc is not None:
+        return rc
     ENV = Env(os.path.abspath(args.gateway), os.path.abspath(args.node),
               os.path.abspath(args.shoal))
     return clusterlib.run_steps(TESTS, args.k, ENV.logs, ENV.stop_all)

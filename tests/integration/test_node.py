@@ -26,27 +26,18 @@ import json
 import os
 import random
 import select
-import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import clusterlib  # noqa: E402
-from trackerclient import check, eq, poll  # noqa: E402
+from clusterlib import Node, Redis  # noqa: E402
+from trackerclient import check, eq, free_port, poll  # noqa: E402
 
 LOCAL = "127.0.0.1"
 HB_MS = 200
 TTL_MS = 1000
 RNG = random.Random(int.from_bytes(os.urandom(8), "big"))
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCAL, 0))
-        return s.getsockname()[1]
 
 
 def rhash():
@@ -111,108 +102,7 @@ def epoch_of(members):
     return siphash24(b"shoal/epoch/v1..", buf) or 1
 
 
-# ---- Redis ------------------------------------------------------------------------------------
-
-
-class Redis:
-    def __init__(self):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", LOCAL, "--save", "",
-             "--appendonly", "no", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        poll(lambda: self._ping(), 10, what="redis-server to answer")
-
-    @property
-    def url(self):
-        return "redis://%s:%d" % (LOCAL, self.port)
-
-    def _ping(self):
-        try:
-            return self.cmd("PING") == "PONG"
-        except OSError:
-            return False
-
-    def cmd(self, *args):
-        """One command over a fresh connection (RESP by hand: no Python Redis module needed)."""
-        with socket.create_connection((LOCAL, self.port), timeout=2) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a.encode() if isinstance(a, str) else a
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
-            f = s.makefile("rb")
-            return self._read(f)
-
-    def _read(self, f):
-        line = f.readline()
-        if not line:
-            raise OSError("redis closed the connection")
-        t, rest = line[:1], line[1:-2]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise RuntimeError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else f.read(n + 2)[:-2].decode()
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read(f) for _ in range(n)]
-        raise OSError("bad RESP line %r" % line)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
 # ---- nodes and the client ---------------------------------------------------------------------
-
-
-class Node:
-    def __init__(self, binary, node_id, extra, port=None):
-        self.binary = binary
-        self.id = node_id
-        self.port = port or free_port()
-        self.extra = extra
-        self.err = tempfile.TemporaryFile()
-        self.proc = None
-
-    @property
-    def endpoint(self):
-        return "tcp://%s:%d" % (LOCAL, self.port)
-
-    def start(self):
-        self.err.seek(0)
-        self.err.truncate()
-        self.proc = subprocess.Popen(
-            [self.binary, "--id", self.id, "--bind", self.endpoint, "--log-level", "debug"]
-            + self.extra, stdout=subprocess.DEVNULL, stderr=self.err)
-        return self
-
-    def stderr_text(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def terminate(self, timeout=10):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("%s did not exit within %d s of SIGTERM" % (self.id, timeout))
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Client:
@@ -290,15 +180,15 @@ class Env:
         self.nodes = {}
         self.clients = []
 
-    def node(self, node_id, extra, port=None):
-        n = Node(self.node_bin, node_id, extra, port)
+    def node(self, node_id, membership, workers, port=None, extra=()):
+        n = Node(self.node_bin, node_id, membership, port=port, extra=extra, workers=workers,
+                 log_level="debug")
         self.nodes[node_id] = n
         return n.start()
 
     def redis_node(self, node_id, workers, port=None):
-        return self.node(node_id, ["--redis", self.redis.url, "--workers", str(workers),
-                                   "--heartbeat-interval", str(HB_MS), "--member-ttl",
-                                   str(TTL_MS)], port)
+        return self.node(node_id, ("redis", self.redis.url), workers, port,
+                         ["--heartbeat-interval", str(HB_MS), "--member-ttl", str(TTL_MS)])
 
     def client(self, node):
         c = Client(self.client_bin, node.endpoint)
@@ -312,18 +202,13 @@ class Env:
         for c in self.clients:
             c.close()
         for n in self.nodes.values():
-            n.stop()
+            n.cleanup()
         if self.redis:
             self.redis.stop()
 
 
 ENV = None
-TESTS = []
-
-
-def test(fn):
-    TESTS.append((fn.__name__, fn))
-    return fn
+TESTS, test = clusterlib.step_list()
 
 
 def converge(clients, members, timeout=10):
@@ -352,9 +237,9 @@ def nodes_converge_on_the_same_epoch():
     want = converge([ca, cb], ENV.members("a", "b"))
     eq(ca.epoch(), cb.epoch(), "same epoch on both nodes")
     eq(ca.epoch(), want, "epoch = SipHash of the member set")
-    eq(sorted(ENV.redis.cmd("SMEMBERS", "shoal:members")), ["a", "b"], "member set in Redis")
-    eq(ENV.redis.cmd("GET", "shoal:member:a"), ENV.nodes["a"].endpoint, "a's endpoint")
-    ttl = ENV.redis.cmd("PTTL", "shoal:member:b")
+    eq(sorted(ENV.redis.text("SMEMBERS", "shoal:members")), ["a", "b"], "member set in Redis")
+    eq(ENV.redis.text("GET", "shoal:member:a"), ENV.nodes["a"].endpoint, "a's endpoint")
+    ttl = ENV.redis.text("PTTL", "shoal:member:b")
     check(0 < ttl <= TTL_MS, "member key expires within the ttl: %r" % ttl)
 
 
@@ -453,8 +338,8 @@ def clean_sigterm_leaves_redis_and_owner_takes_over():
     b = ENV.nodes["b"]
     eq(b.terminate(), 0, "exit status after SIGTERM")
     check("served" in b.stderr_text(), "final counters logged")
-    eq(ENV.redis.cmd("SISMEMBER", "shoal:members", "b"), 0, "b left the member set")
-    eq(ENV.redis.cmd("EXISTS", "shoal:member:b"), 0, "b's key is gone")
+    eq(ENV.redis.text("SISMEMBER", "shoal:members", "b"), 0, "b left the member set")
+    eq(ENV.redis.text("EXISTS", "shoal:member:b"), 0, "b's key is gone")
     # a rebuilds its table for {a} well before b's key could have expired, and serves b's part.
     want = epoch_of(ENV.members("a"))
     t0 = time.monotonic()
@@ -472,7 +357,7 @@ def clean_sigterm_leaves_redis_and_owner_takes_over():
 def static_member_list_without_redis():
     s1_port, s2_port = free_port(), free_port()
     nodes = "s1=tcp://%s:%d,s2=tcp://%s:%d" % (LOCAL, s1_port, LOCAL, s2_port)
-    s1 = ENV.node("s1", ["--nodes", nodes, "--workers", "1"], s1_port)
+    s1 = ENV.node("s1", ("nodes", nodes), 1, s1_port)
     c = ENV.client(s1)
     want = epoch_of({"s1": "tcp://%s:%d" % (LOCAL, s1_port),
                      "s2": "tcp://%s:%d" % (LOCAL, s2_port)})
@@ -529,12 +414,12 @@ def main():
     ap.add_argument("--client", required=True, help="path to shoal-node-client")
     ap.add_argument("-k", default="", help="run only tests whose name contains this")
     args = ap.parse_args()
-    if not shutil.which("redis-server"):
-        print("SKIP: redis-server is not installed (apt-get install redis-server)")
-        return 77
+    rc = clusterlib.preflight([args.node, args.client])
+    if rc is not None:
+        return rc
     ENV = Env(os.path.abspath(args.node), os.path.abspath(args.client))
     try:
-        ENV.redis = Redis()
+        ENV.redis = Redis().start()
         ENV.redis_node("a", 2)
         ENV.redis_node("b", 1)
     except Exception:
@@ -542,7 +427,8 @@ def main():
         raise
 
     def logs():
-        return "\n".join("---- %s stderr ----\n%s" % (n.id, n.stderr_text()[-3000:])
+        return "\n".join(clusterlib.stderr_tail("node " + n.id, n.proc and n.proc.pid,
+                                                 n.stderr_text(), 40)
                          for n in ENV.nodes.values())
 
     return clusterlib.run_steps(TESTS, args.k, logs, ENV.stop_all)

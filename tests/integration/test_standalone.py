@@ -137,12 +137,7 @@ def need_v6():
         raise Skip("no IPv6 loopback (::1) on this machine")
 
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append((fn.__name__, fn))
-    return fn
+TESTS, test = clusterlib.step_list()
 
 
 # ---- UDP (BEP 15) ----------------------------------------------------------------------------
@@ -763,11 +758,7 @@ def http_deep_pipelining_in_order_until_close():
     # order, the connection closed after the Connection: close one, the rest never answered.
     reqs, checks = deep_pipeline(h(), 20, 12, 100)
     with http("main") as c:
-        c.send(reqs)
-        for k in range(13):
-            checks[k](c.read_response())
-        check(c.wait_eof(3), "connection not closed after the Connection: close answer")
-        eq(c.buf, b"", "bytes after the Connection: close answer")
+        c.pipelined_until_eof(reqs, checks, 13)
 
 
 @test
@@ -775,12 +766,7 @@ def http_pipelined_then_half_close_all_answered():
     # A client that writes its requests and shuts its side still gets every answer, then EOF.
     reqs, checks = deep_pipeline(h(), 10, -1, 200)
     with http("main") as c:
-        c.send(reqs)
-        c.sock.shutdown(socket.SHUT_WR)
-        for k in range(10):
-            checks[k](c.read_response())
-        check(c.wait_eof(3), "connection not closed after the half-close")
-        eq(c.buf, b"", "unexpected extra bytes")
+        c.pipelined_until_eof(reqs, checks, 10, half_close=True)
 
 
 @test
@@ -1414,9 +1400,9 @@ def main():
                     help="behave as on a machine without IPv6 loopback (IPv6 tests skip; so "
                          "does SHOAL_TEST_NO_IPV6=1)")
     args = ap.parse_args()
-    if not os.access(args.shoal, os.X_OK):
-        print("not executable: %s" % args.shoal)
-        return 2
+    rc = clusterlib.preflight([args.shoal], redis=False)
+    if rc is not None:
+        return rc
     ENV = Env(os.path.abspath(args.shoal))
     ENV.v6 = ENV.v6 and not args.no_ipv6
     t_start = time.monotonic()
@@ -1439,13 +1425,8 @@ def main():
         return name, run
 
     def logs():
-        out = []
-        for n in sorted(USED):
-            d = ENV.daemons.get(n)
-            if d:
-                out.append("---- stderr of %s (pid %s) ----" % (n, d.proc and d.proc.pid))
-                out.append("\n".join(d.stderr_text().splitlines()[-30:]))
-        return "\n".join(out)
+        return "\n".join(clusterlib.stderr_tail(n, d.proc and d.proc.pid, d.stderr_text(), 30)
+                         for n, d in sorted(ENV.daemons.items()) if n in USED)
 
     # -k keeps the robust_all_* steps: they check every daemon the others used.
     steps = [step(name, fn) for name, fn in TESTS

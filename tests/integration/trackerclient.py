@@ -410,6 +410,19 @@ class HttpConn:
             self.buf += chunk
             return False
 
+    def pipelined_until_eof(self, reqs, checks, n, half_close=False):
+        """Send reqs in one write (then shut our side if half_close); checks[k] verifies the
+        k-th answer, for the first n in order; then the server must close with no byte after
+        the last answer (after the Connection: close one, or after the half-close)."""
+        self.send(reqs)
+        if half_close:
+            self.sock.shutdown(socket.SHUT_WR)
+        for k in range(n):
+            checks[k](self.read_response())
+        after = "the half-close" if half_close else "the Connection: close answer"
+        check(self.wait_eof(3), "connection not closed after %s" % after)
+        eq(self.buf, b"", "bytes after %s" % after)
+
 
 def http_get(host, port, target, headers=(), timeout=3.0):
     """One GET on a fresh connection; returns the HttpResponse."""
@@ -456,6 +469,22 @@ def free_port(ipv6=False):
                 for s in socks:
                     s.close()
     raise RuntimeError("no free port found")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time process pid has used so far, all its threads (Linux /proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status_kib(pid, key):
+    """A kB field of /proc/pid/status (VmRSS, VmHWM, ...); 0 if it is not there."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 class Daemon:
@@ -522,10 +551,7 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
     def cpu_seconds(self):
-        """User + system CPU time the process has used so far (Linux /proc)."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
