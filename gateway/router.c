@@ -25,6 +25,7 @@
 #include "router.h"
 
 #include "cmsg.h"
+#include "mono.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -32,18 +33,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
-#define CONNS_MAX   (2 * PARTITION_MEMBERS_MAX) /* old and new members while a table changes */
-#define NO_CONN     0xffffu
-#define SLOT_MASK   (ROUTER_SLOTS - 1)
-#define ARENA_N     (ROUTER_SEND_CAP / SHOAL_HASH_LEN) /* scrape stats one reply batch can hold */
-#define DRAIN_MAX   1024                               /* messages read from one socket per poll */
-#define EPOLL_N     64
-#define PUBLISH_MS  100
+#define CONNS_MAX (2 * PARTITION_MEMBERS_MAX) /* old and new members while a table changes */
+#define NO_CONN   0xffffu
+#define SLOT_MASK (ROUTER_SLOTS - 1)
+#define ARENA_N   (ROUTER_SEND_CAP / SHOAL_HASH_LEN) /* scrape stats one reply batch can hold */
+#define DRAIN_MAX 1024                               /* messages read from one socket per poll */
+#define EPOLL_N   64 /* sockets one poll() learns are readable; the rest stay readable */
+/* Local counters reach the shared ones this often: fresh enough for /metrics, and one set of
+ * atomic adds per 100 ms costs nothing on the request path. */
+#define PUBLISH_MS 100
+/* Rounds of draining per poll(): a socket that stopped at DRAIN_MAX, or that done() touched
+ * again, is read again, up to POLL_ROUNDS * DRAIN_MAX messages; the rest waits for the next
+ * poll(), so one busy node cannot keep the worker from its clients. */
 #define POLL_ROUNDS 4
+
+/* ZeroMQ options of the DEALER toward each node. */
+/* Closing drops unsent batches at once: their requests are failed through their deadlines
+ * anyway, and a router being destroyed (or a node dropped from the table) must not wait on a
+ * node that may be dead. */
+#define DEALER_LINGER_MS 0
+/* No receive limit: replies are bounded by the requests in flight (ROUTER_NODE_INFLIGHT slots per
+ * node), and a limit would only drop replies whose requests then time out. */
+#define DEALER_RCVHWM 0
+/* First reconnect after a node's connection drops: soon, so a node restarted on the same
+ * endpoint is reached again within ~100 ms of listening (its requests fail at their deadlines
+ * meanwhile); libzmq doubles the wait from here on each failed attempt. */
+#define DEALER_RECONNECT_MS 100
+/* Reconnect backoff ceiling: a node gone for good costs each router one connect attempt every
+ * 2 s at most until membership drops it from the table (MEMBERSHIP_TTL_MS_DEFAULT, 3 s). */
+#define DEALER_RECONNECT_MAX_MS 2000
+/* ZMTP PING this often, so a connection whose peer vanished without a FIN or RST (host down,
+ * network cut) is noticed without waiting for TCP; once a second, like the membership heartbeat
+ * (MEMBERSHIP_HEARTBEAT_MS_DEFAULT). */
+#define DEALER_HEARTBEAT_MS 1000
+/* Nothing heard for this long after a PING: the connection is dropped and reconnected. Above the
+ * membership TTL (3 s), so a dead node normally leaves the table first; tolerant of a node that
+ * stalls a few seconds (a snapshot, a paused VM). */
+#define DEALER_HEARTBEAT_TIMEOUT_MS 5000
 
 _Static_assert(ROUTER_SLOTS <= 65536, "slot indices are 16 bits");
 _Static_assert(CONNS_MAX < NO_CONN, "connection indices are 16 bits");
@@ -138,13 +167,6 @@ struct router {
 };
 
 typedef struct router router_t;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- slots and scrapes --------------------------------------------------------------------- */
 
@@ -274,11 +296,14 @@ static uint16_t conn_open(router_t *self, const char *endpoint)
     size_t fd_len = sizeof(c->fd);
     /* No ZMQ_IMMEDIATE: batches sent before the connection is up (a node that just joined)
      * wait in its pipe instead of failing; SNDHWM and the deadlines bound them. */
-    if (set_int(c->sock, ZMQ_LINGER, 0) != 0 || set_int(c->sock, ZMQ_SNDHWM, ROUTER_SNDHWM) != 0 ||
-        set_int(c->sock, ZMQ_RCVHWM, 0) != 0 || set_int(c->sock, ZMQ_RECONNECT_IVL, 100) != 0 ||
-        set_int(c->sock, ZMQ_RECONNECT_IVL_MAX, 2000) != 0 ||
-        set_int(c->sock, ZMQ_HEARTBEAT_IVL, 1000) != 0 ||
-        set_int(c->sock, ZMQ_HEARTBEAT_TIMEOUT, 5000) != 0 || zmq_connect(c->sock, endpoint) != 0 ||
+    if (set_int(c->sock, ZMQ_LINGER, DEALER_LINGER_MS) != 0 ||
+        set_int(c->sock, ZMQ_SNDHWM, ROUTER_SNDHWM) != 0 ||
+        set_int(c->sock, ZMQ_RCVHWM, DEALER_RCVHWM) != 0 ||
+        set_int(c->sock, ZMQ_RECONNECT_IVL, DEALER_RECONNECT_MS) != 0 ||
+        set_int(c->sock, ZMQ_RECONNECT_IVL_MAX, DEALER_RECONNECT_MAX_MS) != 0 ||
+        set_int(c->sock, ZMQ_HEARTBEAT_IVL, DEALER_HEARTBEAT_MS) != 0 ||
+        set_int(c->sock, ZMQ_HEARTBEAT_TIMEOUT, DEALER_HEARTBEAT_TIMEOUT_MS) != 0 ||
+        zmq_connect(c->sock, endpoint) != 0 ||
         zmq_getsockopt(c->sock, ZMQ_FD, &c->fd, &fd_len) != 0) {
         zmq_close(c->sock);
         free(c);
@@ -730,7 +755,7 @@ static void router_submit(void *opaque, const backend_req_t *reqs, size_t n, bac
                           void *arg)
 {
     router_t *self = opaque;
-    uint64_t deadline = now_ms() + self->cfg.timeout_ms;
+    uint64_t deadline = mono_coarse_ms() + self->cfg.timeout_ms;
     self->c.requests += n;
     for (size_t i = 0; i < n; i++) {
         const backend_req_t *r = &reqs[i];
@@ -786,7 +811,7 @@ static int router_fd(void *opaque)
 static void router_poll(void *opaque, backend_done_fn done, void *arg)
 {
     router_t *self = opaque;
-    self->now = now_ms();
+    self->now = mono_coarse_ms();
     sync_table(self, done, arg);
     struct epoll_event evs[EPOLL_N];
     /* Right after flush() only the sockets used since are in doubt (touched): one whose ZMQ_FD
@@ -819,7 +844,7 @@ static void router_flush(void *opaque)
 static void router_tick(void *opaque, backend_done_fn done, void *arg)
 {
     router_t *self = opaque;
-    self->now = now_ms();
+    self->now = mono_coarse_ms();
     sync_table(self, done, arg);
     if (self->n_touched > 0)
         drain_touched(self, done, arg);
@@ -901,7 +926,7 @@ int router_open(void *arg, unsigned worker, backend_t *out)
     self->n_free_scrapes = ROUTER_SCRAPES;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++)
         self->part_conn[p] = NO_CONN;
-    self->now = now_ms();
+    self->now = mono_coarse_ms();
     self->next_due = UINT64_MAX;
     sync_table(self, NULL, NULL); /* connect now, before clients come */
     out->ops = &router_ops;

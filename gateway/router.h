@@ -86,9 +86,13 @@ typedef struct {
 } router_config_t;
 
 /* A backend_open_fn: arg is a const router_config_t *, which must outlive the routers it opens.
- * Creates the router of worker `worker` and fills *out. Opens no connection yet: the first
- * tick() or poll() takes the current table and connects to its nodes. Returns 0, or -1 if memory
- * or descriptors run out. */
+ * Creates the router of worker `worker` and fills *out. If the table source has a table already,
+ * the router takes it and opens a DEALER toward each of its nodes at once, so connections are
+ * being set up before the first client request (zmq_connect is asynchronous: nothing waits for a
+ * node here); otherwise the first poll() or tick() that finds a table does. A node that cannot
+ * get a socket (descriptors run out) is not an error here: requests for its partitions fail as
+ * not answering until the next table change. Returns 0, or -1 if memory or descriptors for the
+ * router itself run out. */
 int router_open(void *arg, unsigned worker, backend_t *out);
 
 #endif
