@@ -12,6 +12,7 @@
 #include "frontend.h"
 #include "inproc.h"
 #include "keeper.h"
+#include "memberstore.h"
 #include "redisopts.h"
 #include "repo.h"
 #include "repoopts.h"
@@ -43,6 +44,9 @@ static const opts_spec_t own_opts[] = {
  * million peers); with Redis unreachable, serving starts at once. */
 #define RESTORE_WAIT_MS 30000
 
+/* How long the check for a live cluster may wait for Redis. */
+#define LIVE_CHECK_MS 1000
+
 /* The owner id written into snapshots and fences. */
 #define STANDALONE_ID "standalone"
 
@@ -68,6 +72,29 @@ static void log_served(const frontend_t *fe, repo_t *repo)
              (unsigned long long)st.http_scrape, (unsigned long long)st.http_errors,
              (unsigned long long)st.http_accepted, (unsigned long long)st.http_refused,
              (unsigned long long)tot.torrents, (unsigned long long)tot.peers);
+}
+
+/* A standalone tracker must not share a namespace with a live cluster (an operator who meant to
+ * start a node, or gave the wrong Redis): refuse to start (printed, -1). If Redis cannot be
+ * reached now, say so and go on: the standalone's keys are its own, it cannot disturb a cluster. */
+static int refuse_live_cluster(const daemon_t *d, const redisopts_t *r)
+{
+    char cluster[REDISOPTS_PREFIX_MAX], ids[256], err[256];
+    redisopts_cluster_prefix(r, cluster);
+    int n = memberstore_probe(r->redis, cluster, LIVE_CHECK_MS, ids, sizeof(ids), err, sizeof(err));
+    if (n < 0) {
+        slog_msg(SLOG_WARN, "--redis: cannot check for a live cluster '%s' now: %s", r->cluster,
+                 err);
+        return 0;
+    }
+    if (n == 0)
+        return 0;
+    daemon_fail(d, 2,
+                "--redis: cluster '%s' has %d live nodes in this Redis (%s): a standalone tracker "
+                "does not share a cluster's namespace; give --cluster another name (or use another "
+                "Redis or DB), or start shoal-node instead",
+                r->cluster, n, ids);
+    return -1;
 }
 
 /* Everything main starts; stop_all() stops and frees what is there, in reverse order. */
@@ -171,6 +198,8 @@ int main(int argc, char **argv)
     fc.backend_arg = p.repo;
     char prefix[REDISOPTS_PREFIX_MAX];
     redisopts_standalone_prefix(&cfg.redis, prefix);
+    if (*cfg.redis.redis && refuse_live_cluster(&d, &cfg.redis) != 0)
+        return stop_all(&p, 2);
     if (*cfg.redis.redis) {
         keeper_config_t kc = {
             .redis_url = cfg.redis.redis,

@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 typedef struct {
@@ -90,22 +91,27 @@ static void membership_changed(void *arg, const partition_table_t *table)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-static void log_counters(const frontend_stats_t *fst, router_counters_t *rc, const char *when)
+static void log_counters(const frontend_stats_t *fst, router_counters_t *rc, membership_t *members,
+                         const char *when)
 {
     const frontend_stats_t st = *fst;
+    membership_stats_t ms;
+    membership_stats(members, &ms);
 #define LD(x) (unsigned long long)atomic_load_explicit(&rc->x, memory_order_relaxed)
     slog_msg(SLOG_INFO,
              "%s udp connect=%llu announce=%llu scrape=%llu errors=%llu dropped=%llu, "
              "http announce=%llu scrape=%llu errors=%llu connections=%llu refused=%llu; "
              "router requests=%llu answered=%llu failed=%llu timeouts=%llu busy=%llu moved=%llu "
-             "batches=%llu send_failures=%llu bad_replies=%llu tables=%llu",
+             "batches=%llu send_failures=%llu bad_replies=%llu tables=%llu; gateways=%u with "
+             "another secret=%u (seen %llu times)",
              when, (unsigned long long)st.udp_connect, (unsigned long long)st.udp_announce,
              (unsigned long long)st.udp_scrape, (unsigned long long)st.udp_errors,
              (unsigned long long)st.udp_dropped, (unsigned long long)st.http_announce,
              (unsigned long long)st.http_scrape, (unsigned long long)st.http_errors,
              (unsigned long long)st.http_accepted, (unsigned long long)st.http_refused,
              LD(requests), LD(answered), LD(failed), LD(timeouts), LD(busy), LD(moved), LD(batches),
-             LD(send_failures), LD(bad_replies), LD(tables));
+             LD(send_failures), LD(bad_replies), LD(tables), ms.gateways, ms.gateways_mismatched,
+             (unsigned long long)ms.secret_mismatches);
 #undef LD
 }
 
@@ -166,10 +172,18 @@ int main(int argc, char **argv)
      * run. */
     daemon_block_signals(&d);
     parts_t p = {0};
+    /* The gateway's id in the membership: host name and pid, unique per process. */
+    char host[64] = "gateway", gw_id[PARTITION_ID_MAX], fingerprint[CONNID_FINGERPRINT_LEN];
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(gw_id, sizeof(gw_id), "%.40s-%ld", host, (long)getpid());
+    connid_fingerprint(fc.secret, fingerprint);
     membership_config_t mc = {
         .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
         .prefix = prefix,
+        .gateway_id = *cfg.redis.redis ? gw_id : NULL,
+        .gateway_fingerprint = fingerprint,
         .poll_ms = cfg.membership_poll_ms,
         .on_change = membership_changed,
         .log = slog_sink,
@@ -213,19 +227,22 @@ int main(int argc, char **argv)
                             "others (give every gateway the same --secret)");
     char where[512], shown[RCONN_URL_MAX + 4];
     frontend_describe(p.fe, where, sizeof(where));
-    slog_msg(SLOG_INFO, "shoal-gateway %s serving %s with %u workers, members from %s",
+    slog_msg(SLOG_INFO,
+             "shoal-gateway %s serving %s with %u workers, members from %s, gateway id %s, secret "
+             "fingerprint %s",
              SHOAL_VERSION, where, cfg.fe.workers,
-             *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "--nodes");
+             *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "--nodes",
+             gw_id, fingerprint);
 
     frontend_stats_t st;
     while (daemon_wait(&d, cfg.stats_interval * 1000u) != DAEMON_STOP) {
         frontend_stats(p.fe, &st);
-        log_counters(&st, &counters, "so far:");
+        log_counters(&st, &counters, p.members, "so far:");
     }
     frontend_stop(p.fe);
     frontend_stats(p.fe, &st);
     frontend_destroy(&p.fe); /* closes the routers' sockets, publishes their last counts */
-    log_counters(&st, &counters, "served");
+    log_counters(&st, &counters, p.members, "served");
     membership_stop(p.members);
     return stop_all(&p, 0);
 }

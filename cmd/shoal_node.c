@@ -278,6 +278,14 @@ int main(int argc, char **argv)
     };
     if (!(p.srv = nodesrv_new(&sc, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
+    /* With the port bound (a second process on this host fails there), claim the id: refused
+     * if a live node at another endpoint holds it. A dead node's key expires within the ttl. */
+    int reg =
+        membership_register(p.members, cfg.member_ttl_ms + 2 * cfg.heartbeat_ms, err, sizeof(err));
+    if (reg == MEMBERSHIP_CONFLICT)
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    if (reg < 0)
+        slog_msg(SLOG_WARN, "membership: cannot register yet (%s); retrying every heartbeat", err);
     err[0] = '\0';
     if (nodesrv_start(p.srv, err, sizeof(err)) != 0 || membership_start(p.members) != 0 ||
         (p.keeper && keeper_start(p.keeper) != 0) ||
@@ -294,10 +302,23 @@ int main(int argc, char **argv)
              p.keeper ? "on" : "off");
 
     garbage_log_t glog = {.backoff = {.first_ms = 1000, .max_ms = 64000}};
+    char other[PARTITION_ENDPOINT_MAX];
     while (daemon_wait(&d, 1000) != DAEMON_STOP) {
         nodesrv_stats_t st;
         nodesrv_stats(p.srv, &st);
         log_garbage(&glog, &st);
+        if (membership_conflict(p.members, other, sizeof(other))) {
+            /* Another process took our id (ours lapsed during a pause): it serves the id now.
+             * Stop without a handover: its partitions are that process's to write. */
+            slog_msg(SLOG_ERROR,
+                     "id %s is now registered by another node at %s: stopping (exit 2); give "
+                     "each node its own --id",
+                     cfg.id, other);
+            membership_stop(p.members);
+            if (p.keeper)
+                keeper_stop(p.keeper, false);
+            return stop_all(&p, 2);
+        }
     }
     /* A planned handover: say we are leaving (acquirers then wait for our snapshots), leave the
      * member set so gateways route elsewhere while we still answer, then write every partition

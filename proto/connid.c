@@ -167,3 +167,11 @@ int connid_secret_from_hex(const char *text, uint8_t out[CONNID_SECRET_LEN])
     sodium_memzero(tmp, sizeof(tmp));
     return 0;
 }
+
+void connid_fingerprint(const uint8_t secret[CONNID_SECRET_LEN], char out[CONNID_FINGERPRINT_LEN])
+{
+    uint8_t h[8];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)CONNID_FINGERPRINT_MSG,
+                       sizeof(CONNID_FINGERPRINT_MSG) - 1, secret, CONNID_SECRET_LEN);
+    sodium_bin2hex(out, CONNID_FINGERPRINT_LEN, h, sizeof(h));
+}

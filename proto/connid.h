@@ -49,4 +49,12 @@ bool connid_check(connid_t *self, uint64_t id, const uint8_t addr16[16], uint64_
 /* Parse a secret given as 64 hex digits into out. Returns 0, or -1 if text is not exactly that. */
 int connid_secret_from_hex(const char *text, uint8_t out[CONNID_SECRET_LEN]);
 
+/* The fingerprint of a secret, for gateways to compare theirs without revealing it: BLAKE2b-64
+ * keyed by the secret over the ASCII text CONNID_FINGERPRINT_MSG, as 16 lowercase hex digits and
+ * a NUL. Equal secrets give equal fingerprints; the fingerprint says nothing usable about the
+ * secret (a keyed hash of a 256-bit key). */
+#define CONNID_FINGERPRINT_MSG "shoal connection-id secret fingerprint v1"
+#define CONNID_FINGERPRINT_LEN 17
+void connid_fingerprint(const uint8_t secret[CONNID_SECRET_LEN], char out[CONNID_FINGERPRINT_LEN]);
+
 #endif

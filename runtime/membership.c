@@ -10,6 +10,7 @@
 
 #include "backoff.h"
 #include "members.h"
+#include "memberstore.h"
 #include "mono.h"
 #include "rconn.h"
 
@@ -33,7 +34,6 @@
 #define REFRESH_MIN_MS 50    /* forced polls are at most this frequent */
 #define BACKOFF_MAX_MS 60000 /* longest silence while Redis keeps failing */
 #define GAP_SLACK_MS   500   /* lateness of a cycle that is not yet a gap */
-#define KEY_MAX        (64 + PARTITION_ID_MAX + 16)
 
 typedef struct holder {
     partition_table_t *table;
@@ -48,6 +48,8 @@ struct membership {
     char prefix[64];
     char self_id[PARTITION_ID_MAX];
     char self_endpoint[PARTITION_ENDPOINT_MAX];
+    char gw_id[PARTITION_ID_MAX];                /* a gateway's own id, "" on a node */
+    char gw_fingerprint[PARTITION_ENDPOINT_MAX]; /* its connection-id secret's fingerprint */
     uint32_t heartbeat_ms, ttl_ms, poll_ms;
     membership_change_fn on_change;
     void *change_arg;
@@ -67,6 +69,14 @@ struct membership {
 
     /* counters */
     _Atomic uint64_t polls, errors, heartbeats, changes, expired;
+    _Atomic bool conflict;       /* our id is registered by another endpoint */
+    _Atomic uint64_t mismatches; /* gateways found with another secret (each time one appears) */
+    _Atomic uint32_t mismatched; /* gateways with another secret in the last read */
+    _Atomic uint32_t gateways;   /* gateways in the last read, this one included */
+    char conflict_endpoint[PARTITION_ENDPOINT_MAX]; /* under lock */
+    char mismatch_seen[PARTITION_MEMBERS_MAX > 64 ? 64 : PARTITION_MEMBERS_MAX]
+                      [PARTITION_ID_MAX]; /* actor only: mismatching gateways already reported */
+    size_t n_mismatch_seen;
     _Atomic bool connected;
 
     /* lease (see membership_lease()) */
@@ -192,12 +202,6 @@ static void drop_conn(conn_t *c)
     }
 }
 
-/* A reply is an error, or missing: text into c->last_err. */
-static bool reply_failed(conn_t *c, redisReply *r, const char *what)
-{
-    return rconn_failed(c->ctx, r, what, c->last_err, sizeof(c->last_err)) != 0;
-}
-
 static int ensure_conn(membership_t *self, conn_t *c)
 {
     if (c->ctx)
@@ -207,157 +211,66 @@ static int ensure_conn(membership_t *self, conn_t *c)
     return c->ctx ? 0 : -1;
 }
 
-static void member_key(const membership_t *self, const char *id, char *out, size_t cap)
+/* The kind, id and value this process registers (a node, or a gateway with an id). */
+static memberstore_kind_t own_kind(const membership_t *self, const char **id, const char **value)
 {
-    snprintf(out, cap, "%s:member:%s", self->prefix, id);
+    if (self->self_id[0]) {
+        *id = self->self_id;
+        *value = self->self_endpoint;
+        return MEMBERSTORE_NODES;
+    }
+    *id = self->gw_id;
+    *value = self->gw_fingerprint;
+    return MEMBERSTORE_GATEWAYS;
 }
 
-static void members_key(const membership_t *self, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s:members", self->prefix);
-}
-
-/* SET key endpoint PX ttl; SADD members id. Pipelined: one round trip. */
+/* A node's heartbeat (its endpoint under its id) or a gateway's (its secret fingerprint).
+ * Returns 0, 1 if a node's id is registered by another endpoint (a conflict: said once, kept in
+ * the stats for membership_conflict(); our key is not refreshed), or -1. */
 static int heartbeat(membership_t *self, conn_t *c)
 {
-    char key[KEY_MAX], set[KEY_MAX], ttl[16];
-    member_key(self, self->self_id, key, sizeof(key));
-    members_key(self, set, sizeof(set));
-    snprintf(ttl, sizeof(ttl), "%u", self->ttl_ms);
-    redisAppendCommand(c->ctx, "SET %s %s PX %s", key, self->self_endpoint, ttl);
-    redisAppendCommand(c->ctx, "SADD %s %s", set, self->self_id);
-    int rc = 0;
-    for (int i = 0; i < 2; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
-            r = NULL;
-        if (reply_failed(c, r, i == 0 ? "SET" : "SADD"))
-            rc = -1;
-        if (r)
-            freeReplyObject(r);
-        if (!r)
-            return -1; /* the connection is gone: the second reply will not come */
+    const char *id, *value;
+    memberstore_kind_t kind = own_kind(self, &id, &value);
+    char other[PARTITION_ENDPOINT_MAX];
+    int rc = memberstore_register(c->ctx, self->prefix, kind, id, value, self->ttl_ms, other,
+                                  sizeof(other), c->last_err, sizeof(c->last_err));
+    if (rc < 0)
+        return -1;
+    if (rc > 0 && kind == MEMBERSTORE_NODES) {
+        if (!atomic_load_explicit(&self->conflict, memory_order_relaxed))
+            say(self, SLOG_ERROR,
+                "membership: id %s is registered by another node at %s: two nodes run with one "
+                "--id; stop one of them, or give each node its own --id",
+                id, other);
+        pthread_mutex_lock(&self->lock);
+        snprintf(self->conflict_endpoint, sizeof(self->conflict_endpoint), "%s", other);
+        pthread_mutex_unlock(&self->lock);
+        atomic_store_explicit(&self->conflict, true, memory_order_release);
+        return 1;
     }
-    if (rc == 0)
-        atomic_fetch_add_explicit(&self->heartbeats, 1, memory_order_relaxed);
-    return rc;
+    atomic_fetch_add_explicit(&self->heartbeats, 1, memory_order_relaxed);
+    return 0;
 }
 
 static void deregister(membership_t *self, conn_t *c)
 {
     if (ensure_conn(self, c) != 0)
         return;
-    char key[KEY_MAX], set[KEY_MAX];
-    member_key(self, self->self_id, key, sizeof(key));
-    members_key(self, set, sizeof(set));
-    redisAppendCommand(c->ctx, "DEL %s", key);
-    redisAppendCommand(c->ctx, "SREM %s %s", set, self->self_id);
-    for (int i = 0; i < 2; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || !r)
-            return;
-        freeReplyObject(r);
-    }
+    const char *id, *value;
+    memberstore_kind_t kind = own_kind(self, &id, &value);
+    memberstore_deregister(c->ctx, self->prefix, kind, id, value);
 }
 
-/* Removes ARGV[1] from the set KEYS[2] only if its key KEYS[1] still does not exist, so a node
- * that re-registered between our MGET and this call is not dropped. */
-static const char srem_if_expired[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) "
-    "end return 0";
-
-/* Read the live member set into *out (malloc'd, *n entries). Returns 0 or -1. */
-static int read_members(membership_t *self, conn_t *c, partition_member_t **out, size_t *n)
+/* Read the live nodes or gateways: memberstore_read() with our prefix, connection and counter. */
+static int read_live(membership_t *self, conn_t *c, bool gateways, partition_member_t **out,
+                     size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    char set[KEY_MAX];
-    members_key(self, set, sizeof(set));
-    redisReply *ids = redisCommand(c->ctx, "SMEMBERS %s", set);
-    if (reply_failed(c, ids, "SMEMBERS") || ids->type != REDIS_REPLY_ARRAY) {
-        if (ids && ids->type != REDIS_REPLY_ERROR)
-            snprintf(c->last_err, sizeof(c->last_err), "SMEMBERS: not an array");
-        if (ids)
-            freeReplyObject(ids);
-        return -1;
-    }
-    size_t k = ids->elements;
-    if (k == 0) {
-        freeReplyObject(ids);
-        return 0;
-    }
-    /* argv for MGET: "MGET" and k keys; one block for the pointers, lengths and key texts. */
-    const char **argv = calloc(k + 1, sizeof(*argv));
-    size_t *argl = calloc(k + 1, sizeof(*argl));
-    char *keys = calloc(k, KEY_MAX);
-    partition_member_t *members = calloc(k, sizeof(*members));
-    int rc = -1;
-    redisReply *vals = NULL;
-    if (!argv || !argl || !keys || !members) {
-        snprintf(c->last_err, sizeof(c->last_err), "out of memory reading %zu members", k);
-        goto done;
-    }
-    argv[0] = "MGET";
-    argl[0] = 4;
-    for (size_t i = 0; i < k; i++) {
-        redisReply *e = ids->element[i];
-        char *key = keys + i * KEY_MAX;
-        if (e->type == REDIS_REPLY_STRING && members_valid_id(e->str, e->len)) {
-            member_key(self, e->str, key, KEY_MAX);
-        } else {
-            /* A foreign or broken entry: ask for a key that cannot exist, skip its answer. */
-            snprintf(key, KEY_MAX, "%s:member:", self->prefix);
-        }
-        argv[i + 1] = key;
-        argl[i + 1] = strlen(key);
-    }
-    vals = redisCommandArgv(c->ctx, (int)(k + 1), argv, argl);
-    if (reply_failed(c, vals, "MGET"))
-        goto done;
-    if (vals->type != REDIS_REPLY_ARRAY || vals->elements != k) {
-        snprintf(c->last_err, sizeof(c->last_err), "MGET: unexpected reply shape");
-        goto done;
-    }
-    size_t live = 0, gone = 0;
-    for (size_t i = 0; i < k; i++) {
-        redisReply *e = ids->element[i], *v = vals->element[i];
-        if (e->type != REDIS_REPLY_STRING || !members_valid_id(e->str, e->len))
-            continue;
-        if (v->type == REDIS_REPLY_STRING && members_valid_endpoint(v->str, v->len)) {
-            if (live >= PARTITION_MEMBERS_MAX)
-                continue;
-            memcpy(members[live].id, e->str, e->len);
-            memcpy(members[live].endpoint, v->str, v->len);
-            live++;
-        } else if (v->type == REDIS_REPLY_NIL) {
-            const char *eargv[] = {"EVAL", srem_if_expired, "2", argv[i + 1], set, e->str};
-            size_t eargl[] = {4, sizeof(srem_if_expired) - 1, 1, argl[i + 1], strlen(set), e->len};
-            redisAppendCommandArgv(c->ctx, 6, eargv, eargl);
-            gone++;
-        }
-    }
-    for (size_t i = 0; i < gone; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK || !r) {
-            snprintf(c->last_err, sizeof(c->last_err), "EVAL: %s", c->ctx->errstr);
-            goto done;
-        }
-        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
-            atomic_fetch_add_explicit(&self->expired, 1, memory_order_relaxed);
-        freeReplyObject(r);
-    }
-    *out = members;
-    members = NULL;
-    *n = live;
-    rc = 0;
-done:
-    if (vals)
-        freeReplyObject(vals);
-    freeReplyObject(ids);
-    free(members);
-    free(keys);
-    free(argl);
-    free(argv);
+    uint64_t expired = 0;
+    int rc =
+        memberstore_read(c->ctx, self->prefix, gateways ? MEMBERSTORE_GATEWAYS : MEMBERSTORE_NODES,
+                         out, n, &expired, c->last_err, sizeof(c->last_err));
+    if (expired)
+        atomic_fetch_add_explicit(&self->expired, expired, memory_order_relaxed);
     return rc;
 }
 
@@ -400,6 +313,42 @@ static void note_success(membership_t *self, conn_t *c)
     }
 }
 
+/* A gateway: read the other gateways' secret fingerprints; each gateway newly seen with another
+ * fingerprint than ours is logged (naming both) and counted. 0, or -1. */
+static int check_gateways(membership_t *self, conn_t *c)
+{
+    partition_member_t *gws;
+    size_t n;
+    if (read_live(self, c, true, &gws, &n) != 0)
+        return -1;
+    uint32_t mismatched = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(gws[i].endpoint, self->gw_fingerprint) == 0)
+            continue;
+        mismatched++;
+        bool seen = false;
+        for (size_t j = 0; j < self->n_mismatch_seen && !seen; j++)
+            seen = strcmp(self->mismatch_seen[j], gws[i].id) == 0;
+        if (seen)
+            continue;
+        atomic_fetch_add_explicit(&self->mismatches, 1, memory_order_relaxed);
+        say(self, SLOG_ERROR,
+            "membership: gateway %s has another connection-id secret than this gateway %s "
+            "(fingerprints %s and %s): UDP clients moving between them get 'invalid connection "
+            "id'; give every gateway the same --secret or --secret-file",
+            gws[i].id, self->gw_id, gws[i].endpoint, self->gw_fingerprint);
+        if (self->n_mismatch_seen < sizeof(self->mismatch_seen) / sizeof(self->mismatch_seen[0]))
+            snprintf(self->mismatch_seen[self->n_mismatch_seen++], PARTITION_ID_MAX, "%s",
+                     gws[i].id);
+    }
+    if (mismatched == 0)
+        self->n_mismatch_seen = 0; /* all agree again: a new mismatch is news */
+    atomic_store_explicit(&self->mismatched, mismatched, memory_order_relaxed);
+    atomic_store_explicit(&self->gateways, (uint32_t)n, memory_order_relaxed);
+    free(gws);
+    return 0;
+}
+
 /* One cycle: register (a node), read, publish a new table if the set changed. */
 static void cycle(membership_t *self, conn_t *c)
 {
@@ -408,15 +357,20 @@ static void cycle(membership_t *self, conn_t *c)
         return;
     }
     int64_t beat = mono_ms();
-    if (self->self_id[0] && heartbeat(self, c) != 0) {
+    int beat_rc = self->self_id[0] || self->gw_id[0] ? heartbeat(self, c) : 1;
+    if (beat_rc < 0) {
         note_failure(self, c);
         return;
     }
-    if (self->self_id[0])
+    if (self->self_id[0] && beat_rc == 0)
         self->last_beat_ms = beat;
+    if (self->gw_id[0] && check_gateways(self, c) != 0) {
+        note_failure(self, c);
+        return;
+    }
     partition_member_t *members;
     size_t n;
-    if (read_members(self, c, &members, &n) != 0) {
+    if (read_live(self, c, false, &members, &n) != 0) {
         note_failure(self, c);
         return;
     }
@@ -453,9 +407,9 @@ static void actor_main(zsock_t *pipe, void *arg)
     conn_t conn = {.failing = {.first_ms = 1000, .max_ms = BACKOFF_MAX_MS}};
     zsock_signal(pipe, 0);
     uint32_t period = self->poll_ms;
-    if (self->self_id[0] && self->heartbeat_ms < period)
-        period = self->heartbeat_ms;
-    int64_t next = mono_ms(); /* the first cycle at once */
+    if ((self->self_id[0] || self->gw_id[0]) && self->heartbeat_ms < period)
+        period = self->heartbeat_ms; /* our key must be refreshed within its ttl */
+    int64_t next = mono_ms();        /* the first cycle at once */
     int64_t last_cycle = next - REFRESH_MIN_MS;
     for (;;) {
         int64_t now = mono_ms();
@@ -500,7 +454,7 @@ static void actor_main(zsock_t *pipe, void *arg)
         if (next <= last_cycle) /* a slow cycle: do not run back to back */
             next = last_cycle + period / 2;
     }
-    if (self->self_id[0])
+    if (self->self_id[0] || self->gw_id[0])
         deregister(self, &conn);
     drop_conn(&conn);
 }
@@ -527,6 +481,12 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
                 cfg->self_endpoint ? cfg->self_endpoint : "");
         return NULL;
     }
+    if (!node && cfg->gateway_id && cfg->gateway_id[0] &&
+        (!members_valid_id(cfg->gateway_id, strlen(cfg->gateway_id)) || !cfg->gateway_fingerprint ||
+         !members_valid_endpoint(cfg->gateway_fingerprint, strlen(cfg->gateway_fingerprint)))) {
+        err_set(err, errlen, "bad gateway id '%s' or fingerprint", cfg->gateway_id);
+        return NULL;
+    }
     uint32_t hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : MEMBERSHIP_HEARTBEAT_MS_DEFAULT;
     uint32_t ttl = cfg->ttl_ms ? cfg->ttl_ms : MEMBERSHIP_TTL_MS_DEFAULT;
     if (ttl <= hb) {
@@ -551,6 +511,10 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     if (node) {
         snprintf(self->self_id, sizeof(self->self_id), "%s", cfg->self_id);
         snprintf(self->self_endpoint, sizeof(self->self_endpoint), "%s", cfg->self_endpoint);
+    } else if (cfg->gateway_id && cfg->gateway_id[0]) {
+        snprintf(self->gw_id, sizeof(self->gw_id), "%s", cfg->gateway_id);
+        snprintf(self->gw_fingerprint, sizeof(self->gw_fingerprint), "%s",
+                 cfg->gateway_fingerprint ? cfg->gateway_fingerprint : "");
     }
     self->heartbeat_ms = hb;
     self->ttl_ms = ttl;
@@ -680,10 +644,63 @@ void membership_stats(membership_t *self, membership_stats_t *out)
     out->changes = atomic_load_explicit(&self->changes, memory_order_relaxed);
     out->expired = atomic_load_explicit(&self->expired, memory_order_relaxed);
     out->connected = atomic_load_explicit(&self->connected, memory_order_relaxed);
+    out->conflict = atomic_load_explicit(&self->conflict, memory_order_acquire);
+    out->secret_mismatches = atomic_load_explicit(&self->mismatches, memory_order_relaxed);
+    out->gateways_mismatched = atomic_load_explicit(&self->mismatched, memory_order_relaxed);
+    out->gateways = atomic_load_explicit(&self->gateways, memory_order_relaxed);
     pthread_mutex_lock(&self->lock);
     if (self->current) {
         out->epoch = partition_table_epoch(self->current->table);
         out->members = partition_table_count(self->current->table);
     }
     pthread_mutex_unlock(&self->lock);
+}
+
+bool membership_conflict(membership_t *self, char *endpoint, size_t len)
+{
+    if (!atomic_load_explicit(&self->conflict, memory_order_acquire))
+        return false;
+    pthread_mutex_lock(&self->lock);
+    snprintf(endpoint, len, "%s", self->conflict_endpoint);
+    pthread_mutex_unlock(&self->lock);
+    return true;
+}
+
+int membership_register(membership_t *self, uint32_t wait_ms, char *err, size_t errlen)
+{
+    if (self->is_static || !self->self_id[0])
+        return 0;
+    redisContext *ctx = rconn_open(&self->redis, MEMBERSHIP_REDIS_TIMEOUT_MS, err, errlen);
+    if (!ctx)
+        return -1;
+    char other[PARTITION_ENDPOINT_MAX] = "";
+    /* A key left by a node that died (or by our own previous run at another address) expires
+     * within the ttl; one a live node refreshes does not. Bounded: wait_ms, a poll per beat. */
+    int64_t deadline = mono_ms() + wait_ms;
+    int rc;
+    for (;;) {
+        rc = memberstore_register(ctx, self->prefix, MEMBERSTORE_NODES, self->self_id,
+                                  self->self_endpoint, self->ttl_ms, other, sizeof(other), err,
+                                  errlen);
+        if (rc <= 0 || mono_ms() >= deadline)
+            break;
+        struct timespec ts = {.tv_sec = self->heartbeat_ms / 1000,
+                              .tv_nsec = (long)(self->heartbeat_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    redisFree(ctx);
+    if (rc == 1) {
+        err_set(err, errlen,
+                "id %s is held by a live node at %s (registered and refreshed for %u ms): give "
+                "this node another --id, or stop the other one first",
+                self->self_id, other, wait_ms);
+        pthread_mutex_lock(&self->lock);
+        snprintf(self->conflict_endpoint, sizeof(self->conflict_endpoint), "%s", other);
+        pthread_mutex_unlock(&self->lock);
+        atomic_store_explicit(&self->conflict, true, memory_order_release);
+        return MEMBERSHIP_CONFLICT;
+    }
+    if (rc == 0)
+        atomic_fetch_add_explicit(&self->heartbeats, 1, memory_order_relaxed);
+    return rc;
 }

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* membership: the live member set of a cluster and the partition table built from it, shared by
- * nodes (which also register themselves) and gateways (which only read).
+ * nodes (which register themselves) and gateways (which read it, and register their secret's
+ * fingerprint so that gateways with different secrets find each other out).
  *
- * Sources. Either Redis (hiredis) or a static list "ID=tcp://HOST:PORT,...":
- *   - Redis, node side: every heartbeat_ms, SET <prefix>:member:<id> <endpoint> PX ttl_ms, then
- *     SADD <prefix>:members <id> (one pipelined round trip, in that order, so a reader never sees
- *     an id in the set before its key exists). membership_stop() DELs the key and SREMs the id.
+ * Sources. Either Redis (hiredis; the keys and scripts are runtime/memberstore.h's) or a static
+ * list "ID=tcp://HOST:PORT,...":
+ *   - Redis, node side: membership_register() at start, then every heartbeat_ms, one script sets
+ *     <prefix>:member:<id> = <endpoint> with the member ttl and adds the id to <prefix>:members,
+ *     unless the key holds another endpoint (another process runs with our id: a conflict, see
+ *     membership_conflict()). membership_stop() removes the key and the id if they are ours.
+ *   - Redis, gateway side: the same with <prefix>:gateway:<gateway id> = its secret fingerprint
+ *     in <prefix>:gateways; each cycle also reads the other gateways' fingerprints.
  *   - Redis, reader side (nodes and gateways): every poll_ms, SMEMBERS <prefix>:members, then MGET
  *     of the member keys. An id whose key has expired is left out of the set, and SREM'd by a
  *     small Lua script that removes it only if its key still does not exist (so it cannot race a
@@ -60,12 +65,17 @@ typedef struct {
     const char *redis_url;    /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (rconn.h) */
     const char *static_nodes; /* "ID=tcp://HOST:PORT,ID=...": the whole cluster, no Redis */
     const char *prefix;       /* Redis key prefix; NULL means MEMBERSHIP_PREFIX_DEFAULT */
-    /* A node sets both (and registers); a gateway leaves both NULL (and only reads). */
+    /* A node sets both (and registers); a gateway leaves both NULL. */
     const char *self_id;       /* < PARTITION_ID_MAX bytes, no '=' ',' or whitespace */
     const char *self_endpoint; /* < PARTITION_ENDPOINT_MAX bytes */
-    uint32_t heartbeat_ms;     /* 0 means MEMBERSHIP_HEARTBEAT_MS_DEFAULT */
-    uint32_t ttl_ms;           /* 0 means MEMBERSHIP_TTL_MS_DEFAULT; must exceed heartbeat_ms */
-    uint32_t poll_ms;          /* reader period; 0 means heartbeat_ms */
+    /* A gateway may set both: it then registers under PREFIX:gateway:ID with the fingerprint of
+     * its connection-id secret (connid_fingerprint()) and compares the other gateways' with it
+     * (a mismatch is logged and counted). */
+    const char *gateway_id;
+    const char *gateway_fingerprint;
+    uint32_t heartbeat_ms; /* 0 means MEMBERSHIP_HEARTBEAT_MS_DEFAULT */
+    uint32_t ttl_ms;       /* 0 means MEMBERSHIP_TTL_MS_DEFAULT; must exceed heartbeat_ms */
+    uint32_t poll_ms;      /* reader period; 0 means heartbeat_ms */
     membership_change_fn on_change; /* optional */
     void *change_arg;
     slog_fn log; /* optional; called on the membership thread */
@@ -73,21 +83,41 @@ typedef struct {
 } membership_config_t;
 
 typedef struct {
-    uint64_t polls;      /* read cycles that completed */
-    uint64_t errors;     /* read or heartbeat cycles that failed */
-    uint64_t heartbeats; /* registrations written */
-    uint64_t changes;    /* tables published */
-    uint64_t expired;    /* ids dropped because their key had expired */
-    bool connected;      /* the last cycle reached Redis (always true for a static list) */
-    uint64_t epoch;      /* of the current table, 0 if none */
-    size_t members;      /* in the current table, 0 if none */
+    uint64_t polls;               /* read cycles that completed */
+    uint64_t errors;              /* read or heartbeat cycles that failed */
+    uint64_t heartbeats;          /* registrations written */
+    uint64_t changes;             /* tables published */
+    uint64_t expired;             /* ids dropped because their key had expired */
+    bool connected;               /* the last cycle reached Redis (always true for a static list) */
+    uint64_t epoch;               /* of the current table, 0 if none */
+    size_t members;               /* in the current table, 0 if none */
+    bool conflict;                /* a node: our id is registered by another endpoint */
+    uint64_t secret_mismatches;   /* a gateway: gateways found with another secret, each time */
+    uint32_t gateways_mismatched; /* a gateway: of those seen in the last read */
+    uint32_t gateways;            /* a gateway: gateways seen in the last read, itself included */
 } membership_stats_t;
+
+#define MEMBERSHIP_CONFLICT (-2)
 
 /* Check cfg and copy what it points to. For a static list, parse it and publish its table now
  * (on_change runs before this returns). Connects to nothing. Returns NULL and says why in err
  * (when errlen > 0) if cfg is invalid (no or both sources, bad URL or list, bad id or endpoint,
  * ttl_ms <= heartbeat_ms) or memory runs out. */
 membership_t *membership_new(const membership_config_t *cfg, char *err, size_t errlen);
+
+/* A node with Redis: register now, on the calling thread (call before membership_start()), so
+ * a second process started with a live node's id finds out before it serves. One script both
+ * checks and registers, so of two processes starting with one id at once exactly one wins. While
+ * the id's key holds another endpoint, try again every heartbeat for up to wait_ms (the key of a
+ * node that died expires within the member ttl; a live node refreshes its key). Returns 0
+ * (registered; a no-op for a gateway or a static list), MEMBERSHIP_CONFLICT (the id is held by
+ * the endpoint named in err), or -1 (Redis unreachable: the actor keeps trying). */
+int membership_register(membership_t *self, uint32_t wait_ms, char *err, size_t errlen);
+
+/* True, with the other endpoint, if our id was found registered by another endpoint (at
+ * membership_register() or by a later heartbeat: the actor then stops refreshing our key and
+ * logs an error once). The daemon should stop: two processes serve one id. */
+bool membership_conflict(membership_t *self, char *endpoint, size_t len);
 
 /* Start the membership actor (Redis only; a no-op returning 0 for a static list). Returns as
  * soon as the thread runs, without waiting for Redis: the first cycle (register, then read) runs

@@ -396,10 +396,25 @@ static void bad_hex_secret_is_refused_and_out_untouched(void **state)
     assert_int_equal(connid_secret_from_hex(NULL, out), -1);
 }
 
+/* Vectors from Python's hashlib.blake2b(msg, digest_size=8, key=secret), computed apart. */
+static void fingerprint_matches_vectors_and_differs_by_secret(void **state)
+{
+    (void)state;
+    uint8_t a[CONNID_SECRET_LEN], b[CONNID_SECRET_LEN] = {0};
+    for (int i = 0; i < CONNID_SECRET_LEN; i++)
+        a[i] = (uint8_t)i;
+    char fa[CONNID_FINGERPRINT_LEN], fb[CONNID_FINGERPRINT_LEN];
+    connid_fingerprint(a, fa);
+    connid_fingerprint(b, fb);
+    assert_string_equal(fa, "e9a4116bce6d50f3");
+    assert_string_equal(fb, "f625613002c5974d");
+}
+
 int main(void)
 {
 #define PAIR(t) cmocka_unit_test_setup_teardown(t, setup_pair, teardown_pair)
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fingerprint_matches_vectors_and_differs_by_secret),
         PAIR(same_secret_gives_same_id_on_two_gateways),
         PAIR(same_bucket_gives_same_id),
         PAIR(different_address_gives_different_id),
