@@ -303,6 +303,7 @@ static uint16_t conn_open(router_t *self, const char *endpoint)
         set_int(c->sock, ZMQ_RECONNECT_IVL_MAX, DEALER_RECONNECT_MAX_MS) != 0 ||
         set_int(c->sock, ZMQ_HEARTBEAT_IVL, DEALER_HEARTBEAT_MS) != 0 ||
         set_int(c->sock, ZMQ_HEARTBEAT_TIMEOUT, DEALER_HEARTBEAT_TIMEOUT_MS) != 0 ||
+        set_int(c->sock, ZMQ_IPV6, 1) != 0 || /* nodes at tcp://[v6]:PORT or v6-only names */
         zmq_connect(c->sock, endpoint) != 0 ||
         zmq_getsockopt(c->sock, ZMQ_FD, &c->fd, &fd_len) != 0) {
         zmq_close(c->sock);
