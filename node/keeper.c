@@ -712,10 +712,14 @@ static void acquire_round(keeper_t *self)
 out:
     pthread_mutex_lock(&self->lock);
     self->stats.waiting = (uint32_t)waiting;
-    uint32_t held = 0;
-    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+    uint32_t held = 0, lost = 0;
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
         held += self->held[p] != 0;
+        lost += !keeper_may_serve(self, p);
+    }
     self->stats.held = held;
+    self->stats.owned = pset_count(&self->owned);
+    self->stats.blocked = lost;
     if (!unheld_owned(self))
         self->restore_pending = self->have_table ? 0 : self->restore_pending;
     pthread_cond_broadcast(&self->cond);
@@ -969,10 +973,14 @@ void keeper_describe(keeper_t *self, char *buf, size_t len)
     keeper_stats_t stats;
     keeper_stats(self, &stats);
     const keeper_stats_t *st = &stats;
+    uint32_t unheld = st->owned > st->held ? st->owned - st->held : 0;
+    uint32_t waiting = st->waiting < unheld ? st->waiting : unheld;
     snprintf(buf, len,
+             "ownership: owned %u, held %u, acquiring %u, waiting for release %u, lost %u; "
              "snapshots: %llu partition writes (%llu bytes, %llu peers; last cycle %llu us, "
              "longest %llu us), %llu acquired, %llu peers restored, %llu released, %llu lost, "
              "%llu redis errors",
+             st->owned, st->held, unheld - waiting, waiting, st->blocked,
              (unsigned long long)st->partitions, (unsigned long long)st->bytes,
              (unsigned long long)st->peers, (unsigned long long)st->last_cycle_us,
              (unsigned long long)st->max_cycle_us, (unsigned long long)st->acquired,

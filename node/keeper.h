@@ -104,8 +104,10 @@ typedef struct {
     uint64_t lost;            /* partitions found taken by another node */
     uint64_t gone;            /* times Redis was found to have lost the fences */
     uint64_t errors;          /* Redis calls that failed */
-    uint32_t held;            /* partitions held now */
-    uint32_t waiting;         /* partitions waiting for a previous owner's release */
+    uint32_t owned;           /* partitions the table gives this node now */
+    uint32_t held;    /* partitions held now (acquired, snapshots written under our epoch) */
+    uint32_t waiting; /* owned, not held: waiting for a previous owner's release */
+    uint32_t blocked; /* found taken by another node, not acquired again yet ("lost") */
     bool connected;
 } keeper_stats_t;
 
@@ -144,8 +146,8 @@ void keeper_destroy(keeper_t **self_p);
 
 void keeper_stats(keeper_t *self, keeper_stats_t *out);
 
-/* One line of the keeper's counters for a log ("snapshots: 12 partition writes (...), ..."),
- * into buf. */
+/* One line of the keeper's view and counters for a log ("ownership: owned N, held N, acquiring
+ * N, waiting for release N, lost N; snapshots: 12 partition writes (...), ..."), into buf. */
 void keeper_describe(keeper_t *self, char *buf, size_t len);
 
 #endif
