@@ -24,18 +24,27 @@ passed=0
 failed=0
 skipped=0
 allow_skip=" ${SHOAL_ALLOW_SKIP:-} "
+skip_reasons() { # junit-file test-name: the SKIP lines the test printed
+    python3 -c 'import sys, xml.etree.ElementTree as ET
+for tc in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    if tc.get("name") == sys.argv[2]:
+        print("\n".join("     " + ln for ln in (tc.findtext("system-out") or "").splitlines()
+                        if ln.startswith("SKIP")))' "$@" || true
+}
 run_ctest() { # build-dir, then ctest arguments
-    local dir=$1 log
+    local dir=$1 log junit
     shift
     log=$(mktemp)
+    junit=$(mktemp --suffix=.xml) # every test's output, the skipped ones' too
     set +e
-    ctest --test-dir "$dir" --output-on-failure --timeout 900 "$@" 2>&1 | tee "$log"
+    ctest --test-dir "$dir" --output-on-failure --timeout 900 \
+        --output-junit "$junit" "$@" 2>&1 | tee "$log"
     set -e
     local line p f total
     line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
     if [ -z "$line" ]; then
         echo "ctest in $dir printed no summary" >&2
-        rm -f "$log"
+        rm -f "$log" "$junit"
         failed=$((failed + 1))
         return
     fi
@@ -49,9 +58,7 @@ run_ctest() { # build-dir, then ctest arguments
         if [ "$why" = "(Skipped)" ]; then
             s=$((s + 1))
             echo "-- $name skipped:"
-            awk -v t="$name" '$0 ~ "^[0-9]+/[0-9]+ Testing: " t "$" {on = 1; next}
-                on && /^<end of output>$/ {exit}
-                on && /^SKIP/ {print "     " $0}' "$dir/Testing/Temporary/LastTest.log"
+            skip_reasons "$junit" "$name"
             if [[ "$allow_skip" == *" $name "* ]]; then
                 echo "   allowed by SHOAL_ALLOW_SKIP: counted as skipped"
                 skipped=$((skipped + 1))
@@ -65,7 +72,7 @@ run_ctest() { # build-dir, then ctest arguments
         fi
     done < <(sed -n '/^The following tests did not run:/,/^$/p' "$log" |
         sed -nE 's/^[[:space:]]+[0-9]+ - ([^ ]+) (\(.*\))$/\1 \2/p')
-    rm -f "$log"
+    rm -f "$log" "$junit"
     p=$((total - f - s))
     passed=$((passed + p))
     failed=$((failed + f))
