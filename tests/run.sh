@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The whole test suite, from a fresh Debian machine: installs what the tests need, checks the
 # formatting, builds and runs every test (unit, lint, integration, real-client end-to-end), again
-# under AddressSanitizer + UndefinedBehaviorSanitizer, then runs each fuzzer briefly.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, the threaded ones under ThreadSanitizer,
+# then runs each fuzzer briefly.
 #   tests/run.sh                 everything
 #   SHOAL_QUICK=1 tests/run.sh   skip the sanitizer and fuzz passes
 #   SHOAL_FUZZ_SECONDS=N         seconds each fuzzer runs (default 20)
@@ -23,6 +24,7 @@ deploy/install-deps.sh test
 passed=0
 failed=0
 skipped=0
+ctest_wrap=() # a command ctest runs under (the TSan pass may need setarch -R)
 allow_skip=" ${SHOAL_ALLOW_SKIP:-} "
 skip_reasons() { # junit-file test-name: the SKIP lines the test printed
     python3 -c 'import sys, xml.etree.ElementTree as ET
@@ -37,7 +39,7 @@ run_ctest() { # build-dir, then ctest arguments
     log=$(mktemp)
     junit=$(mktemp --suffix=.xml) # every test's output, the skipped ones' too
     set +e
-    ctest --test-dir "$dir" --output-on-failure --timeout 900 \
+    "${ctest_wrap[@]}" ctest --test-dir "$dir" --output-on-failure --timeout 900 \
         --output-junit "$junit" "$@" 2>&1 | tee "$log"
     set -e
     local line p f total
@@ -98,6 +100,35 @@ if [ -z "${SHOAL_QUICK:-}" ]; then
     cmake --build build/asan -j"$jobs"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         run_ctest build/asan -j"$jobs" -LE bench
+
+    echo "== ThreadSanitizer (the tests labelled threads)"
+    cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_SANITIZE=thread >/dev/null
+    cmake --build build/tsan -j"$jobs"
+    # gcc's TSan wants its shadow memory at fixed addresses; on a kernel with more mmap
+    # randomisation (vm.mmap_rnd_bits above 28) it dies with "unexpected memory mapping":
+    # then the pass runs with ASLR off for ctest and everything it starts.
+    if build/tsan/cmd/shoal --version 2>&1 | grep -q 'unexpected memory mapping'; then
+        ctest_wrap=(setarch "$(uname -m)" -R)
+        echo "TSan: unexpected memory mapping on this kernel; running under ${ctest_wrap[*]}"
+    fi
+    # Reports go to files (a daemon's stderr is shown only in part): any file fails the pass.
+    tsan_logs=$(mktemp -d)
+    tsan_options="suppressions=$root/tests/tsan.supp log_path=$tsan_logs/tsan second_deadlock_stack=1"
+    # One test at a time: TSan slows each process several times over, and these tests have
+    # deadlines (router timeouts, node timeouts, heartbeats) that contention would miss. A test
+    # that fails is run once more (both runs are printed): a deadline missed under TSan's
+    # slowdown is not what this pass looks for, and any race report fails it below anyway.
+    TSAN_OPTIONS=$tsan_options run_ctest build/tsan -L threads --repeat until-pass:2
+    ctest_wrap=()
+    if compgen -G "$tsan_logs/tsan.*" >/dev/null; then
+        echo "ThreadSanitizer reports (not suppressed by tests/tsan.supp):" >&2
+        for f in "$tsan_logs"/tsan.*; do
+            echo "---- $f" >&2
+            cat "$f" >&2
+        done
+        failed=$((failed + 1))
+    fi
+    rm -rf "$tsan_logs"
 
     echo "== fuzz smoke (libFuzzer, ${SHOAL_FUZZ_SECONDS:-20} s each)"
     CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DSHOAL_FUZZ=ON \
