@@ -149,10 +149,12 @@ class Redis:
     def url(self):
         return "redis://127.0.0.1:%d" % self.port
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0, port=None):
+        """Start on a free port (three tries), or on port (one try: e.g. a port a process under
+        test was already given while nothing listened there)."""
         self.dir = tempfile.mkdtemp(prefix="shoal-redis-")
-        for _ in range(3):
-            self.port = free_port()
+        for _ in range(1 if port else 3):
+            self.port = port or free_port()
             self.proc = self._spawn()
             if wait_until(lambda: not self.proc.alive() or self.ping(), timeout, 0.05) and \
                     self.proc.alive():
