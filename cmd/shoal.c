@@ -44,8 +44,12 @@ static const opts_spec_t own_opts[] = {
  * million peers); with Redis unreachable, serving starts at once. */
 #define RESTORE_WAIT_MS 30000
 
-/* How long the check for a live cluster may wait for Redis. */
-#define LIVE_CHECK_MS 1000
+/* How long the check for a live cluster may wait for Redis, and how long the restore may wait for
+ * a Redis that has not answered at all: together under a second, so clients are answered within
+ * a second of the start whatever Redis does. (A Redis that answers makes the restore wait for the
+ * snapshots, up to RESTORE_WAIT_MS.) */
+#define LIVE_CHECK_MS 300
+#define NO_ANSWER_MS  400
 
 /* The owner id written into snapshots and fences. */
 #define STANDALONE_ID "standalone"
@@ -125,9 +129,9 @@ static bool restore_first(daemon_t *d, keeper_t *keeper)
             return true;
         keeper_stats_t ks;
         keeper_stats(keeper, &ks);
-        if (ks.errors > 0 && !ks.connected) {
-            slog_msg(SLOG_WARN, "redis unreachable: serving now, restoring the snapshots when it "
-                                "is back");
+        if (!ks.connected && (ks.errors > 0 || waited >= NO_ANSWER_MS)) {
+            slog_msg(SLOG_WARN, "redis %s: serving now, restoring the snapshots when it is back",
+                     ks.errors > 0 ? "unreachable" : "not answering");
             return true;
         }
         if (daemon_wait(d, 1) == DAEMON_STOP)
@@ -198,6 +202,7 @@ int main(int argc, char **argv)
     fc.backend_arg = p.repo;
     char prefix[REDISOPTS_PREFIX_MAX];
     redisopts_standalone_prefix(&cfg.redis, prefix);
+    daemon_block_signals(&d); /* before any thread; a stop signal now waits for daemon_wait() */
     if (*cfg.redis.redis && refuse_live_cluster(&d, &cfg.redis) != 0)
         return stop_all(&p, 2);
     if (*cfg.redis.redis) {
@@ -218,7 +223,6 @@ int main(int argc, char **argv)
     if (!p.fe)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
 
-    daemon_block_signals(&d);
     if (!(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
         return stop_all(&p, daemon_fail(&d, 1, "could not start the expiry thread"));
     if (p.keeper) {
