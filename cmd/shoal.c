@@ -31,10 +31,7 @@ typedef struct {
     uint32_t snapshot_ms;
 } shoal_config_t;
 
-#define OPT(name, meta, type, field, lo, hi, help)                                                 \
-    {                                                                                              \
-        name, meta, type, offsetof(shoal_config_t, field), lo, hi, help                            \
-    }
+#define OPT(...) OPTS_SPEC(shoal_config_t, __VA_ARGS__)
 
 static const opts_spec_t own_opts[] = {
     OPT("snapshot-interval", "MS", OPTS_UINT, snapshot_ms, 1, 3600000,

@@ -31,10 +31,7 @@ typedef struct {
     uint32_t stats_interval;
 } gw_config_t;
 
-#define OPT(name, meta, type, field, lo, hi, help)                                                 \
-    {                                                                                              \
-        name, meta, type, offsetof(gw_config_t, field), lo, hi, help                               \
-    }
+#define OPT(...) OPTS_SPEC(gw_config_t, __VA_ARGS__)
 
 /* The cluster's options; the front end's come from feopts_spec(). */
 static const opts_spec_t gw_opts[] = {

@@ -44,10 +44,7 @@ typedef struct {
     uint32_t numwant;
 } node_config_t;
 
-#define OPT(name, meta, type, field, lo, hi, help)                                                 \
-    {                                                                                              \
-        name, meta, type, offsetof(node_config_t, field), lo, hi, help                             \
-    }
+#define OPT(...) OPTS_SPEC(node_config_t, __VA_ARGS__)
 
 static const opts_spec_t node_opts[] = {
     OPT("id", "ID", OPTS_STRING, id, 0, 0,

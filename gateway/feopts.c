@@ -33,10 +33,7 @@ void feopts_defaults(feopts_t *o)
     };
 }
 
-#define SPEC(name, meta, type, field, lo, hi, help)                                                \
-    {                                                                                              \
-        name, meta, type, offsetof(feopts_t, field), lo, hi, help                                  \
-    }
+#define SPEC(...) OPTS_SPEC(feopts_t, __VA_ARGS__)
 
 static const opts_spec_t specs[] = {
     SPEC("udp", "ADDR:PORT[,..]", OPTS_STRING, udp, 0, 0, "UDP (BEP 15) listen addresses, or off"),

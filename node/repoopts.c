@@ -14,10 +14,7 @@ void repoopts_defaults(repoopts_t *o)
     };
 }
 
-#define SPEC(name, meta, type, field, lo, hi, help)                                                \
-    {                                                                                              \
-        name, meta, type, offsetof(repoopts_t, field), lo, hi, help                                \
-    }
+#define SPEC(...) OPTS_SPEC(repoopts_t, __VA_ARGS__)
 
 static const opts_spec_t specs[] = {
     SPEC("peer-timeout", "S", OPTS_UINT, peer_timeout, 1, 604800,

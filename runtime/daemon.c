@@ -24,8 +24,8 @@ void daemon_init(daemon_t *d, const char *prog, size_t opts_base)
     d->prog = prog;
     d->opts_base = opts_base;
     static const opts_spec_t own[] = {
-        {"log-level", "LEVEL", OPTS_STRING, offsetof(daemon_opts_t, log_level), 0, 0,
-         "error, warn, info or debug"},
+        OPTS_SPEC(daemon_opts_t, "log-level", "LEVEL", OPTS_STRING, log_level, 0, 0,
+                  "error, warn, info or debug"),
     };
     daemon_options(d, OPTS_TABLE(own), opts_base);
 }

@@ -28,6 +28,13 @@ typedef struct {
     const char *help;
 } opts_spec_t;
 
+/* One spec for field `field` of config type `type`: OPTS_SPEC(my_config_t, "peer-timeout", "S",
+ * OPTS_UINT, peer_timeout, 1, 604800, "help"). */
+#define OPTS_SPEC(type, name, meta, kind, field, lo, hi, help)                                     \
+    {                                                                                              \
+        name, meta, kind, offsetof(type, field), lo, hi, help                                      \
+    }
+
 /* A table of specs, e.g. a module's (feopts_spec()) or a static array (OPTS_TABLE). */
 typedef struct {
     const opts_spec_t *spec;

@@ -14,11 +14,11 @@ void redisopts_defaults(redisopts_t *o)
 }
 
 static const opts_spec_t specs[] = {
-    {"redis", "URL", OPTS_STRING, offsetof(redisopts_t, redis), 0, 0,
-     "Redis for membership and snapshots, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"},
-    {"cluster", "NAME", OPTS_STRING, offsetof(redisopts_t, cluster), 0, 0,
-     "the deployment's name: every Redis key is under it, so deployments sharing a Redis "
-     "never meet"},
+    OPTS_SPEC(redisopts_t, "redis", "URL", OPTS_STRING, redis, 0, 0,
+              "Redis for membership and snapshots, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"),
+    OPTS_SPEC(redisopts_t, "cluster", "NAME", OPTS_STRING, cluster, 0, 0,
+              "the deployment's name: every Redis key is under it, so deployments sharing a Redis "
+              "never meet"),
 };
 
 opts_table_t redisopts_spec(void)
