@@ -69,6 +69,7 @@ struct membership {
 
     /* counters */
     _Atomic uint64_t polls, errors, heartbeats, changes, expired;
+    _Atomic bool actor_done;     /* set by the actor as it ends (see actor_main()) */
     _Atomic bool conflict;       /* our id is registered by another endpoint */
     _Atomic uint64_t mismatches; /* gateways found with another secret (each time one appears) */
     _Atomic uint32_t mismatched; /* gateways with another secret in the last read */
@@ -457,6 +458,10 @@ static void actor_main(zsock_t *pipe, void *arg)
     if (self->self_id[0] || self->gw_id[0])
         deregister(self, &conn);
     drop_conn(&conn);
+    /* The last touch of self on this thread. zactor_destroy() waits for the actor through
+     * libzmq, whose synchronisation ThreadSanitizer cannot see (it is not instrumented); this
+     * release, paired with membership_stop()'s acquire, is one it can. */
+    atomic_store_explicit(&self->actor_done, true, memory_order_release);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -611,8 +616,10 @@ void membership_refresh(membership_t *self)
 
 void membership_stop(membership_t *self)
 {
-    if (self->actor)
+    if (self->actor) {
         zactor_destroy(&self->actor);
+        (void)atomic_load_explicit(&self->actor_done, memory_order_acquire);
+    }
 }
 
 void membership_destroy(membership_t **self_p)

@@ -156,7 +156,19 @@ def kill_window(args, workdir, n_hashes):
             cid = u.connect()
             for i, h in enumerate(hashes):
                 u.announce(h, b"A" * 20, 1000 + i, left=10, conn_id=cid)
-        time.sleep(2.5)  # > two snapshot intervals (1000 ms)
+        # Until every announced swarm's partition has a snapshot in Redis (bounded): a node
+        # that was still taking a partition over writes it once it holds it.
+        parts = sorted({partition_of(h) for h in hashes})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if all(redis.command("EXISTS", f"shoal:{{p{p}}}:snap") == b":1\r\n" for p in parts):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the announced swarms did not reach the snapshots within 20 s")
+        # Two more snapshot intervals (1000 ms): announces that came after a partition's first
+        # write reach its next one.
+        time.sleep(2.5)
         owners = read_owners()
         mine = [h for h in hashes if owners[partition_of(h)] == b"$2\r\nn1\r\n"]
         if not mine:

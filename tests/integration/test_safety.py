@@ -992,7 +992,10 @@ def secret_file(name, content, mode=0o600):
 
 
 def gateway_identity(gw):
-    m = re.search(r"gateway id (\S+), secret fingerprint ([0-9a-f]+)", gw.stderr_text())
+    # The start line comes once the sockets serve; the membership thread may log before it.
+    pattern = r"gateway id (\S+), secret fingerprint ([0-9a-f]+)"
+    wait_until(lambda: re.search(pattern, gw.stderr_text()), ENV.secs(5))
+    m = re.search(pattern, gw.stderr_text())
     check(m, "the gateway's start line names its id and fingerprint: %s" % gw.stderr_text()[-600:])
     return m.group(1), m.group(2)
 
