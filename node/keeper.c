@@ -87,6 +87,10 @@ struct keeper {
     int64_t retry_ms;    /* while failing: no Redis work before this */
     uint32_t probe_next; /* the next held partition whose fence an idle cycle reads */
     change_t change;     /* since the last table change (one summary line when settled) */
+    /* acquire_round()'s owners of this round (scratch, kept here: 70 KB is no stack frame) */
+    char owner_ids[PARTITION_MEMBERS_MAX][PARTITION_ID_MAX];
+    bool owner_live[PARTITION_MEMBERS_MAX];
+    uint32_t owner_forced[PARTITION_MEMBERS_MAX];
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -589,11 +593,13 @@ static void acquire_round(keeper_t *self)
         goto out;
     }
     /* Owners seen this round, whether they are alive, and how many of their partitions we took
-     * without their release: a handful of ids. */
-    enum { IDS = 16 };
-    char ids[IDS][PARTITION_ID_MAX];
-    bool live[IDS];
-    uint32_t forced[IDS] = {0};
+     * without their release: one presence read per owner, however many partitions it has (up
+     * to a whole table's members; more would only cost a read per partition). */
+    enum { IDS = PARTITION_MEMBERS_MAX };
+    char(*ids)[PARTITION_ID_MAX] = self->owner_ids;
+    bool *live = self->owner_live;
+    uint32_t *forced = self->owner_forced;
+    memset(forced, 0, IDS * sizeof(*forced));
     size_t nids = 0;
     int64_t now = mono_ms();
     for (size_t i = 0; i < n; i++) {
