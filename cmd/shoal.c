@@ -105,12 +105,14 @@ typedef struct {
     frontend_t *fe;
     bool serving; /* frontend_start() succeeded */
     sweeper_t *sweeper;
+    access_t *access; /* the front end's access list; outlives it */
 } parts_t;
 
 static int stop_all(parts_t *p, int rc)
 {
     sweeper_stop(&p->sweeper);
     frontend_destroy(&p->fe);
+    access_destroy(&p->access);
     keeper_destroy(&p->keeper);
     repo_destroy(&p->repo);
     return rc;
@@ -197,6 +199,9 @@ int main(int argc, char **argv)
         return daemon_fail(&d, 1, "out of memory creating the repository");
     fc.backend_open = inproc_open;
     fc.backend_arg = p.repo;
+    if (!(p.access = feopts_access_new(&cfg.fe, cfg.fe.workers, err, sizeof(err))))
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    fc.access = p.access;
     char prefix[REDISOPTS_PREFIX_MAX];
     redisopts_standalone_prefix(&cfg.redis, prefix);
     daemon_block_signals(&d); /* before any thread; a stop signal now waits for daemon_wait() */

@@ -117,11 +117,13 @@ typedef struct {
     membership_t *members;
     void *zctx;
     frontend_t *fe;
+    access_t *access; /* the front end's access list; outlives it */
 } parts_t;
 
 static int stop_all(parts_t *p, int rc)
 {
     frontend_destroy(&p->fe);
+    access_destroy(&p->access);
     if (p->zctx)
         zmq_ctx_term(p->zctx);
     p->zctx = NULL;
@@ -187,6 +189,9 @@ int main(int argc, char **argv)
     };
     if (!(p.members = membership_new(&mc, err, sizeof(err))))
         return daemon_fail(&d, 2, "%s: %s", *cfg.redis.redis ? "--redis" : "--nodes", err);
+    if (!(p.access = feopts_access_new(&cfg.fe, cfg.fe.workers, err, sizeof(err))))
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    fc.access = p.access;
     feopts_raise_fd_limit(cfg.fe.http_max_conns);
     if (membership_start(p.members) != 0)
         return stop_all(&p, daemon_fail(&d, 1, "could not start the membership thread"));

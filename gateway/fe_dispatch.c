@@ -3,7 +3,8 @@
  * the transport its request came by.
  *
  * An HTTP request for /announce or /scrape is parsed (proto/query), its client address settled
- * (the socket's peer, or X-Forwarded-For / X-Real-IP from a trusted proxy), and submitted with a
+ * (the socket's peer, or X-Forwarded-For / X-Real-IP from a trusted proxy), checked against the
+ * access list (a refusal is a failure reason and never reaches the backend), and submitted with a
  * pending slot that says how to answer it; anything else is answered at once with an error. The
  * UDP path builds its backend requests itself (fe_udp.c), per batch.
  *
@@ -75,6 +76,18 @@ static bool path_is(const httpreq_t *req, const char *path)
     return req->path_len == n && memcmp(req->path, path, n) == 0;
 }
 
+/* Whether the access list lets worker w serve all n hashes (one for an announce); a refusal is
+ * counted. A scrape is refused whole if any of its hashes is: answering the others alone would
+ * need a reply the client cannot tell from a partial one. */
+static bool acl_allows(worker_t *w, const uint8_t *hashes, size_t n)
+{
+    access_t *acl = w->fe->cfg.access;
+    if (!acl || access_allows_all(acl, w->index, hashes, n))
+        return true;
+    w->c[C_HTTP_ACCESS_REFUSED]++;
+    return false;
+}
+
 /* Serve request seq of c: answered at once, or handed to the backend. */
 void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req)
 {
@@ -97,6 +110,10 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
         query_err_t err = query_parse_announce(req->query, req->query_len, &q);
         if (err != QUERY_OK) {
             fe_http_failure(w, c, seq, query_strerror(err), 0, req->keep_alive);
+            return;
+        }
+        if (!acl_allows(w, q.announce.info_hash, 1)) {
+            fe_http_failure(w, c, seq, ACCESS_REFUSED_MSG, 0, req->keep_alive);
             return;
         }
         q.announce.peer.family = client.family;
@@ -133,6 +150,10 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
     if (n == 0) {
         fe_http_failure(w, c, seq, "full scrape is not supported: give one or more info_hash", 0,
                         req->keep_alive);
+        return;
+    }
+    if (!acl_allows(w, &hashes[0][0], n)) {
+        fe_http_failure(w, c, seq, ACCESS_REFUSED_MSG, 0, req->keep_alive);
         return;
     }
     pending_t *p = pending_alloc(w, &tag);

@@ -28,6 +28,7 @@
 #ifndef SHOAL_FE_INTERNAL_H
 #define SHOAL_FE_INTERNAL_H
 
+#include "access.h"
 #include "bep15.h"
 #include "fe_order.h"
 #include "frontend.h"
@@ -118,7 +119,9 @@ typedef struct {
     X(C_HTTP_SCRAPE, http_scrape)                                                                  \
     X(C_HTTP_ERRORS, http_errors)                                                                  \
     X(C_HTTP_ACCEPTED, http_accepted)                                                              \
-    X(C_HTTP_REFUSED, http_refused)
+    X(C_HTTP_REFUSED, http_refused)                                                                \
+    X(C_UDP_ACCESS_REFUSED, udp_access_refused)                                                    \
+    X(C_HTTP_ACCESS_REFUSED, http_access_refused)
 
 #define FE_COUNTER_ID(id, field) id,
 enum { FE_COUNTERS(FE_COUNTER_ID) C_COUNT };

@@ -3,7 +3,8 @@
  *
  * A wake-up reads up to UDP_ROUNDS batches of UDP_BATCH datagrams with recvmmsg. Each datagram is
  * parsed (proto/bep15); connects and errors are answered at once, announces and scrapes with a
- * valid connection id get a pending slot and go to the backend, all of a batch in one submit().
+ * valid connection id and an info-hash the access list allows (every one, for a scrape) get a
+ * pending slot and go to the backend, all of a batch in one submit().
  * Replies are encoded into the worker's out_buf slots (proto/bep15) and sent in one sendmmsg per
  * batch and socket.
  *
@@ -142,6 +143,16 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
     }
     if (!connid_check(w->connid, req.connection_id, addr16, w->now_wall)) {
         udp_error(w, fd, addr, addr_len, req.transaction_id, "invalid connection id");
+        return;
+    }
+    /* The access list, before a pending slot: a refused request never reaches the backend, so it
+     * creates no swarm. A scrape is refused whole if any of its hashes is. */
+    access_t *acl = w->fe->cfg.access;
+    if (acl && !(req.action == BEP15_ANNOUNCE
+                     ? access_allows(acl, w->index, req.announce.info_hash)
+                     : access_allows_all(acl, w->index, req.scrape.hashes, req.scrape.n))) {
+        udp_error(w, fd, addr, addr_len, req.transaction_id, ACCESS_REFUSED_MSG);
+        w->c[C_UDP_ACCESS_REFUSED]++;
         return;
     }
     uint32_t tag;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 void feopts_defaults(feopts_t *o)
@@ -30,6 +31,8 @@ void feopts_defaults(feopts_t *o)
         .secret = "",
         .secret_file = "",
         .connid_grace = 180,
+        .access_mode = "off",
+        .access_list = "",
     };
 }
 
@@ -64,6 +67,11 @@ static const opts_spec_t specs[] = {
          "read the connection-id secret from FILE instead (keeps it out of argv)"),
     SPEC("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
          "accept UDP connection ids this long past their 2 minutes"),
+    SPEC("access-mode", "off|allow|deny", OPTS_STRING, access_mode, 0, 0,
+         "serve only the listed info-hashes (allow), all but them (deny), or all (off)"),
+    SPEC("access-list", "FILE", OPTS_STRING, access_list, 0, 0,
+         "info-hashes for --access-mode, 40 hex digits per line, # comments (allow with no list "
+         "refuses everything)"),
 };
 
 opts_table_t feopts_spec(void)
@@ -85,6 +93,11 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
                  "--min-interval %u is above --interval %u (clients would be told to wait longer "
                  "than the interval they are given)",
                  o->min_interval, o->interval);
+        return -1;
+    }
+    access_mode_t mode;
+    if (access_mode_parse(o->access_mode, &mode) != 0) {
+        snprintf(err, errlen, "--access-mode must be off, allow or deny, not '%s'", o->access_mode);
         return -1;
     }
     if (*o->secret && *o->secret_file) {
@@ -142,6 +155,41 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
         slog_msg(SLOG_WARN, "--secret-file %s can be read by every user: chmod o-r it",
                  o->secret_file);
     return 0;
+}
+
+access_t *feopts_access_new(const feopts_t *o, unsigned workers, char *err, size_t errlen)
+{
+    access_mode_t mode;
+    if (access_mode_parse(o->access_mode, &mode) != 0) {
+        snprintf(err, errlen, "--access-mode must be off, allow or deny, not '%s'", o->access_mode);
+        return NULL;
+    }
+    aset_t *set = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char why[256];
+    if (*o->access_list && access_load_file(o->access_list, &set, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--access-list %s", why);
+        return NULL;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    access_t *a = access_new(mode, workers);
+    if (!a) {
+        aset_free(&set);
+        snprintf(err, errlen, "out of memory for the access list");
+        return NULL;
+    }
+    if (set) {
+        size_t n = aset_count(set);
+        access_replace(a, &set);
+        slog_msg(SLOG_INFO, "access list: mode %s, %zu info-hashes from %s in %.0f ms",
+                 access_mode_name(mode), n, o->access_list,
+                 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    } else if (mode == ACCESS_ALLOW) {
+        slog_msg(SLOG_WARN, "--access-mode allow without --access-list: every torrent is refused "
+                            "until a list is installed");
+    }
+    return a;
 }
 
 void feopts_raise_fd_limit(uint32_t http_max_conns)

@@ -8,6 +8,7 @@
 #ifndef SHOAL_FEOPTS_H
 #define SHOAL_FEOPTS_H
 
+#include "access.h"
 #include "frontend.h"
 #include "opts.h"
 
@@ -31,6 +32,8 @@ typedef struct {
     const char *secret;
     const char *secret_file;
     uint32_t connid_grace;
+    const char *access_mode; /* "off", "allow" or "deny" */
+    const char *access_list; /* file of 40-hex info-hashes, or "" (the list starts empty) */
 } feopts_t;
 
 /* The defaults: dual-stack port 6969 for both protocols, one worker per core, interval 1800 s. */
@@ -46,6 +49,13 @@ opts_table_t feopts_spec(void);
  * read) are logged. */
 int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, char *err,
                  size_t errlen);
+
+/* The access list --access-mode and --access-list describe, for `workers` front-end workers (set
+ * it as fc.access; destroy it after the front end). Reads the list file if one is given: mode
+ * allow or deny without a file starts with an empty list (allow then refuses every torrent until
+ * a list is installed, e.g. by a cluster store); mode off with a file keeps the list loaded but
+ * unused. Returns NULL with a reason ("--access-list FILE: line N: ...") in err. */
+access_t *feopts_access_new(const feopts_t *o, unsigned workers, char *err, size_t errlen);
 
 /* Raise the soft open-file limit to the hard one, and warn if it is still below what
  * http_max_conns connections need. */

@@ -212,6 +212,11 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "invalid HTTP limits");
         return NULL;
     }
+    if (cfg->access && access_workers(cfg->access) < cfg->workers) {
+        snprintf(err, errlen, "the access list has %u worker slots for %u workers",
+                 access_workers(cfg->access), cfg->workers);
+        return NULL;
+    }
     frontend_t *fe = fe_calloc(1, sizeof(*fe));
     if (!fe) {
         snprintf(err, errlen, "out of memory");

@@ -16,6 +16,7 @@
 #ifndef SHOAL_FRONTEND_H
 #define SHOAL_FRONTEND_H
 
+#include "access.h"
 #include "backend.h"
 #include "connid.h"
 #include "netaddr.h"
@@ -42,12 +43,18 @@ typedef struct {
     connid_config_t connid;
     backend_open_fn backend_open;
     void *backend_arg;
+    /* Access list (allow/deny by info-hash), consulted before a request reaches the backend;
+     * NULL: off. Borrowed: must outlive the front end and have at least `workers` worker slots. */
+    access_t *access;
 } frontend_config_t;
 
 /* Counters summed over the workers. */
 typedef struct {
     uint64_t udp_connect, udp_announce, udp_scrape, udp_errors, udp_dropped;
     uint64_t http_announce, http_scrape, http_errors, http_accepted, http_refused;
+    /* Announces and scrapes refused by the access list (also counted in udp_errors /
+     * http_errors); http_refused counts connections refused at accept. */
+    uint64_t udp_access_refused, http_access_refused;
 } frontend_stats_t;
 
 /* Check that the two listen lists (as in frontend_config_t) parse and are not both off,

@@ -19,6 +19,8 @@ every run is bounded in time.
   tests/bench/bench.py --build build/test --smoke      # a few seconds, for CI: checks it runs
   tests/bench/bench.py --build build/release --cluster --roles --no-opentracker --no-ceiling \
       --no-latency --modes udp,http,http-pipe,http-conns   # the cluster against standalone
+  tests/bench/bench.py --build build/release --modes udp --no-opentracker --no-ceiling \
+      --no-latency --access-list-size 1000000   # allow list of 1M (the load's pool) vs access off
 """
 import argparse
 import hashlib
@@ -181,15 +183,19 @@ def udp_announce_ok(port):
 def make_tracker(args, name, port, workdir, cores, whitelist):
     if name == "shoal":
         return make_shoal(args, port, workdir, cores)
+    if name == "shoal-acl":
+        return make_shoal(args, port, workdir, cores, args.acl_file)
     if name == "cluster":
         return Cluster(args, port, workdir, cores)
     return make_opentracker(args, port, workdir, whitelist)
 
 
-def make_shoal(args, port, workdir, cores):
+def make_shoal(args, port, workdir, cores, acl_file=None):
     argv = ["taskset", "-c", args.tracker_cores, args.shoal, "--udp", f"127.0.0.1:{port}",
             "--http", f"127.0.0.1:{port}", "--workers", str(cores), "--log-level", "warn"]
-    return Tracker("shoal", argv, port, workdir)
+    if acl_file:
+        argv += ["--access-mode", "allow", "--access-list", acl_file]
+    return Tracker("shoal-acl" if acl_file else "shoal", argv, port, workdir)
 
 
 def make_opentracker(args, port, workdir, whitelist):
@@ -261,6 +267,22 @@ def whitelist_file(args, workdir):
         subprocess.run([args.load, "--print-hashes", "--torrents", str(args.torrents), "--seed",
                         "1"], stdout=f, check=True, timeout=300)
     os.chmod(path, 0o644)
+    return path
+
+
+def acl_file(args, workdir):
+    """An allow list for shoal-acl: the load generator's whole info-hash pool (so every request is
+    allowed and served as without a list), padded with other hashes to --access-list-size lines."""
+    path = os.path.join(workdir, "access-list")
+    with open(path, "w") as f:
+        out = subprocess.run([args.load, "--print-hashes", "--torrents", str(args.torrents),
+                              "--seed", "1"], stdout=subprocess.PIPE, text=True, check=True,
+                             timeout=300).stdout
+        f.write("# shoal-load --torrents %d --seed 1, padded to %d\n" %
+                (args.torrents, args.access_list_size))
+        f.write(out)
+        for i in range(max(0, args.access_list_size - out.count("\n"))):
+            f.write(hashlib.sha1(b"shoal-acl-pad-%d" % i).hexdigest() + "\n")
     return path
 
 
@@ -439,6 +461,9 @@ def main():
                     help="also measure failover (failover_bench.py): UDP with snapshots to Redis "
                     "on vs off, snapshot and restore time of 1M peers, the unanswered window "
                     "after a node is SIGKILLed")
+    ap.add_argument("--access-list-size", type=int, default=0,
+                    help="also run shoal with --access-mode allow and a list of this many "
+                    "info-hashes (the load generator's whole pool, padded) beside plain shoal")
     ap.add_argument("--mem-torrents", type=int, default=100000)
     ap.add_argument("--mem-peers-per", type=int, default=10)
     ap.add_argument("--smoke", action="store_true",
@@ -488,6 +513,7 @@ def main():
     bad = []
     try:
         whitelist = whitelist_file(args, workdir) if args.opentracker else None
+        args.acl_file = acl_file(args, workdir) if args.access_list_size > 0 else None
         if not args.no_ceiling:
             port = free_port()
             echo = make_echo(args, port, workdir)
@@ -498,8 +524,8 @@ def main():
                     log(f"ceiling {m}: {fmt_int(report['ceiling'][m]['rps'])} rps")
             finally:
                 echo.stop()
-        names = ["shoal"] + (["opentracker"] if args.opentracker else []) + \
-            (["cluster"] if args.cluster else [])
+        names = ["shoal"] + (["shoal-acl"] if args.acl_file else []) + \
+            (["opentracker"] if args.opentracker else []) + (["cluster"] if args.cluster else [])
         for rnd in range(args.rounds):
             order = names if rnd % 2 == 0 else names[::-1]  # alternate who goes first
             for name in order:
@@ -601,7 +627,7 @@ def print_report(args, report, modes, cores):
     print("| --- | --- | --- | --- | --- | --- | --- |")
     summary = {}
     for m in modes:
-        for name in ("shoal", "opentracker", "cluster"):
+        for name in ("shoal", "shoal-acl", "opentracker", "cluster"):
             rs = [r for r in runs if r["tracker"] == name and r["mode"] == m]
             if not rs:
                 continue
@@ -620,6 +646,23 @@ def print_report(args, report, modes, cores):
             a, b = summary.get(("shoal", m)), summary.get(("opentracker", m))
             if a and b and b["rps"] and b["per_cpu"]:
                 print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
+    if any(n == "shoal-acl" for n, _ in summary):
+        print(f"\n| mode | shoal allow-list ({args.access_list_size} entries) / shoal access off "
+              f"rps | rps per CPU-s | per-round rps ratios |")
+        print("| --- | --- | --- | --- |")
+        for m in modes:
+            a, b = summary.get(("shoal-acl", m)), summary.get(("shoal", m))
+            per_round = []
+            for rnd in range(args.rounds):
+                x = [r["rps"] for r in runs if r["tracker"] == "shoal-acl" and r["mode"] == m
+                     and r["round"] == rnd]
+                y = [r["rps"] for r in runs if r["tracker"] == "shoal" and r["mode"] == m
+                     and r["round"] == rnd]
+                if x and y and y[0]:
+                    per_round.append(f"{x[0] / y[0]:.3f}")
+            if a and b and b["rps"] and b["per_cpu"]:
+                print(f"| {m} | {a['rps'] / b['rps']:.3f} | {a['per_cpu'] / b['per_cpu']:.3f} | "
+                      f"{', '.join(per_round)} |")
     if any(n == "cluster" for n, _ in summary):
         print("\n| mode | cluster/standalone rps | cluster/standalone rps per CPU-s |")
         print("| --- | --- | --- |")

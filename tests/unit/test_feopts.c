@@ -115,10 +115,59 @@ static void secret_file_gives_the_same_secret_as_the_flag(void **state)
     unlink(path);
 }
 
+static void access_options_are_checked_and_loaded(void **state)
+{
+    (void)state;
+    feopts_t o = base();
+    frontend_config_t fc;
+    char err[256];
+    o.access_mode = "sometimes";
+    assert_int_equal(apply(&o, &fc, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--access-mode must be off, allow or deny"));
+    assert_null(feopts_access_new(&o, 2, err, sizeof(err)));
+
+    /* The default: off, empty, yet an access list the front end can be given. */
+    o = base();
+    assert_int_equal(apply(&o, &fc, err, sizeof(err)), 0);
+    assert_null(fc.access);
+    access_t *a = feopts_access_new(&o, 2, err, sizeof(err));
+    assert_non_null(a);
+    assert_int_equal(access_mode(a), ACCESS_OFF);
+    assert_int_equal(access_count(a), 0);
+    access_destroy(&a);
+
+    char path[] = "/tmp/test_feopts_acl_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "# two\n0123456789abcdef0123456789abcdef01234567\n"
+                       "ffffffffffffffffffffffffffffffffffffffff\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    o.access_mode = "allow";
+    o.access_list = path;
+    assert_int_equal(apply(&o, &fc, err, sizeof(err)), 0);
+    a = feopts_access_new(&o, 2, err, sizeof(err));
+    assert_non_null(a);
+    assert_int_equal(access_mode(a), ACCESS_ALLOW);
+    assert_int_equal(access_count(a), 2);
+    assert_int_equal(access_workers(a), 2);
+    access_destroy(&a);
+
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, "nope\n", 5), 5);
+    close(fd);
+    assert_null(feopts_access_new(&o, 2, err, sizeof(err)));
+    char want[128];
+    snprintf(want, sizeof(want), "--access-list %s: line 4: expected an info-hash", path);
+    assert_non_null(strstr(err, want));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_apply),
+        cmocka_unit_test(access_options_are_checked_and_loaded),
         cmocka_unit_test(numwant_above_max_is_refused),
         cmocka_unit_test(min_interval_above_interval_is_refused),
         cmocka_unit_test(secret_and_secret_file_exclude_each_other),
