@@ -21,11 +21,10 @@ void opts_env_name(const char *name, char *out, size_t outlen)
     out[j] = '\0';
 }
 
-static int set_value(const opts_spec_t *o, void *cfg, const char *value, const char *source,
-                     char *err, size_t errlen)
+int opts_set(const opts_spec_t *s, void *cfg, const char *value, char *err, size_t errlen)
 {
-    char *field = (char *)cfg + o->offset;
-    switch (o->type) {
+    char *field = (char *)cfg + s->offset;
+    switch (s->type) {
     case OPTS_STRING:
         *(const char **)(void *)field = value;
         return 0;
@@ -38,31 +37,42 @@ static int set_value(const opts_spec_t *o, void *cfg, const char *value, const c
             *(bool *)(void *)field = false;
             return 0;
         }
-        snprintf(err, errlen, "%s: expected 1/0, true/false or yes/no, got '%s'", source, value);
+        snprintf(err, errlen, "expected 1/0, true/false or yes/no, got '%s'", value);
         return -1;
     case OPTS_UINT: {
         unsigned long long v = 0;
         const char *p = value;
         if (*p == '\0') {
-            snprintf(err, errlen, "%s: expected a number", source);
+            snprintf(err, errlen, "expected a number");
             return -1;
         }
         for (; *p; p++) {
             if (*p < '0' || *p > '9' || v > 0xffffffffULL) {
-                snprintf(err, errlen, "%s: '%s' is not a number in %u..%u", source, value, o->min,
-                         o->max);
+                snprintf(err, errlen, "'%s' is not a number in %u..%u", value, s->min, s->max);
                 return -1;
             }
             v = v * 10 + (unsigned)(*p - '0');
         }
-        if (v < o->min || v > o->max) {
-            snprintf(err, errlen, "%s: %s is out of range %u..%u", source, value, o->min, o->max);
+        if (v < s->min || v > s->max) {
+            snprintf(err, errlen, "%s is out of range %u..%u", value, s->min, s->max);
             return -1;
         }
         *(uint32_t *)(void *)field = (uint32_t)v;
         return 0;
     }
     }
+    snprintf(err, errlen, "option type %d is unknown", (int)s->type);
+    return -1;
+}
+
+/* opts_set() with the reason prefixed by where the value came from ("--workers: ..."). */
+static int set_value(const opts_spec_t *o, void *cfg, const char *value, const char *source,
+                     char *err, size_t errlen)
+{
+    char why[256];
+    if (opts_set(o, cfg, value, why, sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s", source, why);
     return -1;
 }
 

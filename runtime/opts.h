@@ -4,8 +4,9 @@
  * Each option --some-name has an environment variable SHOAL_SOME_NAME. The caller fills a config
  * struct with defaults; opts_parse() then applies the environment, then the command line (which
  * wins), writing each value at its offset in the struct. Strings are borrowed from argv/environ
- * and live as long as the process. Values are checked for type and range here; meaning (is this
- * an address?) is the caller's to check. */
+ * and live as long as the process. Values are checked for type and range here (opts_set(), which
+ * the config file reader, config.h, shares); meaning (is this an address?) is the caller's to
+ * check. */
 #ifndef SHOAL_OPTS_H
 #define SHOAL_OPTS_H
 
@@ -48,6 +49,13 @@ typedef enum {
     OPTS_VERSION = 2, /* --version was given */
     OPTS_ERROR = -1,  /* err holds the reason */
 } opts_result_t;
+
+/* Check value against s (a string is taken as is; a flag takes 1/0, true/false or yes/no; a
+ * number must be decimal digits within [min, max]) and store it at s->offset in cfg. A string
+ * is stored as the pointer value, borrowed: it must live as long as cfg is used. Returns 0, or -1
+ * with the reason in err (without the option's name: the caller says where the value came from)
+ * and cfg unchanged. */
+int opts_set(const opts_spec_t *s, void *cfg, const char *value, char *err, size_t errlen);
 
 /* Apply envp (may be NULL) and then argv[1..argc) to cfg. "--name value" and "--name=value"
  * are both accepted. Stops at the first error. */

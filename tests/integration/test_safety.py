@@ -87,7 +87,7 @@ OWN_RE = re.compile(
     r"in (\d+) swarms")
 STOP_RE = re.compile(r"snapshots: (\d+) partition writes .* (\d+) acquired, (\d+) peers "
                      r"restored, (\d+) released, (\d+) lost, (\d+) redis errors")
-SIGHUP_LINE = "signal 1 (SIGHUP): nothing to reload"
+SIGHUP_LINE = "reload: nothing changed"
 
 
 def sanitized(path):
