@@ -28,8 +28,8 @@
 static const char full_text[] = "tracker is full: no new torrents accepted now";
 
 typedef struct {
-    _Atomic uint64_t batches, requests, announces, scrapes, moved, errors, garbage, garbage_frames,
-        replies_dropped;
+    _Atomic uint64_t batches, requests, announces, scrapes, lookups, moved, errors, garbage,
+        garbage_frames, replies_dropped;
     _Atomic int last_garbage;
 } counters_t;
 
@@ -49,6 +49,9 @@ typedef struct worker {
     uint8_t *peers;       /* CMSG_BATCH_MAX slots of SHOAL_NUMWANT_MAX IPv6 records */
     swarm_stats_t *arena; /* CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX scrape entries */
     uint8_t *out;         /* CMSG_REPLY_BATCH_BOUND */
+    cmsg_lookup_request_t lookup_req;
+    cmsg_lookup_reply_t *lookup_rep; /* about 24 KB */
+    uint8_t *lookup_out;             /* CMSG_LOOKUP_REPLY_MAX */
 } worker_t;
 
 struct nodesrv {
@@ -173,6 +176,40 @@ static void serve(worker_t *w)
     bump(&w->c.errors, errors);
 }
 
+/* Serve w->lookup_req into *w->lookup_rep: like an announce, only for an owned partition. */
+static void serve_lookup(worker_t *w)
+{
+    const cmsg_lookup_request_t *q = &w->lookup_req;
+    cmsg_lookup_reply_t *a = w->lookup_rep;
+    nodesrv_t *srv = w->srv;
+    refresh_table(w);
+    a->id = q->id;
+    a->epoch = w->epoch;
+    a->error[0] = '\0';
+    if ((srv->keeper && !keeper_serving(srv->keeper)) || !owns(w, q->info_hash)) {
+        a->status = CMSG_STATUS_MOVED;
+        memset(&a->result, 0, offsetof(cmsg_lookup_result_t, peers));
+        bump(&w->c.moved, 1);
+        return;
+    }
+    a->status = CMSG_STATUS_OK;
+    repo_lookup(srv->repo, q->info_hash, srv->clock(), q->offset, q->max_peers, &a->result);
+    bump(&w->c.lookups, 1);
+}
+
+/* A payload that is not a request batch because of its type: a lookup, if it decodes as one.
+ * Returns CMSG_OK with the reply's length in *len (-1 if it could not be encoded, which a valid
+ * reply never is: the buffer takes the largest), or the lookup decoder's error. */
+static cmsg_err_t handle_lookup(worker_t *w, const uint8_t *buf, size_t n, ssize_t *len)
+{
+    cmsg_err_t e = cmsg_decode_lookup_request(buf, n, &w->lookup_req);
+    if (e != CMSG_OK)
+        return e;
+    serve_lookup(w);
+    *len = cmsg_encode_lookup_reply(w->lookup_rep, w->lookup_out, CMSG_LOOKUP_REPLY_MAX);
+    return CMSG_OK;
+}
+
 static void garbage(worker_t *w, int why)
 {
     bump(&w->c.garbage, 1);
@@ -207,22 +244,35 @@ static bool handle_one(worker_t *w, void *sock)
         return true;
     }
     cmsg_err_t e = cmsg_decode_requests(zmq_msg_data(&body), zmq_msg_size(&body), &w->req);
-    if (e != CMSG_OK) {
+    const uint8_t *reply = w->out;
+    ssize_t len = -1;
+    if (e == CMSG_ERR_MSG_TYPE) { /* not a batch: a lookup, or garbage */
+        cmsg_err_t le = handle_lookup(w, zmq_msg_data(&body), zmq_msg_size(&body), &len);
+        zmq_msg_close(&body);
+        if (le != CMSG_OK) {
+            zmq_msg_close(&id);
+            /* Of another type still: the batch decoder's word; else what the lookup lacked. */
+            garbage(w, (int)(le == CMSG_ERR_MSG_TYPE ? e : le));
+            return true;
+        }
+        reply = w->lookup_out;
+    } else if (e != CMSG_OK) {
         zmq_msg_close(&body);
         zmq_msg_close(&id);
         garbage(w, (int)e);
         return true;
+    } else {
+        serve(w); /* reads scrape hashes borrowed from body */
+        zmq_msg_close(&body);
+        len = cmsg_encode_replies(&w->rep, w->out, CMSG_REPLY_BATCH_BOUND);
     }
-    serve(w); /* reads scrape hashes borrowed from body */
-    zmq_msg_close(&body);
-    ssize_t len = cmsg_encode_replies(&w->rep, w->out, CMSG_REPLY_BATCH_BOUND);
     if (len < 0 || zmq_msg_send(&id, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&id);
         bump(&w->c.replies_dropped, 1);
         return true;
     }
     /* zmq_msg_send took id. The first part went out, so the last one cannot fail on HWM. */
-    if (zmq_send(sock, w->out, (size_t)len, ZMQ_DONTWAIT) < 0)
+    if (zmq_send(sock, reply, (size_t)len, ZMQ_DONTWAIT) < 0)
         bump(&w->c.replies_dropped, 1);
     return true;
 }
@@ -383,7 +433,9 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
         w->peers = malloc((size_t)CMSG_BATCH_MAX * SHOAL_NUMWANT_MAX * SHOAL_PEER6_LEN);
         w->arena = malloc((size_t)CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX * sizeof(swarm_stats_t));
         w->out = malloc(CMSG_REPLY_BATCH_BOUND);
-        if (!w->peers || !w->arena || !w->out) {
+        w->lookup_rep = malloc(sizeof(*w->lookup_rep));
+        w->lookup_out = malloc(CMSG_LOOKUP_REPLY_MAX);
+        if (!w->peers || !w->arena || !w->out || !w->lookup_rep || !w->lookup_out) {
             err_set(err, errlen, "out of memory");
             goto fail;
         }
@@ -456,6 +508,8 @@ void nodesrv_destroy(nodesrv_t **self_p)
         free(w->peers);
         free(w->arena);
         free(w->out);
+        free(w->lookup_rep);
+        free(w->lookup_out);
     }
     free(self->workers);
     zsock_destroy(&self->back);
@@ -473,6 +527,7 @@ void nodesrv_stats(nodesrv_t *self, nodesrv_stats_t *out)
         out->requests += atomic_load_explicit(&c->requests, memory_order_relaxed);
         out->announces += atomic_load_explicit(&c->announces, memory_order_relaxed);
         out->scrapes += atomic_load_explicit(&c->scrapes, memory_order_relaxed);
+        out->lookups += atomic_load_explicit(&c->lookups, memory_order_relaxed);
         out->moved += atomic_load_explicit(&c->moved, memory_order_relaxed);
         out->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
         out->garbage += atomic_load_explicit(&c->garbage, memory_order_relaxed);

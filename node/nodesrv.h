@@ -17,12 +17,17 @@
  * lease lapsed, or a pause is not yet checked, or it is shutting down) and for a partition
  * another node took over while this one was away (keeper_may_serve()).
  *
- * Garbage: a message that is not exactly [identity][payload], or whose payload does not decode
- * as a version-1 request batch, is dropped without a reply and counted (nodesrv_stats); nothing
- * is logged here, the daemon's loop logs the counters.
+ * Lookups (cmsg.h: one swarm's counts and a page of its peers, for a gateway's admin API) come
+ * as single messages on the same socket and get one lookup reply each, under the same ownership
+ * rule ("moved" otherwise); the worker serves them from buffers allocated at start too.
+ *
+ * Garbage: a message that is not exactly [identity][payload], or whose payload decodes neither
+ * as a version-1 request batch nor as a lookup, is dropped without a reply and counted
+ * (nodesrv_stats); nothing is logged here, the daemon's loop logs the counters.
  *
  * Invariant: every decoded request batch gets exactly one reply batch with one reply per
- * request, in request order, unless the reply cannot be queued (counted as replies_dropped). */
+ * request, in request order, and every decoded lookup exactly one lookup reply, unless the reply
+ * cannot be queued (counted as replies_dropped). */
 #ifndef SHOAL_NODESRV_H
 #define SHOAL_NODESRV_H
 
@@ -52,6 +57,7 @@ typedef struct {
     uint64_t requests;        /* requests in them */
     uint64_t announces;       /* announces served (status ok) */
     uint64_t scrapes;         /* scrapes served (status ok) */
+    uint64_t lookups;         /* admin lookups served (status ok; their own messages, no batch) */
     uint64_t moved;           /* requests answered "moved" */
     uint64_t errors;          /* requests answered "error" (repository full) */
     uint64_t garbage;         /* messages dropped: bad frames or undecodable */

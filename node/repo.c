@@ -104,7 +104,8 @@ struct stripe {
     size_t mask;     /* slots - 1 */
     size_t count;    /* swarms */
     uint64_t rng;
-    uint64_t peers; /* both families */
+    uint64_t peers;  /* both families */
+    uint64_t peers6; /* of which IPv6: same cache line as peers, so counting it costs no miss */
     uint64_t seeders;
 };
 
@@ -547,6 +548,8 @@ static uint32_t set_sweep(const repo_t *r, struct stripe *st, const view_t *v, u
         nl = w;
     uint32_t removed = h->n - w;
     st->peers -= removed;
+    if (rl == SHOAL_PEER6_LEN)
+        st->peers6 -= removed;
     st->seeders -= (h->n - h->nl) - (w - nl);
     h->n = w;
     h->nl = nl;
@@ -876,6 +879,7 @@ announce_in(repo_t *r, struct stripe *st, uint64_t *slotp, const announce_t *req
         if (pos != NONE) {
             st->seeders -= pos >= v.h->nl;
             st->peers--;
+            st->peers6 -= rl == SHOAL_PEER6_LEN; /* rl is a constant here: no branch */
             set_remove(&v, pos, rl);
             if (rl == SHOAL_PEER6_LEN)
                 v6_maybe_shrink(r, s);
@@ -900,6 +904,7 @@ announce_in(repo_t *r, struct stripe *st, uint64_t *slotp, const announce_t *req
             v.h->base = tick - r->tticks;
         pos = set_add(&v, key, seeder, time_off(tick, v.h->base), rl);
         st->peers++;
+        st->peers6 += rl == SHOAL_PEER6_LEN;
         st->seeders += seeder;
     }
     res->stored = pos != NONE;
@@ -1063,9 +1068,12 @@ void repo_totals(repo_t *self, repo_totals_t *out)
         pthread_mutex_lock(&st->lock);
         out->torrents += st->count;
         out->peers += st->peers;
+        out->peers6 += st->peers6;
         out->seeders += st->seeders;
         pthread_mutex_unlock(&st->lock);
     }
+    out->peers4 = out->peers - out->peers6;
+    out->leechers = out->peers - out->seeders;
     out->bytes = atomic_load_explicit(&self->bytes, memory_order_relaxed);
 }
 
@@ -1240,6 +1248,7 @@ static void import_set(repo_t *r, struct stripe *st, uint64_t *slotp, const snap
         const uint16_t meta = (uint16_t)((p.completed ? META_DONE : 0) | time_off(seen, v.h->base));
         set_add(&v, p.compact, p.seeder, meta, rl);
         st->peers++;
+        st->peers6 += rl == SHOAL_PEER6_LEN;
         st->seeders += p.seeder;
         out->peers++;
     }
@@ -1324,6 +1333,7 @@ static size_t visit_drop(repo_t *r, struct stripe *st, uint64_t *slotp, bool *go
     if (s->v6) {
         n += s->v6->h.n;
         nl += s->v6->h.nl;
+        st->peers6 -= s->v6->h.n;
     }
     st->peers -= n;
     st->seeders -= n - nl;
@@ -1341,6 +1351,62 @@ size_t repo_drop_stripe(repo_t *self, size_t stripe, repo_part_fn drop, void *ar
     size_t removed = stripe_walk(self, st, visit_drop, &d);
     pthread_mutex_unlock(&st->lock);
     return removed;
+}
+
+/* ---- admin lookups ------------------------------------------------------------------------ */
+
+/* Up to k peers of one family's set from position `from`, as lookup records; returns how many. */
+static size_t lookup_set(const repo_t *r, const view_t *v, uint32_t tick, uint32_t from, size_t k,
+                         cmsg_lookup_peer_t *out, const unsigned rl)
+{
+    const struct pset *h = v->h;
+    if (from >= h->n)
+        return 0;
+    if (k > h->n - from)
+        k = h->n - from;
+    for (size_t j = 0; j < k; j++) {
+        const uint32_t i = from + (uint32_t)j;
+        const uint8_t *rec = v->addr + (size_t)i * rl;
+        cmsg_lookup_peer_t *p = &out[j];
+        memset(p, 0, sizeof(*p));
+        p->family = rl == SHOAL_PEER6_LEN ? 6 : 4;
+        p->seeder = i >= h->nl;
+        memcpy(p->addr, rec, rl - 2);
+        p->port = (uint16_t)(rec[rl - 2] << 8 | rec[rl - 1]);
+        p->age_s = peer_age(r, tick, h->base + (v->meta[i] & META_OFF));
+    }
+    return k;
+}
+
+bool repo_lookup(repo_t *self, const uint8_t info_hash[SHOAL_HASH_LEN], uint32_t now,
+                 uint32_t offset, uint32_t max_peers, cmsg_lookup_result_t *out)
+{
+    const uint64_t h = swarm_hash(self, info_hash);
+    struct stripe *st = stripe_of(self, h);
+    const uint32_t tick = tick_of(self, now);
+    const size_t want = max_peers < REPO_LOOKUP_MAX ? max_peers : REPO_LOOKUP_MAX;
+    memset(out, 0, offsetof(cmsg_lookup_result_t, peers));
+    pthread_mutex_lock(&st->lock);
+    size_t slot = 0;
+    struct swarm *s = table_find(st, info_hash, h, &slot);
+    if (s) {
+        out->found = true;
+        swarm_stats(s, &out->stats);
+        out->total = out->stats.seeders + out->stats.leechers;
+        out->offset = offset;
+        /* Read only: no rebase (family_view's), offsets stay valid against an old base. */
+        const view_t v4 = view4(self, s);
+        const uint32_t n4 = s->v4.n;
+        size_t n = lookup_set(self, &v4, tick, offset, want, out->peers, SHOAL_PEER4_LEN);
+        if (s->v6 && n < want) { /* the IPv4 part is used up: the page goes on into IPv6 */
+            const view_t v6 = view6(self, s->v6);
+            n += lookup_set(self, &v6, tick, offset > n4 ? offset - n4 : 0, want - n,
+                            out->peers + n, SHOAL_PEER6_LEN);
+        }
+        out->n_peers = n;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return out->found;
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */

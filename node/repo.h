@@ -23,6 +23,7 @@
 #define SHOAL_REPO_H
 
 #include "announce.h"
+#include "cmsg.h"
 #include "partition.h"
 #include "snapshot.h"
 
@@ -89,13 +90,33 @@ size_t repo_stripes(const repo_t *self);
 
 typedef struct {
     uint64_t torrents;
-    uint64_t peers; /* both families */
-    uint64_t seeders;
-    uint64_t bytes; /* what memory_budget is measured against */
+    uint64_t peers;    /* both families */
+    uint64_t peers4;   /* of which IPv4 */
+    uint64_t peers6;   /* of which IPv6 */
+    uint64_t seeders;  /* both families */
+    uint64_t leechers; /* peers - seeders */
+    uint64_t bytes;    /* what memory_budget is measured against */
 } repo_totals_t;
 
-/* Totals over all stripes (each stripe read under its lock, so roughly consistent). */
+/* Totals over all stripes (each stripe read under its lock, so roughly consistent across stripes;
+ * within a stripe the split by family and by seeding is exact). Gauges. */
 void repo_totals(repo_t *self, repo_totals_t *out);
+
+/* ---- admin: one swarm's contents ---------------------------------------------------------- */
+
+#define REPO_LOOKUP_MAX CMSG_LOOKUP_PEERS_MAX /* peers one repo_lookup() copies at most */
+
+/* One swarm for the admin API (torrents/{info-hash}), read under its stripe lock like a scrape:
+ * whether it exists, the counts a scrape gives, the number of its peers (total), and a page of
+ * up to max_peers of them (capped at REPO_LOOKUP_MAX) from index offset of the swarm's list
+ * (IPv4 then IPv6, leechers before seeders in each; see cmsg_lookup_result_t), each with its age
+ * at now (a lower bound when the timeout is above 16384 s and times are kept in ticks). Peers
+ * past their timeout but not yet swept are listed, as scrapes count them. Fills *out (caller's
+ * memory, about 24 KB; only the page is written) and returns out->found. Allocates nothing and
+ * changes nothing, but holds the stripe lock while it copies the page: an admin call, not one
+ * for the request path. */
+bool repo_lookup(repo_t *self, const uint8_t info_hash[SHOAL_HASH_LEN], uint32_t now,
+                 uint32_t offset, uint32_t max_peers, cmsg_lookup_result_t *out);
 
 /* ---- snapshots (failover): dirty partitions, export, import, drop ------------------------- */
 

@@ -23,18 +23,26 @@ _Static_assert(CMSG_SCRAPE_REPLY_BOUND(SHOAL_SCRAPE_MAX) >=
                "CMSG_REPLY_BATCH_BOUND takes the largest reply");
 _Static_assert(CMSG_SCRAPE_REPLY_BOUND(SHOAL_SCRAPE_MAX) >= CMSG_ERROR_REPLY_BOUND,
                "CMSG_REPLY_BATCH_BOUND takes the largest reply");
+_Static_assert(CMSG_LOOKUP_PEERS_MAX *CMSG_LOOKUP_PEER_LEN < 65536,
+               "a lookup page's bin header is at most 3 bytes in the bound");
+_Static_assert(CMSG_LOOKUP_REPLY_BOUND(0) >= 19 && CMSG_LOOKUP_REPLY_MAX >= 17 + CMSG_ERROR_MAX,
+               "CMSG_LOOKUP_REPLY_MAX takes moved and error replies");
 _Static_assert(CMSG_BATCH_MAX < 65536 && SHOAL_SCRAPE_MAX < 65536,
                "array headers are at most 3 bytes in the bounds");
 _Static_assert((SHOAL_SCRAPE_MAX * SHOAL_HASH_LEN < 65536) &&
                    (SHOAL_NUMWANT_MAX * SHOAL_PEER6_LEN < 65536),
                "bin headers are at most 3 bytes in the bounds");
 
-#define HEADER_FIELDS   5
-#define ANNOUNCE_FIELDS 13
-#define SCRAPE_FIELDS   3
-#define OK_ANN_FIELDS   8
-#define OK_SCR_FIELDS   4
-#define STATUS_FIELDS   3 /* moved and error */
+#define HEADER_FIELDS     5
+#define ANNOUNCE_FIELDS   13
+#define SCRAPE_FIELDS     3
+#define OK_ANN_FIELDS     8
+#define OK_SCR_FIELDS     4
+#define STATUS_FIELDS     3 /* moved and error */
+#define LOOKUP_REQ_FIELDS 7
+#define LOOKUP_OK_FIELDS  12
+#define LOOKUP_MOV_FIELDS 5
+#define LOOKUP_ERR_FIELDS 6
 
 #define TRY(expr)                                                                                  \
     do {                                                                                           \
@@ -453,6 +461,220 @@ cmsg_err_t cmsg_decode_replies(const uint8_t *buf, size_t len, cmsg_reply_batch_
     TRY(rd_header(&r, CMSG_REPLY_BATCH, &out->batch_id, &out->epoch, &out->n));
     for (size_t i = 0; i < out->n; i++)
         TRY(rd_reply(&r, &out->rep[i], arena, arena_cap, &used));
+    return r.p == r.end ? CMSG_OK : CMSG_ERR_TRAILING;
+}
+
+/* --- lookups --- */
+
+static bool lookup_peer_valid(const cmsg_lookup_peer_t *p)
+{
+    if (p->family == 4) {
+        static const uint8_t zero[12];
+        return memcmp(p->addr + 4, zero, sizeof(zero)) == 0;
+    }
+    return p->family == 6;
+}
+
+static bool lookup_reply_valid(const cmsg_lookup_reply_t *r)
+{
+    const cmsg_lookup_result_t *x = &r->result;
+    switch (r->status) {
+    case CMSG_STATUS_OK:
+        if (x->n_peers > CMSG_LOOKUP_PEERS_MAX ||
+            (x->n_peers && (uint64_t)x->offset + x->n_peers > x->total))
+            return false;
+        if (!x->found && (x->stats.seeders || x->stats.leechers || x->stats.downloaded ||
+                          x->total || x->offset || x->n_peers))
+            return false;
+        for (size_t i = 0; i < x->n_peers; i++)
+            if (!lookup_peer_valid(&x->peers[i]))
+                return false;
+        return true;
+    case CMSG_STATUS_MOVED:
+        return true;
+    case CMSG_STATUS_ERROR:
+        return memchr(r->error, '\0', sizeof(r->error)) != NULL;
+    }
+    return false;
+}
+
+ssize_t cmsg_encode_lookup_request(const cmsg_lookup_request_t *q, uint8_t *out, size_t cap)
+{
+    if (q->max_peers > CMSG_LOOKUP_PEERS_MAX)
+        return -2;
+    sink_t s = {.buf = out, .cap = cap};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s, sink_write);
+    msgpack_pack_array(&pk, LOOKUP_REQ_FIELDS);
+    msgpack_pack_uint8(&pk, CMSG_VERSION);
+    msgpack_pack_uint8(&pk, CMSG_LOOKUP_REQUEST);
+    msgpack_pack_uint64(&pk, q->epoch);
+    msgpack_pack_uint32(&pk, q->id);
+    pack_bin(&pk, q->info_hash, SHOAL_HASH_LEN);
+    msgpack_pack_uint32(&pk, q->offset);
+    msgpack_pack_uint32(&pk, q->max_peers);
+    return s.full ? -1 : (ssize_t)s.len;
+}
+
+/* A peer's 24-byte wire record. */
+static void lookup_peer_put(const cmsg_lookup_peer_t *p, uint8_t rec[CMSG_LOOKUP_PEER_LEN])
+{
+    rec[0] = p->family;
+    rec[1] = p->seeder ? 1 : 0;
+    rec[2] = (uint8_t)(p->port >> 8);
+    rec[3] = (uint8_t)p->port;
+    rec[4] = (uint8_t)(p->age_s >> 24);
+    rec[5] = (uint8_t)(p->age_s >> 16);
+    rec[6] = (uint8_t)(p->age_s >> 8);
+    rec[7] = (uint8_t)p->age_s;
+    memcpy(rec + 8, p->addr, 16);
+}
+
+static cmsg_err_t lookup_peer_get(const uint8_t rec[CMSG_LOOKUP_PEER_LEN], cmsg_lookup_peer_t *p)
+{
+    static const uint8_t zero[12];
+    if ((rec[0] != 4 && rec[0] != 6) || rec[1] > 1 ||
+        (rec[0] == 4 && memcmp(rec + 12, zero, sizeof(zero)) != 0))
+        return CMSG_ERR_RANGE;
+    p->family = rec[0];
+    p->seeder = rec[1] != 0;
+    p->port = (uint16_t)(rec[2] << 8 | rec[3]);
+    p->age_s = (uint32_t)rec[4] << 24 | (uint32_t)rec[5] << 16 | (uint32_t)rec[6] << 8 | rec[7];
+    memcpy(p->addr, rec + 8, 16);
+    return CMSG_OK;
+}
+
+ssize_t cmsg_encode_lookup_reply(const cmsg_lookup_reply_t *r, uint8_t *out, size_t cap)
+{
+    if (!lookup_reply_valid(r))
+        return -2;
+    sink_t s = {.buf = out, .cap = cap};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s, sink_write);
+    const size_t fields = r->status == CMSG_STATUS_OK      ? LOOKUP_OK_FIELDS
+                          : r->status == CMSG_STATUS_MOVED ? LOOKUP_MOV_FIELDS
+                                                           : LOOKUP_ERR_FIELDS;
+    msgpack_pack_array(&pk, fields);
+    msgpack_pack_uint8(&pk, CMSG_VERSION);
+    msgpack_pack_uint8(&pk, CMSG_LOOKUP_REPLY);
+    msgpack_pack_uint32(&pk, r->id);
+    msgpack_pack_uint64(&pk, r->epoch);
+    msgpack_pack_uint8(&pk, (uint8_t)r->status);
+    if (r->status == CMSG_STATUS_ERROR) {
+        size_t n = strlen(r->error);
+        msgpack_pack_str(&pk, n);
+        msgpack_pack_str_body(&pk, r->error, n);
+    } else if (r->status == CMSG_STATUS_OK) {
+        const cmsg_lookup_result_t *x = &r->result;
+        msgpack_pack_uint8(&pk, x->found ? 1 : 0);
+        msgpack_pack_uint32(&pk, x->stats.seeders);
+        msgpack_pack_uint32(&pk, x->stats.leechers);
+        msgpack_pack_uint32(&pk, x->stats.downloaded);
+        msgpack_pack_uint32(&pk, x->total);
+        msgpack_pack_uint32(&pk, x->offset);
+        msgpack_pack_bin(&pk, x->n_peers * CMSG_LOOKUP_PEER_LEN);
+        for (size_t i = 0; i < x->n_peers && !s.full; i++) {
+            uint8_t rec[CMSG_LOOKUP_PEER_LEN];
+            lookup_peer_put(&x->peers[i], rec);
+            msgpack_pack_bin_body(&pk, rec, sizeof(rec));
+        }
+    }
+    return s.full ? -1 : (ssize_t)s.len;
+}
+
+/* [version, type, and the field count of a lookup message: type checked before the count, so
+ * a batch is CMSG_ERR_MSG_TYPE whatever its shape. */
+static cmsg_err_t rd_lookup_header(mpread_t *r, cmsg_type_t want, uint64_t *fields)
+{
+    mpread_err_t e = mpread_versioned(r, CMSG_VERSION, fields);
+    if (e == MPREAD_RANGE)
+        return CMSG_ERR_VERSION;
+    RD(e);
+    if (*fields < 2)
+        return CMSG_ERR_SHAPE;
+    e = mpread_expect(r, (uint64_t)want);
+    if (e == MPREAD_RANGE)
+        return CMSG_ERR_MSG_TYPE;
+    RD(e);
+    return CMSG_OK;
+}
+
+cmsg_err_t cmsg_decode_lookup_request(const uint8_t *buf, size_t len, cmsg_lookup_request_t *out)
+{
+    if (len == 0) /* before any arithmetic on buf, which may then be NULL */
+        return CMSG_ERR_TRUNCATED;
+    mpread_t r = {.p = buf, .end = buf + len};
+    uint64_t fields, v;
+    memset(out, 0, sizeof(*out));
+    TRY(rd_lookup_header(&r, CMSG_LOOKUP_REQUEST, &fields));
+    if (fields != LOOKUP_REQ_FIELDS)
+        return CMSG_ERR_SHAPE;
+    RD(mpread_u64(&r, &out->epoch));
+    RD(mpread_u32(&r, &out->id));
+    TRY(rd_bin_exact(&r, SHOAL_HASH_LEN, out->info_hash));
+    RD(mpread_u32(&r, &out->offset));
+    RD(mpread_uint(&r, CMSG_LOOKUP_PEERS_MAX, &v));
+    out->max_peers = (uint32_t)v;
+    return r.p == r.end ? CMSG_OK : CMSG_ERR_TRAILING;
+}
+
+static cmsg_err_t rd_lookup_result(mpread_t *r, cmsg_lookup_result_t *x)
+{
+    uint64_t v;
+    const uint8_t *recs;
+    size_t n;
+    RD(mpread_uint(r, 1, &v));
+    x->found = v != 0;
+    RD(mpread_u32(r, &x->stats.seeders));
+    RD(mpread_u32(r, &x->stats.leechers));
+    RD(mpread_u32(r, &x->stats.downloaded));
+    RD(mpread_u32(r, &x->total));
+    RD(mpread_u32(r, &x->offset));
+    TRY(rd_records(r, CMSG_LOOKUP_PEER_LEN, 0, CMSG_LOOKUP_PEERS_MAX, &recs, &n));
+    if (n && (uint64_t)x->offset + n > x->total) /* a page past the end is empty */
+        return CMSG_ERR_COUNT;
+    if (!x->found &&
+        (x->stats.seeders || x->stats.leechers || x->stats.downloaded || x->total || x->offset))
+        return CMSG_ERR_RANGE;
+    for (size_t i = 0; i < n; i++)
+        TRY(lookup_peer_get(recs + i * CMSG_LOOKUP_PEER_LEN, &x->peers[i]));
+    x->n_peers = n;
+    return CMSG_OK;
+}
+
+cmsg_err_t cmsg_decode_lookup_reply(const uint8_t *buf, size_t len, cmsg_lookup_reply_t *out)
+{
+    if (len == 0)
+        return CMSG_ERR_TRUNCATED;
+    mpread_t r = {.p = buf, .end = buf + len};
+    uint64_t fields, v;
+    /* Not the whole 24 KB: the peers past n_peers are never read. */
+    memset(out, 0, offsetof(cmsg_lookup_reply_t, result.peers));
+    memset(out->error, 0, sizeof(out->error));
+    TRY(rd_lookup_header(&r, CMSG_LOOKUP_REPLY, &fields));
+    if (fields < LOOKUP_MOV_FIELDS)
+        return CMSG_ERR_SHAPE;
+    RD(mpread_u32(&r, &out->id));
+    RD(mpread_u64(&r, &out->epoch));
+    RD(mpread_uint(&r, CMSG_STATUS_ERROR, &v));
+    out->status = (cmsg_status_t)v;
+    const uint64_t want = out->status == CMSG_STATUS_OK      ? LOOKUP_OK_FIELDS
+                          : out->status == CMSG_STATUS_MOVED ? LOOKUP_MOV_FIELDS
+                                                             : LOOKUP_ERR_FIELDS;
+    if (fields != want)
+        return CMSG_ERR_SHAPE;
+    if (out->status == CMSG_STATUS_OK) {
+        TRY(rd_lookup_result(&r, &out->result));
+    } else if (out->status == CMSG_STATUS_ERROR) {
+        const uint8_t *text;
+        RD(mpread_str_head(&r, &v));
+        if (v > CMSG_ERROR_MAX)
+            return CMSG_ERR_LENGTH;
+        RD(mpread_body(&r, v, &text));
+        if (memchr(text, '\0', (size_t)v))
+            return CMSG_ERR_TEXT;
+        memcpy(out->error, text, (size_t)v);
+    }
     return r.p == r.end ? CMSG_OK : CMSG_ERR_TRAILING;
 }
 

@@ -26,6 +26,24 @@
  *   A batch holds 0..CMSG_BATCH_MAX requests or replies. An empty request batch is valid: it
  *   asks for an empty reply batch, i.e. the node's epoch.
  *
+ * Lookups (the admin API's torrents/{info-hash}: one swarm's counts and a page of its peers)
+ * travel as messages of their own, one lookup each, not inside batches: a page of up to
+ * CMSG_LOOKUP_PEERS_MAX peers is 24 KB, and keeping it out leaves the batches' shapes, bounds and
+ * buffers as they were. They are version 1 too: new message types, no existing shape changed (a
+ * node that predates them drops a lookup as undecodable, like any unknown message, so the asker
+ * times out).
+ *   lookup request: [version = 1, type = 3, epoch u64, id u32, info_hash bin 20, offset u32,
+ *                    max_peers u32]                           max_peers <= CMSG_LOOKUP_PEERS_MAX
+ *   lookup reply:   [version = 1, type = 4, id u32, epoch u64, status, ...]   epoch: the node's
+ *     ok:    ..., 0, found 0|1, seeders u32, leechers u32, downloaded u32, total u32,
+ *                 offset u32, peers bin 24*n]   0 <= n <= CMSG_LOOKUP_PEERS_MAX, and
+ *                 offset + n <= total unless n = 0 (a page past the end is empty);
+ *                 not found: every number and n are 0
+ *     moved: ..., 1]
+ *     error: ..., 2, message str]   0..CMSG_ERROR_MAX bytes, no NUL byte
+ *   A peer record is 24 bytes: family (4|6), flags (bit 0: seeder; no other bit), port u16
+ *   big-endian, age in seconds u32 big-endian, address 16 bytes (IPv4: 4 bytes then 12 zeros).
+ *
  * A scrape travels as one bin of concatenated hashes rather than an array of 20-byte bins, so a
  * decoded scrape points straight into the message (as bep15_parse does with a datagram). Scrapes
  * carry up to SHOAL_SCRAPE_MAX hashes, not BEP 15's 74: an HTTP scrape may hold more, and a
@@ -42,6 +60,7 @@
 
 #include "announce.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -69,6 +88,8 @@
 typedef enum {
     CMSG_REQUEST_BATCH = 1,
     CMSG_REPLY_BATCH = 2,
+    CMSG_LOOKUP_REQUEST = 3,
+    CMSG_LOOKUP_REPLY = 4,
 } cmsg_type_t;
 
 /* Same numbers as backend_kind_t. */
@@ -165,6 +186,73 @@ cmsg_err_t cmsg_decode_replies(const uint8_t *buf, size_t len, cmsg_reply_batch_
  * batch before it outgrows a buffer. */
 size_t cmsg_request_bound(const cmsg_request_t *r);
 size_t cmsg_reply_bound(const cmsg_reply_t *r);
+
+/* ---- lookups (format above) ------------------------------------------------------------- */
+
+#define CMSG_LOOKUP_PEERS_MAX      1000 /* peers in one page */
+#define CMSG_LOOKUP_PEER_LEN       24   /* bytes of a peer record on the wire */
+#define CMSG_LOOKUP_REQUEST_BOUND  47
+#define CMSG_LOOKUP_REPLY_BOUND(n) (47 + (size_t)(n)*CMSG_LOOKUP_PEER_LEN)
+/* Any valid lookup reply fits this: 24047 bytes. */
+#define CMSG_LOOKUP_REPLY_MAX CMSG_LOOKUP_REPLY_BOUND(CMSG_LOOKUP_PEERS_MAX)
+
+/* One peer of a swarm, as the admin API shows it. */
+typedef struct {
+    uint8_t family;   /* 4 or 6 */
+    bool seeder;      /* else a leecher */
+    uint16_t port;    /* host order */
+    uint32_t age_s;   /* seconds since its last announce (or its import from a snapshot) */
+    uint8_t addr[16]; /* IPv4 in addr[0..3], the rest zero */
+} cmsg_lookup_peer_t;
+
+/* What a lookup finds: filled by repo_lookup() on a node or in the standalone tracker, and by
+ * the lookup reply's decoder on a gateway, so an admin handler formats one struct either way.
+ * Plain data, about 24 KB: keep one per handler rather than on a small stack.
+ *
+ * A swarm's peers form one list, IPv4 before IPv6 and in each family leechers before seeders;
+ * a page is peers[offset, offset + n_peers) of it. The list is reordered by announces (a peer
+ * that becomes a seeder moves, one that stops leaves a hole filled from the end), so pages read
+ * at different times may skip or repeat a peer: a view for operators, not a snapshot. */
+typedef struct {
+    bool found;          /* the swarm exists; if not, everything below is zero */
+    swarm_stats_t stats; /* the numbers a scrape gives, both families */
+    uint32_t total;      /* peers in the list (seeders + leechers), for paging */
+    uint32_t offset;     /* index of peers[0] in the list, as asked (may be >= total: no peers) */
+    size_t n_peers;      /* <= CMSG_LOOKUP_PEERS_MAX */
+    cmsg_lookup_peer_t peers[CMSG_LOOKUP_PEERS_MAX]; /* [0, n_peers) set; the rest unspecified */
+} cmsg_lookup_result_t;
+
+typedef struct {
+    uint64_t epoch; /* the asker's membership epoch (0 if it has none); not interpreted */
+    uint32_t id;    /* the asker's; echoed in the reply */
+    uint8_t info_hash[SHOAL_HASH_LEN];
+    uint32_t offset;
+    uint32_t max_peers; /* <= CMSG_LOOKUP_PEERS_MAX */
+} cmsg_lookup_request_t;
+
+/* Fields that do not belong to the status are zero after decoding and ignored by the encoder. */
+typedef struct {
+    uint32_t id;    /* the request's */
+    uint64_t epoch; /* the node's membership epoch */
+    cmsg_status_t status;
+    cmsg_lookup_result_t result;    /* OK */
+    char error[CMSG_ERROR_MAX + 1]; /* ERROR: NUL-terminated */
+} cmsg_lookup_reply_t;
+
+/* Encode one lookup request or reply into out[0..cap). Returns the bytes written (at most
+ * CMSG_LOOKUP_REQUEST_BOUND, or CMSG_LOOKUP_REPLY_BOUND(n_peers)); -1 if they do not fit in cap;
+ * -2 if the message breaks a rule the decoder enforces (max_peers; status; a peer's family or
+ * IPv4 padding; n_peers; a non-empty page past total; a not-found result with numbers; error
+ * text without a NUL), which is a caller bug. */
+ssize_t cmsg_encode_lookup_request(const cmsg_lookup_request_t *q, uint8_t *out, size_t cap);
+ssize_t cmsg_encode_lookup_reply(const cmsg_lookup_reply_t *r, uint8_t *out, size_t cap);
+
+/* Decode one lookup request or reply from buf[0..len) into *out (caller's memory; the reply's
+ * peers are copied, nothing points into buf). Strict as the batch decoders are; a batch given
+ * to these (or a lookup to those) is CMSG_ERR_MSG_TYPE, so a server can tell them apart by
+ * trying. Allocates nothing. On error *out is partly written and must not be used. */
+cmsg_err_t cmsg_decode_lookup_request(const uint8_t *buf, size_t len, cmsg_lookup_request_t *out);
+cmsg_err_t cmsg_decode_lookup_reply(const uint8_t *buf, size_t len, cmsg_lookup_reply_t *out);
 
 /* A short text for err (static storage), e.g. "truncated message". */
 const char *cmsg_strerror(cmsg_err_t err);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz_cmsg: cmsg_decode_requests() and cmsg_decode_replies() over arbitrary bytes. Beyond "no
- * crash, no leak": whatever decodes must point only inside the input (or the arena), stay within
- * every limit, be valid msgpack by msgpack-c's own unpacker, re-encode within the size bounds,
- * decode again to an equal batch, and re-encode to the same bytes (the encoding is canonical). */
+/* fuzz_cmsg: cmsg_decode_requests(), cmsg_decode_replies() and the two lookup decoders over
+ * arbitrary bytes. Beyond "no crash, no leak": whatever decodes must point only inside the input
+ * (or the arena), stay within every limit, be valid msgpack by msgpack-c's own unpacker,
+ * re-encode within the size bounds, decode again to an equal message, and re-encode to the same
+ * bytes (the encoding is canonical). */
 #include "cmsg.h"
 
 #include <msgpack.h>
@@ -150,9 +151,60 @@ static void fuzz_replies(const uint8_t *data, size_t size)
     CHECK(n2 == n1 && memcmp(enc1, enc2, (size_t)n1) == 0);
 }
 
+static cmsg_lookup_request_t lq1, lq2;
+static cmsg_lookup_reply_t lr1, lr2;
+
+static bool lookup_replies_equal(const cmsg_lookup_reply_t *a, const cmsg_lookup_reply_t *b)
+{
+    const cmsg_lookup_result_t *x = &a->result, *y = &b->result;
+    if (a->id != b->id || a->epoch != b->epoch || a->status != b->status ||
+        strcmp(a->error, b->error) != 0 || x->found != y->found ||
+        memcmp(&x->stats, &y->stats, sizeof(x->stats)) != 0 || x->total != y->total ||
+        x->offset != y->offset || x->n_peers != y->n_peers)
+        return false;
+    for (size_t i = 0; i < x->n_peers; i++) {
+        const cmsg_lookup_peer_t *p = &x->peers[i], *q = &y->peers[i];
+        if (p->family != q->family || p->seeder != q->seeder || p->port != q->port ||
+            p->age_s != q->age_s || memcmp(p->addr, q->addr, 16) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void fuzz_lookups(const uint8_t *data, size_t size)
+{
+    if (cmsg_decode_lookup_request(data, size, &lq1) == CMSG_OK) {
+        CHECK(lq1.max_peers <= CMSG_LOOKUP_PEERS_MAX);
+        check_msgpack(data, size);
+        ssize_t n1 = cmsg_encode_lookup_request(&lq1, enc1, sizeof(enc1));
+        CHECK(n1 > 0 && (size_t)n1 <= CMSG_LOOKUP_REQUEST_BOUND && (size_t)n1 <= size);
+        CHECK(cmsg_decode_lookup_request(enc1, (size_t)n1, &lq2) == CMSG_OK);
+        CHECK(memcmp(&lq1, &lq2, sizeof(lq1)) == 0); /* both zeroed whole, padding included */
+        ssize_t n2 = cmsg_encode_lookup_request(&lq2, enc2, sizeof(enc2));
+        CHECK(n2 == n1 && memcmp(enc1, enc2, (size_t)n1) == 0);
+    }
+    if (cmsg_decode_lookup_reply(data, size, &lr1) != CMSG_OK)
+        return;
+    const cmsg_lookup_result_t *x = &lr1.result;
+    CHECK(strlen(lr1.error) <= CMSG_ERROR_MAX);
+    CHECK(x->n_peers <= CMSG_LOOKUP_PEERS_MAX);
+    CHECK(x->n_peers == 0 || (uint64_t)x->offset + x->n_peers <= x->total);
+    CHECK(x->found || (x->total == 0 && x->n_peers == 0 && x->stats.seeders == 0));
+    for (size_t i = 0; i < x->n_peers; i++)
+        CHECK(x->peers[i].family == 4 || x->peers[i].family == 6);
+    check_msgpack(data, size);
+    ssize_t n1 = cmsg_encode_lookup_reply(&lr1, enc1, sizeof(enc1));
+    CHECK(n1 > 0 && (size_t)n1 <= CMSG_LOOKUP_REPLY_BOUND(x->n_peers) && (size_t)n1 <= size);
+    CHECK(cmsg_decode_lookup_reply(enc1, (size_t)n1, &lr2) == CMSG_OK);
+    CHECK(lookup_replies_equal(&lr1, &lr2));
+    ssize_t n2 = cmsg_encode_lookup_reply(&lr2, enc2, sizeof(enc2));
+    CHECK(n2 == n1 && memcmp(enc1, enc2, (size_t)n1) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_requests(data, size);
     fuzz_replies(data, size);
+    fuzz_lookups(data, size);
     return 0;
 }

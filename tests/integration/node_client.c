@@ -12,8 +12,12 @@
  *   frames HEX|- HEX|- ...           one message of several frames; prints {"sent":true}
  *   zeros N                          one frame of N zero bytes; prints {"sent":true}
  *   wait MS                          prints the next reply within MS, or {"timeout":true}
+ *   lookup HASH40 [OFFSET [MAX]]     one admin lookup through lookup_remote() (its own socket);
+ *                                    prints {"status":"ok","found":..,"peers":[..]}, moved,
+ *                                    error, {"timeout":true} or {"failed":"..."}
  * Anything malformed prints {"bad":"..."}; the tool never guesses. */
 #include "cmsg.h"
+#include "lookup.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -151,6 +155,59 @@ static void print_reply(const uint8_t *buf, size_t len)
     printf("]}\n");
 }
 
+static cmsg_lookup_reply_t lookup_rep;
+
+static void do_lookup(void *ctx, const char *endpoint, char *save, int timeout_ms)
+{
+    char *hex = strtok_r(NULL, " ", &save);
+    char *off = strtok_r(NULL, " ", &save);
+    char *max = strtok_r(NULL, " ", &save);
+    uint8_t ih[SHOAL_HASH_LEN];
+    size_t n;
+    if (!hex || unhex(hex, ih, sizeof(ih), &n) || n != SHOAL_HASH_LEN) {
+        printf("{\"bad\":\"lookup needs a 40-hex info-hash\"}\n");
+        return;
+    }
+    char err[256] = "";
+    lookup_status_t st =
+        lookup_remote(ctx, endpoint, ih, off ? (uint32_t)strtoul(off, NULL, 10) : 0,
+                      max ? (uint32_t)strtoul(max, NULL, 10) : 50, (uint32_t)timeout_ms,
+                      &lookup_rep, err, sizeof(err));
+    const cmsg_lookup_result_t *x = &lookup_rep.result;
+    switch (st) {
+    case LOOKUP_OK:
+        printf("{\"status\":\"ok\",\"epoch\":%" PRIu64 ",\"found\":%s,\"seeders\":%u,"
+               "\"leechers\":%u,\"downloaded\":%u,\"total\":%u,\"offset\":%u,\"peers\":[",
+               lookup_rep.epoch, x->found ? "true" : "false", x->stats.seeders, x->stats.leechers,
+               x->stats.downloaded, x->total, x->offset);
+        for (size_t i = 0; i < x->n_peers; i++) {
+            const cmsg_lookup_peer_t *p = &x->peers[i];
+            char ip[INET6_ADDRSTRLEN];
+            inet_ntop(p->family == 6 ? AF_INET6 : AF_INET, p->addr, ip, sizeof(ip));
+            printf("%s{\"addr\":\"%s%s%s:%u\",\"seeder\":%s,\"age\":%" PRIu32 "}", i ? "," : "",
+                   p->family == 6 ? "[" : "", ip, p->family == 6 ? "]" : "", p->port,
+                   p->seeder ? "true" : "false", p->age_s);
+        }
+        printf("]}\n");
+        break;
+    case LOOKUP_MOVED:
+        printf("{\"status\":\"moved\",\"epoch\":%" PRIu64 "}\n", lookup_rep.epoch);
+        break;
+    case LOOKUP_NODE_ERROR:
+        printf("{\"status\":\"error\"}\n");
+        break;
+    case LOOKUP_TIMEOUT:
+        printf("{\"timeout\":true}\n");
+        break;
+    case LOOKUP_FAILED:
+        printf("{\"failed\":\"");
+        for (const char *c = err; *c; c++)
+            printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+        printf("\"}\n");
+        break;
+    }
+}
+
 static void wait_reply(void *sock, int timeout_ms)
 {
     zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
@@ -249,6 +306,8 @@ int main(int argc, char **argv)
             else
                 printf("{\"sent\":true}\n");
             free(z);
+        } else if (strcmp(cmd, "lookup") == 0) {
+            do_lookup(ctx, argv[1], save, timeout_ms);
         } else if (strcmp(cmd, "wait") == 0) {
             char *ms = strtok_r(NULL, " ", &save);
             wait_reply(sock, ms ? atoi(ms) : timeout_ms);

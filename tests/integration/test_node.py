@@ -11,7 +11,8 @@ Processes:
 Checks: both nodes converge on the epoch computed here independently (SipHash-2-4 in Python over
 the sorted member set); an announce is served by the partition's owner and "moved" (with that
 epoch) by the other node; a second announcer gets the first peer; scrape counts; a scrape
-spanning owners is "moved"; garbage frames and payloads do not kill a node and are logged; a
+spanning owners is "moved"; admin lookups (lookup_remote) show the exact counts and peers, page,
+and are "moved" by the non-owner; garbage frames and payloads do not kill a node and are logged; a
 clean SIGTERM exits 0 and removes the member from Redis, after which the other node takes over
 the partitions; a restart with the same id restores the same epoch; CLI errors.
 
@@ -293,6 +294,64 @@ def non_owner_answers_moved_with_its_epoch():
     eq([x["status"] for x in r["replies"]], ["ok", "moved", "ok"], "mixed batch statuses")
     eq(r["replies"][2]["stats"], [[0, 1, 0]], "scrape after the announce in the same batch")
     eq(r["epoch"], want, "the batch carries the node's epoch")
+
+
+@test
+def lookup_shows_counts_peers_and_pages():
+    ca, cb = ENV.client(ENV.nodes["a"]), ENV.client(ENV.nodes["b"])
+    want = converge([ca, cb], ENV.members("a", "b"))
+    for owner, other in ((ca, cb), (cb, ca)):  # behind the proxy, and the worker's own ROUTER
+        ih = owned_hash(owner, other)
+        r = owner.command("lookup " + ih)
+        check("status" in r, "a lookup answer: %r" % r)
+        eq((r["status"], r["found"], r["total"], r["peers"]), ("ok", False, 0, []),
+           "a swarm nobody announced")
+        eq(r["epoch"], want, "the node's epoch")
+        # 7 IPv4 peers (3 and 6 seed) and 2 IPv6 ones (the second seeds); then peer 1 completes.
+        peers = [("10.9.0.%d" % i, 7000 + i, i % 3 == 0) for i in range(1, 8)]
+        peers += [("2001:db8::%d" % i, 8000 + i, i == 2) for i in (1, 2)]
+        for n, (ip, port, seeds) in enumerate(peers):
+            owner.one(announce(n + 1, ih, peer_id(n + 1), ip, port, left=0 if seeds else 9,
+                               numwant=0))
+        owner.one(announce(99, ih, peer_id(1), "10.9.0.1", 7001, event=1, left=0, numwant=0))
+        peers[0] = ("10.9.0.1", 7001, True)
+        r = owner.command("lookup %s 0 100" % ih)
+        eq((r["status"], r["found"]), ("ok", True), "the swarm is found")
+        eq((r["seeders"], r["leechers"], r["downloaded"], r["total"], r["offset"]),
+           (4, 5, 1, 9, 0), "counts")
+        eq(owner.one(scrape(5, [ih]))["stats"], [[4, 5, 1]], "the same numbers as a scrape")
+        fmt = lambda ip, port: ("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port)  # noqa: E731
+        eq(sorted((p["addr"], p["seeder"]) for p in r["peers"]),
+           sorted((fmt(ip, port), seeds) for ip, port, seeds in peers), "every peer, once")
+        order = [(p["addr"].startswith("["), p["seeder"]) for p in r["peers"]]
+        eq(order, sorted(order), "IPv4 before IPv6, leechers before seeders in each")
+        check(all(0 <= p["age"] <= 60 for p in r["peers"]), "ages in seconds: %r" % r["peers"])
+        # Pages of 2 make up the same list; past the end a page is empty, counts still there.
+        paged = []
+        for off in range(0, 9, 2):
+            pg = owner.command("lookup %s %d 2" % (ih, off))
+            eq((pg["offset"], pg["total"], len(pg["peers"])), (off, 9, min(2, 9 - off)),
+               "page at %d" % off)
+            paged += pg["peers"]
+        eq([p["addr"] for p in paged], [p["addr"] for p in r["peers"]], "pages concatenate")
+        for off in (9, 1000):
+            pg = owner.command("lookup %s %d 10" % (ih, off))
+            eq((pg["found"], pg["total"], pg["seeders"], pg["peers"]), (True, 9, 4, []),
+               "a page past the end at %d" % off)
+        eq(len(owner.command("lookup %s 0 0" % ih)["peers"]), 0, "max 0: counts only")
+        # The node that does not own the partition answers moved, with its epoch.
+        eq(other.command("lookup " + ih), {"status": "moved", "epoch": want}, "moved")
+        # Malformed lookups are garbage: no answer, the node lives and keeps serving.
+        eq(owner.command("raw 970103000000"), {"sent": True}, "a truncated lookup sent")
+        eq(owner.command("raw 9701030000000101"), {"sent": True}, "a lookup with a bad hash")
+        eq(owner.command("wait 300"), {"timeout": True}, "no answer to a bad lookup")
+        eq(owner.command("lookup %s 0 1" % ih)["total"], 9, "still serving lookups")
+    # Nobody at the endpoint: the lookup gives up at its timeout.
+    nobody = Client(ENV.client_bin, "tcp://%s:%d" % (LOCAL, free_port()), timeout_ms=300)
+    ENV.clients.append(nobody)
+    t0 = time.monotonic()
+    eq(nobody.command("lookup " + rhash()), {"timeout": True}, "no node, no answer")
+    check(0.25 <= time.monotonic() - t0 < 5, "gave up at the timeout")
 
 
 @test

@@ -5,7 +5,8 @@
  * validity checks, and the decoders' rejections: every proper prefix of a valid message, trailing
  * bytes, wrong version and message type, wrong field counts, each field replaced by values of
  * the wrong msgpack type or out of range, oversized counts and lengths. Malformed inputs are
- * built with msgpack-c's own packer, independently of the encoder under test. */
+ * built with msgpack-c's own packer, independently of the encoder under test. Lookups (their own
+ * request and reply messages) get the same treatment, plus random damage to valid ones. */
 #include "cmsg.h"
 
 #include <msgpack.h>
@@ -1187,6 +1188,546 @@ static void strerror_names_every_error(void **state)
     assert_string_equal(cmsg_strerror((cmsg_err_t)999), "unknown error");
 }
 
+/* --- lookups --- */
+
+static cmsg_lookup_request_t lq, lqd;
+static cmsg_lookup_reply_t lr, lrd;
+
+static const uint8_t lookup_request_bytes[] = {
+    0x97, 0x01, 0x03,                                           /* 7 fields, v1, lookup request */
+    0xcf, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,       /* epoch */
+    0x07,                                                       /* id 7 */
+    0xc4, 0x14,                                                 /* info_hash: bin 20 */
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, /* */
+    0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, /* */
+    0xcd, 0x01, 0x2c,                                           /* offset 300 */
+    0xcd, 0x03, 0xe8,                                           /* max_peers 1000 */
+};
+
+static const uint8_t lookup_reply_bytes[] = {
+    0x9c, 0x01, 0x04,                               /* 12 fields, v1, lookup reply */
+    0xcd, 0x01, 0x00,                               /* id 256 */
+    0x09,                                           /* epoch 9 */
+    0x00, 0x01,                                     /* ok, found */
+    0x02, 0x03, 0xcd, 0x01, 0x2c,                   /* seeders 2, leechers 3, downloaded 300 */
+    0x05, 0x03,                                     /* total 5, offset 3 */
+    0xc4, 0x30,                                     /* bin 48: two records */
+    0x04, 0x00, 0x1a, 0xe1,                         /* IPv4 leecher, port 6881 */
+    0x00, 0x00, 0x00, 0x1e,                         /* age 30 */
+    0xc0, 0x00, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00, /* 192.0.2.1 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* */
+    0x06, 0x01, 0xff, 0xff,                         /* IPv6 seeder, port 65535 */
+    0x00, 0x01, 0x00, 0x00,                         /* age 65536 */
+    0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, /* 2001:db8::1 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* */
+};
+
+static void fill_lookup_request(cmsg_lookup_request_t *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->epoch = 0x0102030405060708ULL;
+    q->id = 7;
+    for (int i = 0; i < 20; i++)
+        q->info_hash[i] = (uint8_t)(0x10 + i);
+    q->offset = 300;
+    q->max_peers = CMSG_LOOKUP_PEERS_MAX;
+}
+
+static void fill_lookup_peer(cmsg_lookup_peer_t *p, size_t i)
+{
+    memset(p, 0, sizeof(*p));
+    p->family = i % 3 ? 4 : 6;
+    p->seeder = i % 2;
+    p->port = (uint16_t)(i * 131);
+    p->age_s = (uint32_t)(i * 2654435761u);
+    for (int b = 0; b < (p->family == 4 ? 4 : 16); b++)
+        p->addr[b] = (uint8_t)(i * 7 + b);
+}
+
+/* An ok reply with n peers of a swarm of total (>= offset + n) peers. */
+static void fill_lookup_ok(cmsg_lookup_reply_t *r, size_t n, uint32_t offset, uint32_t total)
+{
+    memset(r, 0, sizeof(*r));
+    r->id = 256;
+    r->epoch = 9;
+    r->status = CMSG_STATUS_OK;
+    r->result.found = true;
+    r->result.stats = (swarm_stats_t){.seeders = 2, .leechers = 3, .downloaded = 300};
+    r->result.total = total;
+    r->result.offset = offset;
+    r->result.n_peers = n;
+    for (size_t i = 0; i < n; i++)
+        fill_lookup_peer(&r->result.peers[i], i);
+}
+
+static void assert_lookup_replies_equal(const cmsg_lookup_reply_t *a, const cmsg_lookup_reply_t *b)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->epoch, b->epoch);
+    assert_int_equal(a->status, b->status);
+    assert_string_equal(a->error, b->error);
+    const cmsg_lookup_result_t *x = &a->result, *y = &b->result;
+    assert_int_equal(x->found, y->found);
+    assert_memory_equal(&x->stats, &y->stats, sizeof(x->stats));
+    assert_int_equal(x->total, y->total);
+    assert_int_equal(x->offset, y->offset);
+    assert_int_equal(x->n_peers, y->n_peers);
+    for (size_t i = 0; i < x->n_peers; i++) {
+        const cmsg_lookup_peer_t *p = &x->peers[i], *q = &y->peers[i];
+        assert_int_equal(p->family, q->family);
+        assert_int_equal(p->seeder, q->seeder);
+        assert_int_equal(p->port, q->port);
+        assert_int_equal(p->age_s, q->age_s);
+        assert_memory_equal(p->addr, q->addr, 16);
+    }
+}
+
+static size_t round_trip_lookup_reply(void)
+{
+    ssize_t n = cmsg_encode_lookup_reply(&lr, buf, sizeof(buf));
+    assert_true(n > 0);
+    memset(&lrd, 0x5a, sizeof(lrd));
+    assert_int_equal(cmsg_decode_lookup_reply(buf, (size_t)n, &lrd), CMSG_OK);
+    assert_lookup_replies_equal(&lr, &lrd);
+    return (size_t)n;
+}
+
+static void lookup_request_encodes_and_decodes_exactly(void **state)
+{
+    (void)state;
+    fill_lookup_request(&lq);
+    ssize_t n = cmsg_encode_lookup_request(&lq, buf, sizeof(buf));
+    assert_int_equal(n, sizeof(lookup_request_bytes));
+    assert_memory_equal(buf, lookup_request_bytes, sizeof(lookup_request_bytes));
+    memset(&lqd, 0x5a, sizeof(lqd));
+    assert_int_equal(
+        cmsg_decode_lookup_request(lookup_request_bytes, sizeof(lookup_request_bytes), &lqd),
+        CMSG_OK);
+    assert_int_equal(lqd.epoch, lq.epoch);
+    assert_int_equal(lqd.id, 7);
+    assert_memory_equal(lqd.info_hash, lq.info_hash, 20);
+    assert_int_equal(lqd.offset, 300);
+    assert_int_equal(lqd.max_peers, 1000);
+    /* The smallest: zeros everywhere. */
+    memset(&lq, 0, sizeof(lq));
+    n = cmsg_encode_lookup_request(&lq, buf, sizeof(buf));
+    assert_int_equal(n, 7 + 22);
+    assert_int_equal(cmsg_decode_lookup_request(buf, (size_t)n, &lqd), CMSG_OK);
+    assert_int_equal(lqd.max_peers, 0);
+}
+
+static void lookup_reply_encodes_and_decodes_exactly(void **state)
+{
+    (void)state;
+    memset(&lr, 0, sizeof(lr));
+    lr.id = 256;
+    lr.epoch = 9;
+    lr.status = CMSG_STATUS_OK;
+    lr.result = (cmsg_lookup_result_t){
+        .found = true, .stats = {2, 3, 300}, .total = 5, .offset = 3, .n_peers = 2};
+    cmsg_lookup_peer_t *p = lr.result.peers;
+    p[0] = (cmsg_lookup_peer_t){.family = 4, .port = 6881, .age_s = 30, .addr = {192, 0, 2, 1}};
+    p[1] = (cmsg_lookup_peer_t){.family = 6,
+                                .seeder = true,
+                                .port = 65535,
+                                .age_s = 65536,
+                                .addr = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}};
+    ssize_t n = cmsg_encode_lookup_reply(&lr, buf, sizeof(buf));
+    assert_int_equal(n, sizeof(lookup_reply_bytes));
+    assert_memory_equal(buf, lookup_reply_bytes, sizeof(lookup_reply_bytes));
+    memset(&lrd, 0x5a, sizeof(lrd));
+    assert_int_equal(cmsg_decode_lookup_reply(lookup_reply_bytes, sizeof(lookup_reply_bytes), &lrd),
+                     CMSG_OK);
+    assert_lookup_replies_equal(&lr, &lrd);
+}
+
+static void lookup_reply_shapes_round_trip(void **state)
+{
+    (void)state;
+    fill_lookup_ok(&lr, 0, 0, 0); /* a swarm with no peers left (only its downloaded count) */
+    round_trip_lookup_reply();
+    fill_lookup_ok(&lr, 0, 1000, 5); /* a page past the end */
+    round_trip_lookup_reply();
+    fill_lookup_ok(&lr, 17, 4, 21); /* the last page, exactly */
+    round_trip_lookup_reply();
+    memset(&lr, 0, sizeof(lr)); /* not found */
+    lr.id = 1;
+    lr.status = CMSG_STATUS_OK;
+    assert_int_equal(round_trip_lookup_reply(), 14);
+    memset(&lr, 0, sizeof(lr));
+    lr.id = 2;
+    lr.epoch = UINT64_MAX;
+    lr.status = CMSG_STATUS_MOVED;
+    round_trip_lookup_reply();
+    memset(&lr, 0, sizeof(lr));
+    lr.id = 3;
+    lr.status = CMSG_STATUS_ERROR;
+    memset(lr.error, 'e', CMSG_ERROR_MAX);
+    assert_true(round_trip_lookup_reply() <= CMSG_LOOKUP_REPLY_BOUND(0) + CMSG_ERROR_MAX);
+    lr.error[0] = '\0';
+    round_trip_lookup_reply();
+}
+
+static void largest_lookup_reply_meets_its_bound(void **state)
+{
+    (void)state;
+    fill_lookup_ok(&lr, CMSG_LOOKUP_PEERS_MAX, UINT32_MAX - CMSG_LOOKUP_PEERS_MAX, UINT32_MAX);
+    lr.id = UINT32_MAX;
+    lr.epoch = UINT64_MAX;
+    lr.result.stats = (swarm_stats_t){UINT32_MAX, UINT32_MAX, UINT32_MAX};
+    assert_int_equal(round_trip_lookup_reply(), CMSG_LOOKUP_REPLY_MAX);
+    /* And every buffer one byte short of it is reported, never overrun. */
+    static uint8_t exact[CMSG_LOOKUP_REPLY_MAX];
+    for (size_t cap = 0; cap < CMSG_LOOKUP_REPLY_MAX; cap += cap < 64 ? 1 : 997) {
+        uint8_t *small = malloc(cap ? cap : 1); /* exact size, so ASan sees any overrun */
+        assert_non_null(small);
+        assert_int_equal(cmsg_encode_lookup_reply(&lr, small, cap), -1);
+        free(small);
+    }
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, exact, sizeof(exact)), sizeof(exact));
+    fill_lookup_request(&lq); /* every field at its widest */
+    lq.epoch = UINT64_MAX;
+    lq.id = UINT32_MAX;
+    lq.offset = UINT32_MAX;
+    assert_int_equal(cmsg_encode_lookup_request(&lq, buf, sizeof(buf)), CMSG_LOOKUP_REQUEST_BOUND);
+    for (size_t cap = 0; cap < CMSG_LOOKUP_REQUEST_BOUND; cap++)
+        assert_int_equal(cmsg_encode_lookup_request(&lq, buf, cap), -1);
+}
+
+static void lookup_encoders_refuse_invalid_messages(void **state)
+{
+    (void)state;
+    fill_lookup_request(&lq);
+    lq.max_peers = CMSG_LOOKUP_PEERS_MAX + 1;
+    assert_int_equal(cmsg_encode_lookup_request(&lq, buf, sizeof(buf)), -2);
+    fill_lookup_ok(&lr, 3, 0, 3);
+    assert_true(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)) > 0);
+    lr.result.n_peers = CMSG_LOOKUP_PEERS_MAX + 1;
+    lr.result.total = UINT32_MAX;
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+    fill_lookup_ok(&lr, 3, 1, 3); /* offset + n past total */
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+    fill_lookup_ok(&lr, 3, 0, 3);
+    lr.result.peers[1].family = 5;
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+    fill_lookup_ok(&lr, 3, 0, 3);
+    lr.result.peers[1].addr[15] = 1; /* an IPv4 peer with bytes past its address */
+    assert_int_equal(lr.result.peers[1].family, 4);
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+    fill_lookup_ok(&lr, 0, 0, 0);
+    lr.result.found = false; /* not found, but counts */
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+    memset(&lr, 0, sizeof(lr));
+    lr.status = CMSG_STATUS_ERROR;
+    memset(lr.error, 'x', sizeof(lr.error)); /* no NUL */
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+    lr.status = 3;
+    assert_int_equal(cmsg_encode_lookup_reply(&lr, buf, sizeof(buf)), -2);
+}
+
+static void every_prefix_of_a_lookup_is_truncated(void **state)
+{
+    (void)state;
+    fill_lookup_ok(&lr, 40, 0, 40);
+    ssize_t n = cmsg_encode_lookup_reply(&lr, buf, sizeof(buf));
+    assert_true(n > 0);
+    static uint8_t msg[2048];
+    memcpy(msg, buf, (size_t)n);
+    const struct {
+        const uint8_t *p;
+        size_t len;
+        bool reply;
+    } msgs[] = {
+        {lookup_request_bytes, sizeof(lookup_request_bytes), false},
+        {lookup_reply_bytes, sizeof(lookup_reply_bytes), true},
+        {msg, (size_t)n, true},
+    };
+    for (size_t m = 0; m < sizeof(msgs) / sizeof(msgs[0]); m++) {
+        for (size_t cut = 0; cut < msgs[m].len; cut++) {
+            uint8_t *copy = malloc(cut ? cut : 1);
+            assert_non_null(copy);
+            memcpy(copy, msgs[m].p, cut);
+            cmsg_err_t e = msgs[m].reply ? cmsg_decode_lookup_reply(copy, cut, &lrd)
+                                         : cmsg_decode_lookup_request(copy, cut, &lqd);
+            free(copy);
+            if (e != CMSG_ERR_TRUNCATED)
+                fail_msg("message %zu, prefix of %zu bytes: %s", m, cut, cmsg_strerror(e));
+        }
+    }
+    assert_int_equal(cmsg_decode_lookup_request(NULL, 0, &lqd), CMSG_ERR_TRUNCATED);
+    assert_int_equal(cmsg_decode_lookup_reply(NULL, 0, &lrd), CMSG_ERR_TRUNCATED);
+}
+
+static void lookups_and_batches_are_told_apart(void **state)
+{
+    (void)state;
+    /* Each decoder refuses the other messages by their type, whatever their shape. */
+    assert_int_equal(cmsg_decode_requests(lookup_request_bytes, sizeof(lookup_request_bytes), &qd),
+                     CMSG_ERR_MSG_TYPE);
+    assert_int_equal(
+        cmsg_decode_replies(lookup_reply_bytes, sizeof(lookup_reply_bytes), &rd, arena, ARENA_CAP),
+        CMSG_ERR_MSG_TYPE);
+    assert_int_equal(
+        cmsg_decode_lookup_request(empty_request_bytes, sizeof(empty_request_bytes), &lqd),
+        CMSG_ERR_MSG_TYPE);
+    assert_int_equal(
+        cmsg_decode_lookup_request(lookup_reply_bytes, sizeof(lookup_reply_bytes), &lqd),
+        CMSG_ERR_MSG_TYPE);
+    assert_int_equal(cmsg_decode_lookup_reply(reply_bytes, sizeof(reply_bytes), &lrd),
+                     CMSG_ERR_MSG_TYPE);
+    assert_int_equal(
+        cmsg_decode_lookup_reply(lookup_request_bytes, sizeof(lookup_request_bytes), &lrd),
+        CMSG_ERR_MSG_TYPE);
+    /* Version first, trailing bytes last. */
+    uint8_t msg[sizeof(lookup_reply_bytes) + 1];
+    memcpy(msg, lookup_request_bytes, sizeof(lookup_request_bytes));
+    msg[1] = 2;
+    assert_int_equal(cmsg_decode_lookup_request(msg, sizeof(lookup_request_bytes), &lqd),
+                     CMSG_ERR_VERSION);
+    msg[1] = 1;
+    msg[sizeof(lookup_request_bytes)] = 0x00;
+    assert_int_equal(cmsg_decode_lookup_request(msg, sizeof(lookup_request_bytes) + 1, &lqd),
+                     CMSG_ERR_TRAILING);
+    memcpy(msg, lookup_reply_bytes, sizeof(lookup_reply_bytes));
+    msg[sizeof(lookup_reply_bytes)] = 0xc0;
+    assert_int_equal(cmsg_decode_lookup_reply(msg, sizeof(msg), &lrd), CMSG_ERR_TRAILING);
+    msg[0] = 0x9b; /* 11 fields */
+    assert_int_equal(cmsg_decode_lookup_reply(msg, sizeof(lookup_reply_bytes), &lrd),
+                     CMSG_ERR_SHAPE);
+    memcpy(msg, lookup_request_bytes, sizeof(lookup_request_bytes));
+    msg[0] = 0x98; /* 8 fields */
+    assert_int_equal(cmsg_decode_lookup_request(msg, sizeof(lookup_request_bytes), &lqd),
+                     CMSG_ERR_SHAPE);
+}
+
+/* A lookup request; field f (0..6) is written by alt instead. */
+static size_t lookup_request_with(int field, alt_fn alt)
+{
+    static const uint8_t ih[20] = {1};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 7);
+    for (int f = 0; f < 7; f++) {
+        if (f == field)
+            alt(&pk);
+        else if (f == 4)
+            msgpack_pack_bin_with_body(&pk, ih, 20);
+        else
+            msgpack_pack_uint8(&pk, f == 0 ? 1 : f == 1 ? 3 : 1);
+    }
+    return sbuf_take(&sb);
+}
+
+static const uint8_t *lookup_peers_body; /* the records lookup_reply_with() packs */
+static size_t lookup_peers_len;
+
+/* An ok lookup reply: found, 1 seeder, 1 leecher, downloaded 1, total 2, offset 0, the records
+ * lookup_peers_body (two by default); field f (0..11) is written by alt instead. */
+static size_t lookup_reply_with(int field, alt_fn alt)
+{
+    static const uint8_t two[48] = {4, 0,        0, 1, 0, 0, 0, 1, 10, 0,    0,
+                                    1, [24] = 6, 1, 0, 2, 0, 0, 0, 2,  0x20, 1};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 12);
+    for (int f = 0; f < 12; f++) {
+        if (f == field)
+            alt(&pk);
+        else if (f == 11)
+            msgpack_pack_bin_with_body(&pk, lookup_peers_body ? lookup_peers_body : two,
+                                       lookup_peers_body ? lookup_peers_len : sizeof(two));
+        else if (f == 1)
+            msgpack_pack_uint8(&pk, 4); /* lookup reply */
+        else if (f == 4 || f == 10)
+            msgpack_pack_uint8(&pk, 0); /* ok; offset 0 */
+        else if (f == 9)
+            msgpack_pack_uint8(&pk, 2); /* total */
+        else
+            msgpack_pack_uint8(&pk, 1);
+    }
+    return sbuf_take(&sb);
+}
+
+static cmsg_err_t decode_lreq(size_t n)
+{
+    return cmsg_decode_lookup_request(buf, n, &lqd);
+}
+
+static cmsg_err_t decode_lrep(size_t n)
+{
+    return cmsg_decode_lookup_reply(buf, n, &lrd);
+}
+
+static void alt_1001(msgpack_packer *pk)
+{
+    msgpack_pack_uint16(pk, CMSG_LOOKUP_PEERS_MAX + 1);
+}
+static void alt_one(msgpack_packer *pk)
+{
+    msgpack_pack_uint8(pk, 1);
+}
+static void alt_zero(msgpack_packer *pk)
+{
+    msgpack_pack_uint8(pk, 0);
+}
+static void alt_recs_25(msgpack_packer *pk)
+{
+    static const uint8_t r[25] = {4};
+    msgpack_pack_bin_with_body(pk, r, sizeof(r));
+}
+static void alt_recs_1001(msgpack_packer *pk)
+{
+    static uint8_t r[(CMSG_LOOKUP_PEERS_MAX + 1) * CMSG_LOOKUP_PEER_LEN];
+    for (size_t i = 0; i < sizeof(r); i += CMSG_LOOKUP_PEER_LEN)
+        r[i] = 4;
+    msgpack_pack_bin_with_body(pk, r, sizeof(r));
+}
+
+static void lookup_fields_are_checked(void **state)
+{
+    (void)state;
+    assert_int_equal(decode_lreq(lookup_request_with(-1, NULL)), CMSG_OK);
+    assert_int_equal(decode_lrep(lookup_reply_with(-1, NULL)), CMSG_OK);
+    assert_int_equal(lrd.result.n_peers, 2);
+    assert_int_equal(lrd.result.peers[0].family, 4);
+    assert_int_equal(lrd.result.peers[1].family, 6);
+    assert_true(lrd.result.peers[1].seeder);
+    const alt_fn wrong_types[] = {alt_nil, alt_str, alt_float, alt_map, alt_true};
+    for (size_t a = 0; a < sizeof(wrong_types) / sizeof(wrong_types[0]); a++) {
+        for (int f = 2; f < 7; f++) /* version and type have their own errors */
+            if (decode_lreq(lookup_request_with(f, wrong_types[a])) != CMSG_ERR_TYPE)
+                fail_msg("lookup request field %d, alternative %zu", f, a);
+        for (int f = 2; f < 12; f++)
+            if (decode_lrep(lookup_reply_with(f, wrong_types[a])) != CMSG_ERR_TYPE)
+                fail_msg("lookup reply field %d, alternative %zu", f, a);
+    }
+    struct {
+        int field;
+        alt_fn alt;
+        cmsg_err_t want;
+    } const req_cases[] = {
+        {0, alt_two, CMSG_ERR_VERSION},    {1, alt_one, CMSG_ERR_MSG_TYPE},
+        {2, alt_negative, CMSG_ERR_RANGE}, {3, alt_u32_over, CMSG_ERR_RANGE},
+        {4, alt_bin19, CMSG_ERR_LENGTH},   {5, alt_u32_over, CMSG_ERR_RANGE},
+        {6, alt_1001, CMSG_ERR_RANGE},     {6, alt_negative, CMSG_ERR_RANGE},
+    };
+    for (size_t i = 0; i < sizeof(req_cases) / sizeof(req_cases[0]); i++) {
+        cmsg_err_t e = decode_lreq(lookup_request_with(req_cases[i].field, req_cases[i].alt));
+        if (e != req_cases[i].want)
+            fail_msg("lookup request case %zu: %s", i, cmsg_strerror(e));
+    }
+    const struct {
+        int field;
+        alt_fn alt;
+        cmsg_err_t want;
+    } rep_cases[] = {
+        {0, alt_two, CMSG_ERR_VERSION},      {1, alt_three, CMSG_ERR_MSG_TYPE},
+        {2, alt_u32_over, CMSG_ERR_RANGE},   {3, alt_negative, CMSG_ERR_RANGE},
+        {4, alt_three, CMSG_ERR_RANGE},      {4, alt_one, CMSG_ERR_SHAPE},  /* moved: 5 fields */
+        {5, alt_two, CMSG_ERR_RANGE},        {5, alt_zero, CMSG_ERR_RANGE}, /* not found */
+        {6, alt_u32_over, CMSG_ERR_RANGE},   {9, alt_one, CMSG_ERR_COUNT},  /* past total */
+        {10, alt_one, CMSG_ERR_COUNT},       {11, alt_recs_25, CMSG_ERR_LENGTH},
+        {11, alt_recs_1001, CMSG_ERR_COUNT}, {11, alt_bin7, CMSG_ERR_LENGTH},
+    };
+    for (size_t i = 0; i < sizeof(rep_cases) / sizeof(rep_cases[0]); i++) {
+        cmsg_err_t e = decode_lrep(lookup_reply_with(rep_cases[i].field, rep_cases[i].alt));
+        if (e != rep_cases[i].want)
+            fail_msg("lookup reply case %zu: %s", i, cmsg_strerror(e));
+    }
+    /* Peer records: family, flags and IPv4 padding. */
+    uint8_t rec[24] = {4};
+    lookup_peers_body = rec;
+    lookup_peers_len = sizeof(rec);
+    assert_int_equal(decode_lrep(lookup_reply_with(-1, NULL)), CMSG_OK);
+    rec[0] = 5;
+    assert_int_equal(decode_lrep(lookup_reply_with(-1, NULL)), CMSG_ERR_RANGE);
+    rec[0] = 6;
+    rec[23] = 1;
+    assert_int_equal(decode_lrep(lookup_reply_with(-1, NULL)), CMSG_OK);
+    rec[0] = 4;
+    assert_int_equal(decode_lrep(lookup_reply_with(-1, NULL)), CMSG_ERR_RANGE);
+    rec[23] = 0;
+    rec[1] = 2;
+    assert_int_equal(decode_lrep(lookup_reply_with(-1, NULL)), CMSG_ERR_RANGE);
+    lookup_peers_body = NULL;
+}
+
+static void alt_moved_short(msgpack_packer *pk)
+{
+    msgpack_pack_uint8(pk, CMSG_STATUS_MOVED);
+}
+
+static void lookup_moved_and_error_replies_are_checked(void **state)
+{
+    (void)state;
+    static const uint8_t moved[] = {0x95, 0x01, 0x04, 0x05, 0x07, 0x01};
+    assert_int_equal(cmsg_decode_lookup_reply(moved, sizeof(moved), &lrd), CMSG_OK);
+    assert_int_equal(lrd.status, CMSG_STATUS_MOVED);
+    assert_int_equal(lrd.id, 5);
+    assert_int_equal(lrd.epoch, 7);
+    assert_false(lrd.result.found);
+    static const uint8_t moved_6[] = {0x96, 0x01, 0x04, 0x05, 0x07, 0x01, 0x00};
+    assert_int_equal(cmsg_decode_lookup_reply(moved_6, sizeof(moved_6), &lrd), CMSG_ERR_SHAPE);
+    static const uint8_t error[] = {0x96, 0x01, 0x04, 0x05, 0x07, 0x02, 0xa2, 'n', 'o'};
+    assert_int_equal(cmsg_decode_lookup_reply(error, sizeof(error), &lrd), CMSG_OK);
+    assert_string_equal(lrd.error, "no");
+    static const uint8_t error_nul[] = {0x96, 0x01, 0x04, 0x05, 0x07, 0x02, 0xa2, 'n', 0};
+    assert_int_equal(cmsg_decode_lookup_reply(error_nul, sizeof(error_nul), &lrd), CMSG_ERR_TEXT);
+    static const uint8_t error_bin[] = {0x96, 0x01, 0x04, 0x05, 0x07, 0x02, 0xc4, 0x01, 'n'};
+    assert_int_equal(cmsg_decode_lookup_reply(error_bin, sizeof(error_bin), &lrd), CMSG_ERR_TYPE);
+    static const uint8_t too_short[] = {0x94, 0x01, 0x04, 0x05, 0x07};
+    assert_int_equal(cmsg_decode_lookup_reply(too_short, sizeof(too_short), &lrd), CMSG_ERR_SHAPE);
+    /* An ok reply cut to a moved one's length, and a moved status in an ok reply's shape. */
+    assert_int_equal(decode_lrep(lookup_reply_with(4, alt_moved_short)), CMSG_ERR_SHAPE);
+    uint8_t long_text[6 + 2 + 129] = {0x96, 0x01, 0x04, 0x05, 0x07, 0x02, 0xd9, 129};
+    memset(long_text + 8, 'm', 129);
+    assert_int_equal(cmsg_decode_lookup_reply(long_text, sizeof(long_text), &lrd), CMSG_ERR_LENGTH);
+}
+
+/* Random damage to valid lookups: whatever decodes re-encodes to the same bytes, no more than
+ * its bound, and nothing reads outside the input (ASan). Fixed seed, bounded. */
+static void damaged_lookups_never_misdecode(void **state)
+{
+    (void)state;
+    fill_lookup_ok(&lr, 30, 2, 40);
+    ssize_t rn = cmsg_encode_lookup_reply(&lr, buf, sizeof(buf));
+    assert_true(rn > 0);
+    static uint8_t good_rep[1024], good_req[64], *copy;
+    memcpy(good_rep, buf, (size_t)rn);
+    fill_lookup_request(&lq);
+    ssize_t qn = cmsg_encode_lookup_request(&lq, good_req, sizeof(good_req));
+    assert_true(qn > 0);
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    size_t decoded = 0;
+    for (int round = 0; round < 20000; round++) {
+        const bool reply = round % 2;
+        const size_t len = reply ? (size_t)rn : (size_t)qn;
+        copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, reply ? good_rep : good_req, len);
+        for (int k = 0; k < 1 + round % 3; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            copy[(seed >> 33) % len] = (uint8_t)(seed >> 17);
+        }
+        if (reply && cmsg_decode_lookup_reply(copy, len, &lrd) == CMSG_OK) {
+            ssize_t n = cmsg_encode_lookup_reply(&lrd, buf, sizeof(buf));
+            assert_true(n > 0 && (size_t)n <= CMSG_LOOKUP_REPLY_BOUND(lrd.result.n_peers));
+            assert_true((size_t)n <= len);
+            decoded++;
+        } else if (!reply && cmsg_decode_lookup_request(copy, len, &lqd) == CMSG_OK) {
+            ssize_t n = cmsg_encode_lookup_request(&lqd, buf, sizeof(buf));
+            assert_true(n > 0 && (size_t)n <= CMSG_LOOKUP_REQUEST_BOUND && (size_t)n <= len);
+            decoded++;
+        }
+        free(copy);
+    }
+    assert_true(decoded > 0); /* some damage lands in values, and those still decode */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1229,6 +1770,16 @@ int main(void)
         cmocka_unit_test(moved_and_error_replies_are_checked),
         cmocka_unit_test(wrong_request_shapes_are_rejected),
         cmocka_unit_test(strerror_names_every_error),
+        cmocka_unit_test(lookup_request_encodes_and_decodes_exactly),
+        cmocka_unit_test(lookup_reply_encodes_and_decodes_exactly),
+        cmocka_unit_test(lookup_reply_shapes_round_trip),
+        cmocka_unit_test(largest_lookup_reply_meets_its_bound),
+        cmocka_unit_test(lookup_encoders_refuse_invalid_messages),
+        cmocka_unit_test(every_prefix_of_a_lookup_is_truncated),
+        cmocka_unit_test(lookups_and_batches_are_told_apart),
+        cmocka_unit_test(lookup_fields_are_checked),
+        cmocka_unit_test(lookup_moved_and_error_replies_are_checked),
+        cmocka_unit_test(damaged_lookups_never_misdecode),
     };
     return cmocka_run_group_tests_name("cmsg", tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
 /* test_repo: the swarm repository through its public contract, single-threaded: events and
  * counts, seeder/leecher moves, peer selection (self-exclusion, seeders get leechers, numwant,
  * randomness, byte-exact compact records), family separation, expiry at the exact boundary,
- * every bound, and a swarm large enough to use the side index. */
+ * every bound, a swarm large enough to use the side index, and admin lookups (counts, pages
+ * across both families, bounds, no side effects). */
 #include "repo.h"
 
 #include <stdarg.h>
@@ -1260,6 +1261,248 @@ static void random_operations_match_a_model(void **state)
     assert_int_equal(t.torrents, torrents);
 }
 
+/* ---- admin lookups ------------------------------------------------------------------------ */
+
+static cmsg_lookup_result_t look, page;
+
+static bool lookup(fx_t *f, uint32_t swarm, uint32_t now, uint32_t offset, uint32_t max,
+                   cmsg_lookup_result_t *out)
+{
+    uint8_t ih[SHOAL_HASH_LEN];
+    ih_of(swarm, ih);
+    memset(out, 0xa5, sizeof(*out)); /* nothing may be left over from before */
+    bool found = repo_lookup(f->repo, ih, now, offset, max, out);
+    assert_int_equal(found, out->found);
+    assert_true(out->n_peers <= max && out->n_peers <= REPO_LOOKUP_MAX);
+    return found;
+}
+
+/* Where the peer of request r is in the result, or -1; it must appear at most once. */
+static int find_peer(const cmsg_lookup_result_t *x, const announce_t *r)
+{
+    int at = -1;
+    for (size_t i = 0; i < x->n_peers; i++) {
+        const cmsg_lookup_peer_t *p = &x->peers[i];
+        if (p->family == r->peer.family && p->port == r->peer.port &&
+            memcmp(p->addr, r->peer.addr, 16) == 0) {
+            assert_int_equal(at, -1);
+            at = (int)i;
+        }
+    }
+    return at;
+}
+
+static void lookup_of_missing_swarm_is_empty(void **state)
+{
+    fx_t *f = *state;
+    ann(f, &(announce_t){0}, 1, 0); /* a swarm elsewhere (all-zero hash) */
+    assert_false(lookup(f, 42, 10, 0, 50, &look));
+    assert_int_equal(look.total, 0);
+    assert_int_equal(look.offset, 0);
+    assert_int_equal(look.n_peers, 0);
+    assert_stats(look.stats, 0, 0, 0);
+    /* A swarm whose last peer stopped is gone, lookup agrees with scrape. */
+    announce_t a = req4(7, 1, 1000, 5, ANNOUNCE_STARTED);
+    ann(f, &a, 10, 0);
+    assert_true(lookup(f, 7, 10, 0, 50, &look));
+    a.event = ANNOUNCE_STOPPED;
+    ann(f, &a, 11, 0);
+    repo_expire(f->repo, 12);
+    assert_false(lookup(f, 7, 12, 0, 50, &look));
+    assert_int_equal(look.n_peers, 0);
+}
+
+/* 3 IPv4 leechers, 2 IPv4 seeders, 2 IPv6 leechers, 1 IPv6 seeder, announced at known times. */
+static void fill_mixed_swarm(fx_t *f, uint32_t swarm, announce_t reqs[8])
+{
+    for (uint32_t i = 0; i < 8; i++) {
+        uint64_t left = (i >= 3 && i < 5) || i == 7 ? 0 : 100;
+        reqs[i] = i < 5 ? req4(swarm, 0x10 + i, (uint16_t)(6000 + i), left, ANNOUNCE_STARTED)
+                        : req6(swarm, 0x20 + i, (uint16_t)(7000 + i), left, ANNOUNCE_STARTED);
+        ann(f, &reqs[i], 100 + i, 0);
+    }
+}
+
+static void lookup_counts_match_scrape_and_list_every_peer(void **state)
+{
+    fx_t *f = *state;
+    announce_t reqs[8];
+    fill_mixed_swarm(f, 9, reqs);
+    announce_t done = reqs[3];
+    done.event = ANNOUNCE_COMPLETED;
+    ann(f, &done, 110, 0); /* downloaded 1; refreshes peer 3 */
+    assert_true(lookup(f, 9, 130, 0, 100, &look));
+    swarm_stats_t sc = scrape(f, 9);
+    assert_stats(look.stats, sc.seeders, sc.leechers, sc.downloaded);
+    assert_stats(look.stats, 3, 5, 1);
+    assert_int_equal(look.total, 8);
+    assert_int_equal(look.offset, 0);
+    assert_int_equal(look.n_peers, 8);
+    for (uint32_t i = 0; i < 8; i++) {
+        int at = find_peer(&look, &reqs[i]);
+        assert_true(at >= 0);
+        const cmsg_lookup_peer_t *p = &look.peers[at];
+        assert_int_equal(p->seeder, reqs[i].left == 0);
+        assert_int_equal(p->age_s, i == 3 ? 20 : 130 - (100 + i));
+        if (p->family == 4) /* the rest of an IPv4 address is zero */
+            for (int b = 4; b < 16; b++)
+                assert_int_equal(p->addr[b], 0);
+    }
+    /* The list's order: IPv4 before IPv6, leechers before seeders within each family. */
+    const uint8_t fam[8] = {4, 4, 4, 4, 4, 6, 6, 6};
+    const bool seed[8] = {false, false, false, true, true, false, false, true};
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(look.peers[i].family, fam[i]);
+        assert_int_equal(look.peers[i].seeder, seed[i]);
+    }
+}
+
+static void lookup_pages_through_both_families(void **state)
+{
+    fx_t *f = *state;
+    announce_t reqs[8];
+    fill_mixed_swarm(f, 11, reqs);
+    assert_true(lookup(f, 11, 120, 0, REPO_LOOKUP_MAX, &look));
+    assert_int_equal(look.n_peers, 8);
+    /* Pages of every size concatenate to the whole list, across the IPv4/IPv6 boundary. */
+    for (uint32_t size = 1; size <= 9; size++) {
+        size_t seen = 0;
+        for (uint32_t off = 0; off < 8; off += size) {
+            assert_true(lookup(f, 11, 120, off, size, &page));
+            assert_int_equal(page.total, 8);
+            assert_int_equal(page.offset, off);
+            assert_int_equal(page.n_peers, off + size <= 8 ? size : 8 - off);
+            assert_memory_equal(page.peers, look.peers + off,
+                                page.n_peers * sizeof(cmsg_lookup_peer_t));
+            seen += page.n_peers;
+        }
+        assert_int_equal(seen, 8);
+    }
+    /* At and beyond the end: the counts, no peers, the offset as asked. */
+    const uint32_t past[] = {8, 9, 1000, UINT32_MAX};
+    for (size_t i = 0; i < sizeof(past) / sizeof(past[0]); i++) {
+        assert_true(lookup(f, 11, 120, past[i], 10, &page));
+        assert_int_equal(page.n_peers, 0);
+        assert_int_equal(page.total, 8);
+        assert_int_equal(page.offset, past[i]);
+        assert_stats(page.stats, 3, 5, 0);
+    }
+    /* max_peers 0: the counts only. */
+    assert_true(lookup(f, 11, 120, 0, 0, &page));
+    assert_int_equal(page.n_peers, 0);
+    assert_int_equal(page.total, 8);
+}
+
+static void lookup_of_ipv6_only_swarm(void **state)
+{
+    fx_t *f = *state;
+    announce_t a = req6(12, 1, 1, 0, ANNOUNCE_STARTED), b = req6(12, 2, 2, 9, ANNOUNCE_STARTED);
+    ann(f, &a, 5, 0);
+    ann(f, &b, 6, 0);
+    assert_true(lookup(f, 12, 6, 1, 10, &look));
+    assert_int_equal(look.total, 2);
+    assert_int_equal(look.n_peers, 1);
+    assert_int_equal(look.peers[0].family, 6);
+    assert_true(look.peers[0].seeder); /* leecher b first, then seeder a */
+    assert_int_equal(find_peer(&look, &a), 0);
+    assert_int_equal(look.peers[0].age_s, 1);
+}
+
+static void lookup_page_is_bounded(void **state)
+{
+    fx_t *f = *state;
+    const uint32_t n = REPO_LOOKUP_MAX + 500;
+    for (uint32_t i = 0; i < n; i++) {
+        announce_t r = req4(13, i, 6881, i % 2 ? 0 : 1, ANNOUNCE_STARTED);
+        ann(f, &r, 50, 0);
+    }
+    assert_true(lookup(f, 13, 50, 0, UINT32_MAX, &look));
+    assert_int_equal(look.total, n);
+    assert_int_equal(look.n_peers, REPO_LOOKUP_MAX);
+    assert_true(lookup(f, 13, 50, REPO_LOOKUP_MAX, UINT32_MAX, &page));
+    assert_int_equal(page.n_peers, 500);
+    /* The two pages hold every peer once. */
+    for (uint32_t i = 0; i < n; i += 37) {
+        announce_t r = req4(13, i, 6881, 0, ANNOUNCE_NONE);
+        assert_int_equal((find_peer(&look, &r) >= 0) + (find_peer(&page, &r) >= 0), 1);
+    }
+}
+
+static void lookup_changes_nothing(void **state)
+{
+    fx_t *f = *state;
+    announce_t reqs[8];
+    fill_mixed_swarm(f, 14, reqs);
+    repo_totals_t before = totals(f);
+    uint64_t dirty[REPO_DIRTY_WORDS], none[REPO_DIRTY_WORDS] = {0};
+    repo_take_dirty(f->repo, dirty);
+    /* Long after the last sweep: a lookup reads ages without rebasing or expiring anything. */
+    assert_true(lookup(f, 14, 100 + 59, 0, 100, &look));
+    assert_int_equal(look.n_peers, 8);
+    assert_int_equal(look.peers[0].age_s, 59);
+    assert_true(lookup(f, 14, 100 + 70000, 0, 100, &look));
+    assert_int_equal(look.n_peers, 8); /* expired but not swept: listed, as scrape counts them */
+    repo_totals_t after = totals(f);
+    assert_int_equal(after.peers, before.peers);
+    assert_int_equal(after.bytes, before.bytes);
+    repo_take_dirty(f->repo, dirty);
+    assert_memory_equal(dirty, none, sizeof(dirty));
+    /* And the swarm still expires on schedule. */
+    assert_int_equal(repo_expire(f->repo, 100 + 7 + 59), 7);
+    assert_true(lookup(f, 14, 100 + 7 + 59, 0, 100, &look));
+    assert_int_equal(look.n_peers, 1);
+}
+
+static bool drop_every_partition(void *arg, uint32_t partition)
+{
+    (void)arg;
+    (void)partition;
+    return true;
+}
+
+static void assert_split(fx_t *f, uint64_t p4, uint64_t p6, uint64_t seeders)
+{
+    repo_totals_t t = totals(f);
+    assert_int_equal(t.peers4, p4);
+    assert_int_equal(t.peers6, p6);
+    assert_int_equal(t.peers, p4 + p6);
+    assert_int_equal(t.seeders, seeders);
+    assert_int_equal(t.leechers, p4 + p6 - seeders);
+}
+
+static void totals_split_peers_by_family_and_seeding(void **state)
+{
+    fx_t *f = *state;
+    announce_t r4[2] = {req4(21, 1, 6881, 5, ANNOUNCE_STARTED),
+                        req4(21, 2, 6881, 0, ANNOUNCE_NONE)};
+    announce_t r6[3] = {req6(21, 1, 6881, 5, ANNOUNCE_STARTED), req6(21, 2, 6881, 5, ANNOUNCE_NONE),
+                        req6(22, 3, 6881, 0, ANNOUNCE_STARTED)};
+    for (int i = 0; i < 2; i++)
+        ann(f, &r4[i], 100, 50);
+    for (int i = 0; i < 3; i++)
+        ann(f, &r6[i], 100, 50);
+    assert_split(f, 2, 3, 2);
+    ann(f, &r6[0], 100, 50); /* a re-announce adds nobody */
+    assert_split(f, 2, 3, 2);
+    r6[1].left = 0; /* an IPv6 leecher becomes a seeder */
+    ann(f, &r6[1], 100, 50);
+    assert_split(f, 2, 3, 3);
+    r6[2].event = ANNOUNCE_STOPPED;
+    ann(f, &r6[2], 100, 50);
+    assert_split(f, 2, 2, 2);
+    /* Expiry (the sweep) takes both families' peers off. */
+    assert_int_equal(repo_expire(f->repo, 100 + 3600), 4);
+    assert_split(f, 0, 0, 0);
+    /* And dropping partitions (a handover) does too. */
+    for (int i = 0; i < 2; i++)
+        ann(f, &r4[i], 5000, 50);
+    ann(f, &r6[0], 5000, 50);
+    assert_split(f, 2, 1, 1);
+    for (size_t s = 0; s < repo_stripes(f->repo); s++)
+        repo_drop_stripe(f->repo, s, drop_every_partition, NULL);
+    assert_split(f, 0, 0, 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1268,6 +1511,7 @@ int main(void)
         cmocka_unit_test(new_refuses_more_than_16_stripe_bits),
         cmocka_unit_test(default_limits_are_documented_values),
         T(empty_repo_has_zero_totals),
+        T(totals_split_peers_by_family_and_seeding),
         T(started_with_left_adds_leecher),
         T(started_with_left_zero_adds_seeder),
         T(none_event_on_unknown_peer_adds_it),
@@ -1319,6 +1563,12 @@ int main(void)
         T(huge_swarm_crosses_to_wide_index_and_back),
         cmocka_unit_test(many_swarms_grow_and_shrink_table),
         T(random_operations_match_a_model),
+        T(lookup_of_missing_swarm_is_empty),
+        T(lookup_counts_match_scrape_and_list_every_peer),
+        T(lookup_pages_through_both_families),
+        T(lookup_of_ipv6_only_swarm),
+        T(lookup_page_is_bounded),
+        T(lookup_changes_nothing),
     };
 #undef T
     return cmocka_run_group_tests_name("repo", tests, NULL, NULL);
