@@ -28,6 +28,7 @@
 #include "mono.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,13 @@ typedef struct {
     bool dirty;        /* listed in dirty[]: its queue goes out at flush() */
     bool touched;      /* listed in touched[]: drain it at the next poll() */
     uint32_t inflight; /* slots QUEUED or SENT here, <= ROUTER_NODE_INFLIGHT */
+    /* Its node's share of the counters: the slot in cfg.counters->nodes (-1: none), what was
+     * counted here, and what of it was published (publish_node()). */
+    int node;
+    uint64_t requests, timeouts, moved;
+    uint64_t pub_requests, pub_timeouts, pub_moved;
+    uint32_t pub_inflight;
+    char node_id[PARTITION_ID_MAX];
     uint16_t n_queue;
     size_t queue_bytes; /* encoded bound of the queue, header included */
     uint32_t queue[CMSG_BATCH_MAX];
@@ -262,6 +270,128 @@ static void slot_fail(router_t *self, slot_t *s, const char *reason, backend_don
     scrape_fail(self, sc, reason, done, arg);
 }
 
+/* ---- per-node counters ---------------------------------------------------------------------- */
+
+static void nodes_lock(router_counters_t *rc)
+{
+    /* Held for a scan of the table and a copy: short, and only at table changes and scrapes. */
+    while (atomic_exchange_explicit(&rc->nodes_lock, true, memory_order_acquire))
+        sched_yield();
+}
+
+static void nodes_unlock(router_counters_t *rc)
+{
+    atomic_store_explicit(&rc->nodes_lock, false, memory_order_release);
+}
+
+/* Add what c counted since its last publish to its node's slot. */
+static void publish_node(router_t *self, conn_t *c)
+{
+    if (c->node < 0)
+        return;
+    router_node_slot_t *n = &self->cfg.counters->nodes[c->node];
+    if (c->requests != c->pub_requests)
+        atomic_fetch_add_explicit(&n->requests, c->requests - c->pub_requests,
+                                  memory_order_relaxed);
+    if (c->timeouts != c->pub_timeouts)
+        atomic_fetch_add_explicit(&n->timeouts, c->timeouts - c->pub_timeouts,
+                                  memory_order_relaxed);
+    if (c->moved != c->pub_moved)
+        atomic_fetch_add_explicit(&n->moved, c->moved - c->pub_moved, memory_order_relaxed);
+    if (c->inflight != c->pub_inflight)
+        atomic_fetch_add_explicit(&n->in_flight, (int64_t)c->inflight - (int64_t)c->pub_inflight,
+                                  memory_order_relaxed);
+    c->pub_requests = c->requests;
+    c->pub_timeouts = c->timeouts;
+    c->pub_moved = c->moved;
+    c->pub_inflight = c->inflight;
+}
+
+/* Stop counting c toward its node: publish what is left, take back its in-flight share, and give
+ * up the router's reference to the slot. */
+static void node_detach(router_t *self, conn_t *c)
+{
+    if (c->node < 0)
+        return;
+    router_counters_t *rc = self->cfg.counters;
+    router_node_slot_t *n = &rc->nodes[c->node];
+    publish_node(self, c);
+    atomic_fetch_sub_explicit(&n->in_flight, (int64_t)c->pub_inflight, memory_order_relaxed);
+    c->pub_inflight = 0;
+    nodes_lock(rc);
+    atomic_fetch_sub_explicit(&n->routers, 1, memory_order_relaxed);
+    nodes_unlock(rc);
+    c->node = -1;
+    c->node_id[0] = '\0';
+}
+
+/* Count c toward node id (at endpoint): the id's slot, or a new one (see router.h). */
+static void node_attach(router_t *self, conn_t *c, const char *id)
+{
+    router_counters_t *rc = self->cfg.counters;
+    if (!rc || (c->node >= 0 && strcmp(c->node_id, id) == 0))
+        return;
+    node_detach(self, c);
+    int found = -1, fresh = -1, reuse = -1;
+    nodes_lock(rc);
+    for (int i = 0; i < PARTITION_MEMBERS_MAX; i++) {
+        router_node_slot_t *n = &rc->nodes[i];
+        if (!n->used) {
+            fresh = i; /* slots are taken in order and never given up: none used after it */
+            break;
+        }
+        if (strcmp(n->id, id) == 0) {
+            found = i;
+            break;
+        }
+        if (reuse < 0 && atomic_load_explicit(&n->routers, memory_order_relaxed) == 0 &&
+            atomic_load_explicit(&n->in_flight, memory_order_relaxed) == 0)
+            reuse = i;
+    }
+    int pick = found >= 0 ? found : fresh >= 0 ? fresh : reuse;
+    if (pick >= 0) {
+        router_node_slot_t *n = &rc->nodes[pick];
+        if (pick != found) {
+            /* Nobody publishes to a slot no router holds: a new id starts from zero. */
+            atomic_store_explicit(&n->requests, 0, memory_order_relaxed);
+            atomic_store_explicit(&n->timeouts, 0, memory_order_relaxed);
+            atomic_store_explicit(&n->moved, 0, memory_order_relaxed);
+            atomic_store_explicit(&n->in_flight, 0, memory_order_relaxed);
+            snprintf(n->id, sizeof(n->id), "%s", id);
+            n->used = true;
+        }
+        snprintf(n->endpoint, sizeof(n->endpoint), "%s", c->endpoint);
+        atomic_fetch_add_explicit(&n->routers, 1, memory_order_relaxed);
+        c->node = pick;
+        snprintf(c->node_id, sizeof(c->node_id), "%s", id);
+        c->pub_requests = c->requests;
+        c->pub_timeouts = c->timeouts;
+        c->pub_moved = c->moved;
+        c->pub_inflight = 0; /* the next publish adds what is in flight now */
+    }
+    nodes_unlock(rc);
+}
+
+size_t router_node_stats(router_counters_t *c, router_node_stat_t *out, size_t max)
+{
+    size_t k = 0;
+    nodes_lock(c);
+    for (size_t i = 0; i < PARTITION_MEMBERS_MAX && k < max && c->nodes[i].used; i++) {
+        const router_node_slot_t *n = &c->nodes[i];
+        router_node_stat_t *o = &out[k++];
+        snprintf(o->id, sizeof(o->id), "%s", n->id);
+        snprintf(o->endpoint, sizeof(o->endpoint), "%s", n->endpoint);
+        o->current = atomic_load_explicit(&n->routers, memory_order_relaxed) > 0;
+        int64_t f = atomic_load_explicit(&n->in_flight, memory_order_relaxed);
+        o->in_flight = f > 0 ? (uint64_t)f : 0;
+        o->requests = atomic_load_explicit(&n->requests, memory_order_relaxed);
+        o->timeouts = atomic_load_explicit(&n->timeouts, memory_order_relaxed);
+        o->moved = atomic_load_explicit(&n->moved, memory_order_relaxed);
+    }
+    nodes_unlock(c);
+    return k;
+}
+
 /* ---- connections --------------------------------------------------------------------------- */
 
 static void list_add(uint16_t *list, size_t *n, bool *flag, uint16_t ci)
@@ -288,6 +418,7 @@ static uint16_t conn_open(router_t *self, const char *endpoint)
     conn_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NO_CONN;
+    c->node = -1;
     c->sock = zmq_socket(self->cfg.zmq_ctx, ZMQ_DEALER);
     if (!c->sock) {
         free(c);
@@ -324,6 +455,7 @@ static uint16_t conn_open(router_t *self, const char *endpoint)
 static void conn_close(router_t *self, uint16_t ci)
 {
     conn_t *c = self->conns[ci];
+    node_detach(self, c);
     epoll_ctl(self->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     zmq_close(c->sock);
     free(c);
@@ -388,6 +520,7 @@ static void conn_send(router_t *self, uint16_t ci)
         self->c.send_failures++;
     } else {
         self->c.batches++;
+        c->requests += b->n;
     }
     list_add(self->touched, &self->n_touched, &c->touched, ci);
 }
@@ -546,8 +679,10 @@ static void adopt(router_t *self, const partition_table_t *t, uint64_t version,
         uint16_t ci = conn_find(self, ep);
         if (ci == NO_CONN)
             ci = conn_open(self, ep);
-        if (ci != NO_CONN)
+        if (ci != NO_CONN) {
             self->conns[ci]->keep = true;
+            node_attach(self, self->conns[ci], partition_table_member(t, m)->id);
+        }
         member_conn[m] = ci;
     }
     for (uint32_t p = 0; p < PARTITION_COUNT; p++)
@@ -556,6 +691,11 @@ static void adopt(router_t *self, const partition_table_t *t, uint64_t version,
     self->table = t;
     self->version = version;
     self->epoch = partition_table_epoch(t);
+    if (self->cfg.counters) {
+        atomic_store_explicit(&self->cfg.counters->table_epoch, self->epoch, memory_order_relaxed);
+        atomic_store_explicit(&self->cfg.counters->table_members, (uint32_t)n,
+                              memory_order_relaxed);
+    }
     if (old)
         self->cfg.tables.release(self->cfg.tables.arg, &old);
     self->c.tables++;
@@ -598,6 +738,7 @@ static void sync_table(router_t *self, backend_done_fn done, void *arg)
 static void on_moved(router_t *self, slot_t *s, backend_done_fn done, void *arg)
 {
     self->c.moved++;
+    self->conns[s->conn]->moved++; /* s is SENT: its connection is open */
     if (self->cfg.tables.refresh)
         self->cfg.tables.refresh(self->cfg.tables.arg);
     if (s->version != self->version) {
@@ -748,6 +889,10 @@ static void publish(router_t *self, bool force)
     ADD(tables);
 #undef ADD
     *p = *c;
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+        if (self->conns[ci])
+            publish_node(self, self->conns[ci]);
+    }
 }
 
 /* ---- backend ops --------------------------------------------------------------------------- */
@@ -859,6 +1004,8 @@ static void router_tick(void *opaque, backend_done_fn done, void *arg)
                 continue;
             if (self->now >= s->deadline) {
                 self->c.timeouts++;
+                if (s->state == SLOT_QUEUED || s->state == SLOT_SENT)
+                    self->conns[s->conn]->timeouts++;
                 slot_fail(self, s, ROUTER_FAIL_TIMEOUT, done, arg);
                 continue;
             }

@@ -28,6 +28,8 @@
 #include "partition.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define ROUTER_SLOTS_BITS 13
@@ -64,7 +66,21 @@ typedef struct {
     void *arg;
 } router_tables_t;
 
-/* Totals over every router sharing them; relaxed atomics, added once per batch or event. */
+/* One node's share of the counters, over every router (router_node_stats() reads it). */
+typedef struct {
+    _Atomic uint32_t routers;  /* routers whose current table has this node */
+    _Atomic int64_t in_flight; /* requests queued for or sent to it now, not answered yet */
+    _Atomic uint64_t requests; /* requests sent to it */
+    _Atomic uint64_t timeouts; /* requests to it that passed their deadline */
+    _Atomic uint64_t moved;    /* "moved" replies from it */
+    bool used;                 /* under nodes_lock, as are id and endpoint */
+    char id[PARTITION_ID_MAX];
+    char endpoint[PARTITION_ENDPOINT_MAX];
+} router_node_slot_t;
+
+/* Totals over every router sharing them; relaxed atomics, added once per batch or event (a
+ * router publishes what it counted every 100 ms and when it is destroyed, so the request path
+ * writes only the router's own memory). All zero is the initial state: no init call. */
 typedef struct {
     _Atomic uint64_t requests;      /* client requests submitted */
     _Atomic uint64_t answered;      /* ... answered from a node's reply */
@@ -76,7 +92,33 @@ typedef struct {
     _Atomic uint64_t send_failures; /* batches a node's queue would not take */
     _Atomic uint64_t bad_replies;   /* reply messages or replies that were refused */
     _Atomic uint64_t tables;        /* tables adopted, summed over the routers */
+    _Atomic uint64_t table_epoch;   /* epoch of the table a router adopted last (gauge) */
+    _Atomic uint32_t table_members; /* ... and its number of members (gauge) */
+    /* Per node id: a slot is given to an id the first time a router's table names it, under
+     * nodes_lock (a lock word, so that all-zero is unlocked; taken at table changes and by
+     * router_node_stats(), never on the request path). Once PARTITION_MEMBERS_MAX ids were seen,
+     * the slot of an id no router has any more (routers and in_flight 0) is reused; an id that
+     * finds no slot is counted in the totals only. */
+    _Atomic bool nodes_lock;
+    router_node_slot_t nodes[PARTITION_MEMBERS_MAX];
 } router_counters_t;
+
+/* What router_node_stats() reports for one node. */
+typedef struct {
+    char id[PARTITION_ID_MAX];
+    char endpoint[PARTITION_ENDPOINT_MAX]; /* the last one a router's table gave it */
+    bool current;                          /* some router's current table has it */
+    uint64_t in_flight;                    /* gauge: requests outstanding toward it now */
+    uint64_t requests;                     /* counter: requests sent to it */
+    uint64_t timeouts;                     /* counter: of those, past their deadline */
+    uint64_t moved;                        /* counter: "moved" replies it sent */
+} router_node_stat_t;
+
+/* Copy up to max nodes' counters into out, in the order the ids were first seen; returns how
+ * many were copied. Any thread; takes nodes_lock for the copy (a router adopting a table waits
+ * that long). Counters are as fresh as the routers' last publish (100 ms); in_flight is the sum
+ * of the routers' last published counts. */
+size_t router_node_stats(router_counters_t *c, router_node_stat_t *out, size_t max);
 
 typedef struct {
     void *zmq_ctx; /* a libzmq context that outlives every router */

@@ -64,6 +64,7 @@ struct keeper {
     _Atomic uint64_t blocked[PSET_WORDS]; /* a pset_t, but atomic word by word */
     _Atomic uint64_t verified_gaps;
     _Atomic bool block_all;
+    _Atomic int64_t turned_ms; /* mono_ms() of the thread's last loop turn; 0 while not running */
 
     /* commands and stats */
     pthread_mutex_t lock;
@@ -234,7 +235,7 @@ static void write_partitions(keeper_t *self, const uint32_t *ps, size_t n, bool 
     int *res = calloc(n, sizeof(*res));
     uint32_t *wp = calloc(n, sizeof(*wp));
     size_t k = 0;
-    uint64_t peers = 0, bytes = 0, written = 0;
+    uint64_t peers = 0, bytes = 0, written = 0, fenced = 0, failed = 0;
     if (!ws || !res || !wp) {
         for (size_t i = 0; i < n; i++)
             pset_add(&redo, ps[i]);
@@ -281,12 +282,14 @@ static void write_partitions(keeper_t *self, const uint32_t *ps, size_t n, bool 
             }
             break;
         case SNAPSTORE_FENCED:
+            fenced++;
             lose(self, p);
             break;
         case SNAPSTORE_GONE:
             gone = true;
             break;
         default:
+            failed++;
             pset_add(&redo, p);
             break;
         }
@@ -306,6 +309,8 @@ done:
         self->stats.bytes += bytes;
         self->stats.peers += peers;
     }
+    self->stats.fenced += fenced;
+    self->stats.write_failures += failed;
     self->stats.last_cycle_us = (uint64_t)(t2 - t0);
     self->stats.last_export_us = (uint64_t)(t1 - t0);
     if ((uint64_t)(t2 - t0) > self->stats.max_cycle_us)
@@ -659,11 +664,12 @@ static void acquire_round(keeper_t *self)
         goto out;
     }
     size_t m = 0;
-    uint32_t counts[4] = {0};
+    uint32_t counts[4] = {0}, refused = 0;
     for (size_t i = 0; i < k; i++) {
         uint32_t p = claims[i].partition;
         if (epochs[i] == 0) { /* another node acquired it since we read: read again */
             self->change.refused++;
+            refused++;
             if (!self->wait_since[p])
                 self->wait_since[p] = now;
             waiting++;
@@ -672,6 +678,11 @@ static void acquire_round(keeper_t *self)
         epochs[m] = epochs[i];
         got[m++] = p;
         counts[kinds[i]]++;
+    }
+    if (refused) {
+        pthread_mutex_lock(&self->lock);
+        self->stats.claims_refused += refused;
+        pthread_mutex_unlock(&self->lock);
     }
     if (m == 0)
         goto out;
@@ -745,6 +756,7 @@ static void *keeper_main(void *arg)
     keeper_t *self = arg;
     int64_t next_snap = mono_ms() + self->interval_ms;
     for (;;) {
+        atomic_store_explicit(&self->turned_ms, mono_ms(), memory_order_relaxed);
         pthread_mutex_lock(&self->lock);
         bool stop = self->stop, release = self->release, leave = self->leave && !self->left;
         pthread_mutex_unlock(&self->lock);
@@ -810,6 +822,7 @@ static void *keeper_main(void *arg)
         self->woken = false;
         pthread_mutex_unlock(&self->lock);
     }
+    atomic_store_explicit(&self->turned_ms, 0, memory_order_relaxed); /* no loop to watch now */
     return NULL;
 }
 
@@ -947,6 +960,15 @@ void keeper_destroy(keeper_t **self_p)
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
+}
+
+uint32_t keeper_loop_age_ms(const keeper_t *self)
+{
+    int64_t turned = atomic_load_explicit(&self->turned_ms, memory_order_relaxed);
+    if (turned == 0)
+        return 0;
+    int64_t age = mono_ms() - turned;
+    return age <= 0 ? 0 : age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
 }
 
 void keeper_stats(keeper_t *self, keeper_stats_t *out)

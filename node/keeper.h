@@ -90,12 +90,17 @@ typedef struct {
 typedef struct {
     uint64_t cycles;          /* snapshot cycles that wrote something */
     uint64_t partitions;      /* partition snapshots written */
+    uint64_t write_failures;  /* partition writes that did not get through (Redis failed or gave
+                               * no answer for them); retried in a later cycle */
+    uint64_t fenced;          /* partition writes refused by the fence: another node holds the
+                               * partition under a newer epoch (each also counts in `lost`) */
     uint64_t bytes;           /* snapshot bytes written */
     uint64_t peers;           /* peers in them */
     uint64_t last_cycle_us;   /* duration of the last snapshot cycle: export + encode + write */
     uint64_t max_cycle_us;    /* the longest so far */
     uint64_t last_export_us;  /* of which the stripe walk and encoding (locks held in turn) */
     uint64_t acquired;        /* partitions acquired */
+    uint64_t claims_refused;  /* acquisition claims refused: another node acquired it first */
     uint64_t restored_swarms; /* swarms merged from snapshots */
     uint64_t restored_peers;  /* peers merged from snapshots */
     uint64_t restore_expired; /* peers dropped on restore because they had expired */
@@ -103,7 +108,7 @@ typedef struct {
     uint64_t released;        /* partitions handed over */
     uint64_t lost;            /* partitions found taken by another node */
     uint64_t gone;            /* times Redis was found to have lost the fences */
-    uint64_t errors;          /* Redis calls that failed */
+    uint64_t errors;          /* Redis calls that failed (writes, reads, claims, probes) */
     uint32_t owned;           /* partitions the table gives this node now */
     uint32_t held;    /* partitions held now (acquired, snapshots written under our epoch) */
     uint32_t waiting; /* owned, not held: waiting for a previous owner's release */
@@ -145,6 +150,15 @@ void keeper_stop(keeper_t *self, bool release);
 void keeper_destroy(keeper_t **self_p);
 
 void keeper_stats(keeper_t *self, keeper_stats_t *out);
+
+/* Milliseconds since the keeper thread last went round its loop (0 before keeper_start() and
+ * after it stopped: no loop is expected then). A gauge for a liveness check, one clock read and
+ * one atomic load, any thread. The thread turns at least every interval_ms (every 50 ms while it
+ * waits to acquire partitions or follows a lease), later only by the length of one turn: a
+ * snapshot cycle (last_cycle_us; the duty cap stretches the wait after it to 9 times the CPU time
+ * it took) and Redis calls bounded by redis_timeout_ms each. So an age well above
+ * interval_ms + 10 * max_cycle_us / 1000 + a few redis_timeout_ms means the thread is stuck. */
+uint32_t keeper_loop_age_ms(const keeper_t *self);
 
 /* One line of the keeper's view and counters for a log ("ownership: owned N, held N, acquiring
  * N, waiting for release N, lost N; snapshots: 12 partition writes (...), ..."), into buf. */

@@ -82,6 +82,7 @@ struct membership {
 
     /* lease (see membership_lease()) */
     _Atomic int64_t last_cycle_ms; /* monotonic end of the last cycle, 0 before the first */
+    _Atomic int64_t turned_ms; /* mono_ms() of the actor's last loop turn, 0 while not running */
     _Atomic uint64_t gaps;
     int64_t last_beat_ms;    /* actor only: start of the last successful heartbeat */
     int64_t settle_until_ms; /* actor only: no table changes before this (Redis just came back) */
@@ -414,6 +415,7 @@ static void actor_main(zsock_t *pipe, void *arg)
     int64_t last_cycle = next - REFRESH_MIN_MS;
     for (;;) {
         int64_t now = mono_ms();
+        atomic_store_explicit(&self->turned_ms, now, memory_order_relaxed);
         long timeout = next > now ? (long)(next - now) : 0;
         zmq_pollitem_t items[2] = {
             {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
@@ -458,6 +460,7 @@ static void actor_main(zsock_t *pipe, void *arg)
     if (self->self_id[0] || self->gw_id[0])
         deregister(self, &conn);
     drop_conn(&conn);
+    atomic_store_explicit(&self->turned_ms, 0, memory_order_relaxed);
     /* The last touch of self on this thread. zactor_destroy() waits for the actor through
      * libzmq, whose synchronisation ThreadSanitizer cannot see (it is not instrumented); this
      * release, paired with membership_stop()'s acquire, is one it can. */
@@ -586,6 +589,15 @@ int membership_start(membership_t *self)
         return 0;
     self->actor = zactor_new(actor_main, self);
     return self->actor ? 0 : -1;
+}
+
+uint32_t membership_loop_age_ms(const membership_t *self)
+{
+    int64_t turned = atomic_load_explicit(&self->turned_ms, memory_order_relaxed);
+    if (turned == 0)
+        return 0;
+    int64_t age = mono_ms() - turned;
+    return age <= 0 ? 0 : age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
 }
 
 bool membership_lease(const membership_t *self, uint64_t *gaps)

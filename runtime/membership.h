@@ -148,6 +148,14 @@ uint64_t membership_version(const membership_t *self);
  * take over through it. One clock read and two atomic loads. */
 bool membership_lease(const membership_t *self, uint64_t *gaps);
 
+/* Milliseconds since the actor last went round its loop (0 for a static list, before
+ * membership_start() and once the actor has ended: no loop is expected then). A gauge for a
+ * liveness check; one clock read and one atomic load, any thread. The actor turns at least every
+ * min(poll_ms, heartbeat_ms) for a node or gateway that registers, poll_ms otherwise, later only by
+ * one cycle's Redis calls (each bounded by MEMBERSHIP_REDIS_TIMEOUT_MS): an age above the period
+ * plus a few Redis timeouts means it is stuck. */
+uint32_t membership_loop_age_ms(const membership_t *self);
+
 /* Ask the actor to poll Redis now instead of at its next period (after a "moved" whose epoch
  * differs from ours). Cheap and non-blocking; a no-op for a static list or before start. */
 void membership_refresh(membership_t *self);

@@ -686,6 +686,8 @@ static void restore_after_crash(void **state)
     fixture_t *f = *state;
     node_t *a = owner_with_round0(f, 0, "A", HANDOVER_MS, false);
     keeper_stop(a->k, false); /* a crash: no release */
+    /* Stopped: no loop to watch. */
+    assert_int_equal(keeper_loop_age_ms(a->k), 0);
     assert_int_equal(raw_int("EXISTS shoal:{p%u}:owner", sw_part(0)), 1);
 
     node_t *b = node_init(f, 1, "B", 0, ALL);
@@ -697,6 +699,7 @@ static void restore_after_crash(void **state)
     assert_int_equal(s.restored_peers, round_peers());
     assert_int_equal(s.restored_swarms, NSW);
     assert_int_equal(s.restore_expired, 0);
+    assert_int_equal(s.claims_refused, 0);
     assert_true(s.connected);
     /* B's epoch fenced A's: every partition's epoch is 2, its owner B. */
     for (uint32_t sw = 0; sw < NSW; sw += 7)
@@ -727,6 +730,16 @@ static void fenced_writer_loses_and_cannot_overwrite(void **state)
     for (uint32_t sw = 0; sw < NPART; sw++)
         assert_true(POLL(WAIT_MS, !keeper_may_serve(a->k, sw_part(sw))));
     assert_true(keeper_serving(a->k));
+    /* The refused writes are counted as such: part of what A found lost (the rest its idle
+     * probes found), none of them failures; B, the fence holder, had none refused. */
+    keeper_stats_t sa = stats(a);
+    assert_true(sa.fenced >= 1 && sa.fenced <= sa.lost);
+    assert_int_equal(sa.write_failures, 0);
+    assert_int_equal(sa.errors, 0);
+    assert_int_equal(stats(b).fenced, 0);
+    /* Both threads turn at least every INTERVAL_MS: an age of seconds would mean stuck. */
+    assert_true(keeper_loop_age_ms(a->k) < 2000);
+    assert_true(keeper_loop_age_ms(b->k) < 2000);
     /* A waits for B (alive) before acquiring them again, and keeps their swarms for the merge. */
     assert_true(POLL(WAIT_MS, stats(a).waiting >= NPART));
     assert_int_equal(stats(a).acquired, ALL);

@@ -166,6 +166,7 @@ static void static_list_publishes_at_once(void **state)
     membership_stats(m, &st);
     assert_true(st.connected);
     assert_int_equal(st.members, 2);
+    assert_int_equal(membership_loop_age_ms(m), 0); /* a static list runs no loop */
     membership_destroy(&m);
     assert_null(m);
 }
@@ -339,7 +340,10 @@ static void stop_deregisters(void **state)
     membership_t *b = start_member("node-b", "tcp://127.0.0.1:7002");
     membership_t *reader = start_reader();
     assert_true(wait_count(reader, 2));
+    /* A running actor turns at least once a heartbeat (HB_MS): seconds would mean stuck. */
+    assert_true(membership_loop_age_ms(b) < 2000);
     membership_stop(b);
+    assert_int_equal(membership_loop_age_ms(b), 0); /* ended: no loop to watch */
     /* Gone at once, not after the ttl. */
     assert_int_equal(raw_int("EXISTS %s", "shoal:member:node-b", NULL), 0);
     assert_int_equal(raw_int("SISMEMBER %s %s", "shoal:members", "node-b"), 0);
@@ -490,6 +494,7 @@ static void *all_reader_calls(void *arg)
         membership_release(r->m, &t);
         uint64_t gaps;
         (void)membership_lease(r->m, &gaps);
+        (void)membership_loop_age_ms(r->m); /* read while the actor stores it */
         (void)membership_wait(r->m, 0);
         if (r->calls % 64 == 0)
             membership_refresh(r->m);

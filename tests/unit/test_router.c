@@ -705,6 +705,94 @@ static void counters_are_published(void **state)
     assert_int_equal(atomic_load(&f->counters.tables), 1);
 }
 
+/* Node id's counters as router_node_stats() gives them (fails if the id has none). */
+static router_node_stat_t node_stat(fixture_t *f, const char *id)
+{
+    router_node_stat_t all[8];
+    size_t n = router_node_stats(&f->counters, all, 8);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(all[i].id, id) == 0)
+            return all[i];
+    }
+    fail_msg("no counters for node %s", id);
+    return all[0];
+}
+
+/* Turn both routers until node id's published in-flight count is want, or 1 s passed (the
+ * routers publish every 100 ms). */
+static uint64_t in_flight_becomes(fixture_t *f, backend_t *other, const char *id, uint64_t want)
+{
+    uint64_t end = mono_ms() + 1000;
+    uint64_t got;
+    while ((got = node_stat(f, id).in_flight) != want && mono_ms() < end) {
+        turn(f);
+        other->ops->tick(other->self, on_done, f);
+        zmq_pollitem_t it = {NULL, f->be.ops->fd(f->be.self), ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, 5);
+    }
+    return got;
+}
+
+static void per_node_counters_sum_over_routers(void **state)
+{
+    fixture_t *f = *state;
+    backend_t other;
+    assert_int_equal(open_router(f, 300), 0);
+    assert_int_equal(router_open(&f->cfg, 1, &other), 0); /* a second worker's router */
+    assert_int_equal(atomic_load(&f->counters.table_epoch), partition_table_epoch(f->ab));
+    assert_int_equal(atomic_load(&f->counters.table_members), 2);
+    router_node_stat_t all[8];
+    assert_int_equal(router_node_stats(&f->counters, all, 8), 2); /* one slot per id */
+    assert_string_equal(node_stat(f, "a").endpoint, "inproc://node-a");
+    assert_true(node_stat(f, "a").current);
+
+    /* Three toward a from this router and one from the other; one toward b. */
+    for (uint32_t i = 0; i < 3; i++)
+        submit_announce(f, f->hash_a[i], i, 10);
+    announce_t x = sample_announce(f->hash_a[3], 2000);
+    backend_req_t r = {.kind = BACKEND_ANNOUNCE, .tag = 100, .announce = &x, .numwant = 10};
+    other.ops->submit(other.self, &r, 1, on_done, f);
+    other.ops->flush(other.self);
+    submit_announce(f, f->hash_b[0], 3, 10);
+    assert_int_equal(in_flight_becomes(f, &other, "a", 4), 4);
+    assert_int_equal(in_flight_becomes(f, &other, "b", 1), 1);
+
+    /* b answers; a's four pass their deadline; b says "moved" once for another, then answers. */
+    assert_true(node_read(f, f->node_b, 1000));
+    node_answer_all(f, f->node_b);
+    pump_until(f, 1, 1000);
+    submit_announce(f, f->hash_b[1], 4, 10);
+    assert_true(node_read(f, f->node_b, 1000));
+    node_moved_all(f, f->node_b);
+    assert_true(node_read(f, f->node_b, 1000)); /* parked, then routed to b again */
+    node_answer_all(f, f->node_b);
+    pump_until(f, 5, 2000);
+    uint64_t end = mono_ms() + 2000;
+    while (f->n_done < 6 && mono_ms() < end) { /* the other router's one times out too */
+        turn(f);
+        other.ops->tick(other.self, on_done, f);
+        zmq_pollitem_t it = {NULL, f->be.ops->fd(f->be.self), ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, 5);
+    }
+    assert_int_equal(f->n_done, 6);
+    other.ops->destroy(other.self); /* destroying publishes the rest and gives the slots up */
+    f->be.ops->destroy(f->be.self);
+    f->be.ops = NULL;
+
+    router_node_stat_t a = node_stat(f, "a"), b = node_stat(f, "b");
+    assert_int_equal(a.requests, 4);
+    assert_int_equal(a.timeouts, 4);
+    assert_int_equal(a.moved, 0);
+    assert_int_equal(a.in_flight, 0);
+    assert_false(a.current);
+    assert_int_equal(b.requests, 3); /* 1, then 1 sent twice */
+    assert_int_equal(b.timeouts, 0);
+    assert_int_equal(b.moved, 1);
+    assert_int_equal(b.in_flight, 0);
+    assert_int_equal(atomic_load(&f->counters.timeouts), 4);
+    assert_int_equal(atomic_load(&f->counters.moved), 1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -727,6 +815,7 @@ int main(void)
         T(full_scrape_table_fails_fast),
         T(no_table_fails_with_no_nodes),
         T(counters_are_published),
+        T(per_node_counters_sum_over_routers),
     };
 #undef T
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
