@@ -24,6 +24,9 @@
 #include <time.h>
 
 #define DRAIN_MAX 256 /* messages handled per wake-up before polling the pipe again */
+/* An idle worker or proxy still turns its loop this often, so nodesrv_loop_age_ms() tells a
+ * quiet server from a stuck one (a wake-up a second costs nothing). */
+#define IDLE_WAKE_MS 1000
 
 static const char full_text[] = "tracker is full: no new torrents accepted now";
 
@@ -38,6 +41,7 @@ typedef struct worker {
     zsock_t *sock; /* the ROUTER (one worker) or this worker's DEALER */
     zactor_t *actor;
     counters_t c;
+    _Atomic uint64_t turned_ms; /* mono_coarse_ms() of its last loop turn, 0 while not running */
     /* the membership table this worker routes with, re-taken when the version moves */
     const partition_table_t *table;
     uint64_t version;
@@ -65,9 +69,10 @@ struct nodesrv {
     uint32_t numwant_default;
     keeper_t *keeper;
     uint32_t (*clock)(void);
-    zsock_t *front;  /* ROUTER bound at bind */
-    zsock_t *back;   /* inproc DEALER (workers > 1) */
-    zactor_t *proxy; /* workers > 1 */
+    zsock_t *front;                   /* ROUTER bound at bind */
+    zsock_t *back;                    /* inproc DEALER (workers > 1) */
+    zactor_t *proxy;                  /* workers > 1 */
+    _Atomic uint64_t proxy_turned_ms; /* as a worker's turned_ms */
     worker_t *workers;
     bool running;
 };
@@ -283,11 +288,12 @@ static void worker_main(zsock_t *pipe, void *arg)
     void *sock = zsock_resolve(w->sock);
     zsock_signal(pipe, 0);
     for (;;) {
+        atomic_store_explicit(&w->turned_ms, mono_coarse_ms(), memory_order_relaxed);
         zmq_pollitem_t items[2] = {
             {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
             {sock, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 2, -1) < 0) {
+        if (zmq_poll(items, 2, IDLE_WAKE_MS) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
@@ -297,6 +303,7 @@ static void worker_main(zsock_t *pipe, void *arg)
         for (int i = 0; i < DRAIN_MAX && handle_one(w, sock); i++)
             ;
     }
+    atomic_store_explicit(&w->turned_ms, 0, memory_order_relaxed);
     membership_release(w->srv->membership, &w->table);
 }
 
@@ -332,12 +339,13 @@ static void proxy_main(zsock_t *pipe, void *arg)
     void *front = zsock_resolve(srv->front), *back = zsock_resolve(srv->back);
     zsock_signal(pipe, 0);
     for (;;) {
+        atomic_store_explicit(&srv->proxy_turned_ms, mono_coarse_ms(), memory_order_relaxed);
         zmq_pollitem_t items[3] = {
             {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
             {front, 0, ZMQ_POLLIN, 0},
             {back, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 3, -1) < 0) {
+        if (zmq_poll(items, 3, IDLE_WAKE_MS) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
@@ -349,6 +357,7 @@ static void proxy_main(zsock_t *pipe, void *arg)
         if (items[1].revents & ZMQ_POLLIN)
             forward(front, back);
     }
+    atomic_store_explicit(&srv->proxy_turned_ms, 0, memory_order_relaxed);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -516,6 +525,27 @@ void nodesrv_destroy(nodesrv_t **self_p)
     zsock_destroy(&self->front);
     free(self);
     *self_p = NULL;
+}
+
+/* The age of one loop's last turn at now (0 if it is not running). */
+static uint32_t turn_age(const _Atomic uint64_t *turned, uint64_t now)
+{
+    uint64_t t = atomic_load_explicit(turned, memory_order_relaxed);
+    if (t == 0 || now <= t)
+        return 0;
+    return now - t > UINT32_MAX ? UINT32_MAX : (uint32_t)(now - t);
+}
+
+uint32_t nodesrv_loop_age_ms(nodesrv_t *self)
+{
+    uint64_t now = mono_coarse_ms();
+    uint32_t age = turn_age(&self->proxy_turned_ms, now);
+    for (unsigned i = 0; self->workers && i < self->n_workers; i++) {
+        uint32_t a = turn_age(&self->workers[i].turned_ms, now);
+        if (a > age)
+            age = a;
+    }
+    return age;
 }
 
 void nodesrv_stats(nodesrv_t *self, nodesrv_stats_t *out)

@@ -84,6 +84,13 @@ void nodesrv_stop(nodesrv_t *self);
 /* Stop, close the socket, free everything, set *self_p to NULL. NULL-safe. */
 void nodesrv_destroy(nodesrv_t **self_p);
 
+/* Milliseconds since the slowest of the server's loops (its workers, and the proxy if any) last
+ * went round; 0 while they do not run (before nodesrv_start(), after nodesrv_stop()). A gauge for
+ * a liveness check: an idle loop still turns once a second and a busy one after every
+ * DRAIN_MAX-message round, so an age of a few seconds means a loop is stuck. Any thread; a clock
+ * read and one atomic load per loop. */
+uint32_t nodesrv_loop_age_ms(nodesrv_t *self);
+
 /* Counters summed over the workers (each read atomically, not all at one instant). */
 void nodesrv_stats(nodesrv_t *self, nodesrv_stats_t *out);
 
