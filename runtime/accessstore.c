@@ -30,6 +30,11 @@ void accessstore_version_key(const char *prefix, char *out, size_t cap)
     snprintf(out, cap, "%s:access:version", prefix);
 }
 
+void accessstore_log_key(const char *prefix, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s:access:log", prefix);
+}
+
 /* A version as Redis holds it (decimal digits only). 0, or -1 if text is not one. */
 static int parse_version(const char *s, size_t len, uint64_t *out)
 {
@@ -48,22 +53,26 @@ static int parse_version(const char *s, size_t len, uint64_t *out)
     return 0;
 }
 
-/* SADD or SREM KEYS[1] ARGV[1]; INCR KEYS[2] only if that changed the set. Returns {changed,
- * version}. The version is checked first: a script is not rolled back by a later error, so a
- * failing INCR must not follow a change of the set. */
+/* SADD or SREM (ARGV[2]) KEYS[1] ARGV[1]; only if that changed the set, INCR KEYS[2] and log the
+ * change in KEYS[3] as ARGV[3] ('+' or '-') .. hash .. version, keeping the last LOG_MAX.
+ * Returns {changed, version}. The version is checked first: a script is not rolled back by a
+ * later error, so a failing INCR must not follow a change of the set. */
 static const char edit_lua[] =
     "local cur = redis.call('GET', KEYS[2]) "
     "if cur and not tonumber(cur) then return redis.error_reply('ERR access version is not a "
     "number') end "
-    "if redis.call(ARGV[2], KEYS[1], ARGV[1]) == 1 then "
-    "return {1, redis.call('INCR', KEYS[2])} end "
-    "return {0, tonumber(cur or '0')}";
+    "if redis.call(ARGV[2], KEYS[1], ARGV[1]) == 0 then return {0, tonumber(cur or '0')} end "
+    "local v = redis.call('INCR', KEYS[2]) "
+    "redis.call('RPUSH', KEYS[3], ARGV[3] .. ARGV[1] .. string.format('%d', v)) "
+    "redis.call('LTRIM', KEYS[3], -tonumber(ARGV[4]), -1) "
+    "return {1, v}";
 
-/* Commit a replace: KEYS = set, version, staging; ARGV = n ('0': delete the set), if_absent
+/* Commit a replace: KEYS = set, version, staging, log; ARGV = n ('0': delete the set), if_absent
  * ('1': only when the version key is absent), floor. The old set is UNLINKed before the RENAME:
  * RENAME would free a large old set on Redis's main thread (~0.5 s for 1 M members here), UNLINK
- * frees it in the background. The new version is max(old + 1, floor + 1), written with %d
- * because Lua's tostring() would write large numbers as 1e+15. */
+ * frees it in the background. The change log is cleared: a replace is no list of changes, so a
+ * reader behind it reads the list in full. The new version is max(old + 1, floor + 1), written with
+ * %d because Lua's tostring() would write large numbers as 1e+15. */
 static const char commit_lua[] =
     "local cur = redis.call('GET', KEYS[2]) "
     "if cur and not tonumber(cur) then redis.call('DEL', KEYS[3]) "
@@ -74,6 +83,7 @@ static const char commit_lua[] =
     "return redis.error_reply('ERR the staged list expired before it was committed') "
     "else redis.call('UNLINK', KEYS[1]) redis.call('RENAME', KEYS[3], KEYS[1]) "
     "redis.call('PERSIST', KEYS[1]) end "
+    "redis.call('DEL', KEYS[4]) "
     "local v = (tonumber(cur) or 0) + 1 "
     "local f = tonumber(ARGV[3]) + 1 "
     "if f > v then v = f end "
@@ -81,6 +91,11 @@ static const char commit_lua[] =
     "return {1, v}";
 
 /* GET the version and SCARD the set in one step. Returns {version or '', card}. */
+/* GET the version and the last ARGV[1] logged changes in one step. */
+static const char changes_lua[] =
+    "return {redis.call('GET', KEYS[1]) or '', redis.call('LRANGE', KEYS[2], -tonumber(ARGV[1]), "
+    "-1)}";
+
 static const char head_lua[] =
     "return {redis.call('GET', KEYS[2]) or '', redis.call('SCARD', KEYS[1])}";
 
@@ -105,13 +120,20 @@ static int reply_u64(const redisReply *e, uint64_t *out)
 static int edit(redisContext *c, const char *prefix, const uint8_t h[ASET_HASH_LEN],
                 const char *cmd, uint64_t *version_out, char *err, size_t errlen)
 {
-    char set[ACCESSSTORE_KEY_MAX], ver[ACCESSSTORE_KEY_MAX];
+    char set[ACCESSSTORE_KEY_MAX], ver[ACCESSSTORE_KEY_MAX], log[ACCESSSTORE_KEY_MAX];
     accessstore_set_key(prefix, set, sizeof(set));
     accessstore_version_key(prefix, ver, sizeof(ver));
-    const char *argv[] = {"EVAL", edit_lua, "2", set, ver, (const char *)h, cmd};
-    size_t argl[] = {4,           sizeof(edit_lua) - 1, 1,          strlen(set),
-                     strlen(ver), ASET_HASH_LEN,        strlen(cmd)};
-    redisReply *r = redisCommandArgv(c, 7, argv, argl);
+    accessstore_log_key(prefix, log, sizeof(log));
+    char keep[16];
+    snprintf(keep, sizeof(keep), "%d", ACCESSSTORE_LOG_MAX);
+    const char *op = strcmp(cmd, "SADD") == 0 ? "+" : "-";
+    const char *argv[] = {"EVAL", edit_lua, "3", set, ver, log, (const char *)h, cmd, op, keep};
+    size_t argl[10];
+    for (int i = 0; i < 10; i++)
+        argl[i] = strlen(argv[i]);
+    argl[1] = sizeof(edit_lua) - 1;
+    argl[6] = ASET_HASH_LEN;
+    redisReply *r = redisCommandArgv(c, 10, argv, argl);
     if (rconn_failed(c, r, cmd, err, errlen))
         return done_with(r, -1);
     uint64_t changed, v;
@@ -256,8 +278,10 @@ static int store(redisContext *c, const char *prefix, const uint8_t *hashes, siz
                  bool if_absent, uint64_t floor, uint64_t *version_out, char *err, size_t errlen)
 {
     char set[ACCESSSTORE_KEY_MAX], ver[ACCESSSTORE_KEY_MAX], stg[ACCESSSTORE_KEY_MAX];
+    char log[ACCESSSTORE_KEY_MAX];
     accessstore_set_key(prefix, set, sizeof(set));
     accessstore_version_key(prefix, ver, sizeof(ver));
+    accessstore_log_key(prefix, log, sizeof(log));
     staging_key(prefix, stg, sizeof(stg));
     if (n > ASET_MAX) { /* no gateway could load it */
         err_set(err, errlen, "%zu hashes: more than the %u a list may hold", n, ASET_MAX);
@@ -286,12 +310,12 @@ static int store(redisContext *c, const char *prefix, const uint8_t *hashes, siz
     char nbuf[24], fbuf[24];
     snprintf(nbuf, sizeof(nbuf), "%zu", n);
     snprintf(fbuf, sizeof(fbuf), "%" PRIu64, floor);
-    const char *argv[] = {"EVAL", commit_lua, "3", set, ver, stg, nbuf, if_absent ? "1" : "0",
+    const char *argv[] = {"EVAL", commit_lua, "4", set, ver, stg, log, nbuf, if_absent ? "1" : "0",
                           fbuf};
-    size_t argl[9];
-    for (int i = 0; i < 9; i++)
+    size_t argl[10];
+    for (int i = 0; i < 10; i++)
         argl[i] = strlen(argv[i]);
-    redisReply *r = redisCommandArgv(c, 9, argv, argl);
+    redisReply *r = redisCommandArgv(c, 10, argv, argl);
     if (rconn_failed(c, r, "commit", err, errlen))
         return done_with(r, -1);
     uint64_t stored, v;
@@ -456,4 +480,54 @@ int accessstore_load(redisContext *c, const char *prefix, aset_builder_t *b, uin
     free(arr);
     *version_out = v;
     return 0;
+}
+
+int accessstore_changes(redisContext *c, const char *prefix, uint64_t since,
+                        accessstore_change_t *out, size_t max, size_t *n_out, uint64_t *version_out,
+                        char *err, size_t errlen)
+{
+    *n_out = 0;
+    char ver[ACCESSSTORE_KEY_MAX], log[ACCESSSTORE_KEY_MAX], count[24];
+    accessstore_version_key(prefix, ver, sizeof(ver));
+    accessstore_log_key(prefix, log, sizeof(log));
+    size_t ask = max < ACCESSSTORE_LOG_MAX ? max : ACCESSSTORE_LOG_MAX;
+    snprintf(count, sizeof(count), "%zu", ask);
+    const char *argv[] = {"EVAL", changes_lua, "2", ver, log, count};
+    size_t argl[6];
+    for (int i = 0; i < 6; i++)
+        argl[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(c, 6, argv, argl);
+    if (rconn_failed(c, r, "read changes", err, errlen))
+        return done_with(r, -1);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        err_set(err, errlen, "read changes: unexpected reply");
+        return done_with(r, -1);
+    }
+    uint64_t v = 0;
+    if (r->element[0]->len > 0 && parse_version(r->element[0]->str, r->element[0]->len, &v) != 0) {
+        err_set(err, errlen, "read changes: %s does not hold an unsigned integer", ver);
+        return done_with(r, -1);
+    }
+    *version_out = v;
+    if (v < since || v - since > ask) /* restarted, or more changes than we may take */
+        return done_with(r, v == since ? 0 : 1);
+    /* The log's tail must hold exactly the versions since+1 .. v, one entry each. */
+    const redisReply *log_r = r->element[1];
+    uint64_t want = v - since;
+    if (log_r->elements < want)
+        return done_with(r, 1);
+    for (size_t i = 0; i < want; i++) {
+        const redisReply *e = log_r->element[log_r->elements - want + i];
+        uint64_t ev;
+        if (e->type != REDIS_REPLY_STRING || e->len <= 1 + ASET_HASH_LEN ||
+            (e->str[0] != '+' && e->str[0] != '-') ||
+            parse_version(e->str + 1 + ASET_HASH_LEN, e->len - 1 - ASET_HASH_LEN, &ev) != 0 ||
+            ev != since + 1 + i)
+            return done_with(r, 1);
+        out[i].present = e->str[0] == '+';
+        memcpy(out[i].hash, e->str + 1, ASET_HASH_LEN);
+    }
+    *n_out = (size_t)want;
+    return done_with(r, 0);
 }

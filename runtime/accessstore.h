@@ -6,13 +6,19 @@
  * Keys, under a prefix (the cluster name, redisopts_cluster_prefix()):
  *   PREFIX:access:set      a Redis SET of raw 20-byte info-hashes (absent when the list is empty)
  *   PREFIX:access:version  an integer; absent means no list was ever stored in this Redis
+ *   PREFIX:access:log      a Redis LIST of the last ACCESSSTORE_LOG_MAX changes made by add and
+ *                          remove, each '+' or '-', the 20 bytes, then the version it made (in
+ *                          decimal); a replace clears it
  *   PREFIX:access:staging:<16 hex>  a replace being written (expires after 5 minutes)
  *
  * Invariant: every change of PREFIX:access:set happens in one script together with an INCR of
  * PREFIX:access:version, so a reader that sees the same version before and after reading the
- * set has read one consistent list. add/remove bump the version only when the set changed (an
- * idempotent retry makes no churn); replace always bumps it. A version key that is present with
- * no set key is a list that was emptied on purpose, not a missing one.
+ * set has read one consistent list; and a reader at version V that finds the log's entries for
+ * exactly V+1 .. W can apply them to its copy instead of reading the whole set again (with a
+ * million hashes, a full read costs Redis about a second of work per gateway). add/remove bump the
+ * version only when the set changed (an idempotent retry makes no churn); replace always bumps it.
+ * A version key that is present with no set key is a list that was emptied on purpose, not a
+ * missing one.
  *
  * (Like the member keys, the scripts' keys are not hash-tagged: a single Redis, not Redis
  * Cluster.) */
@@ -21,6 +27,7 @@
 
 #include "accesslist.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,10 +36,18 @@ struct redisContext;
 #define ACCESSSTORE_KEY_MAX  (64 + 48)
 #define ACCESSSTORE_CHUNK    10000  /* hashes per SADD (replace) and per SSCAN (load) */
 #define ACCESSSTORE_STAGE_MS 300000 /* a replace's staging key expires after this */
+#define ACCESSSTORE_LOG_MAX  1024   /* changes kept in PREFIX:access:log */
 
-/* The set's and the version's keys under prefix, into out[cap]. */
+/* One logged change: hash added (present) or removed. */
+typedef struct {
+    uint8_t hash[ASET_HASH_LEN];
+    bool present;
+} accessstore_change_t;
+
+/* The set's, the version's and the change log's keys under prefix, into out[cap]. */
 void accessstore_set_key(const char *prefix, char *out, size_t cap);
 void accessstore_version_key(const char *prefix, char *out, size_t cap);
+void accessstore_log_key(const char *prefix, char *out, size_t cap);
 
 /* Add h to the list, and increment the version if it was not in it yet (one script). Returns 1
  * (added), 0 (already there: nothing changed), or -1 and why in err. *version_out (may be NULL)
@@ -83,5 +98,15 @@ int accessstore_load_raw(struct redisContext *c, const char *prefix, uint8_t **h
  * Redis nothing was added to b; if b refuses a hash (memory, ASET_MAX) it holds those before. */
 int accessstore_load(struct redisContext *c, const char *prefix, aset_builder_t *b,
                      uint64_t *version_out, char *err, size_t errlen);
+
+/* The changes from version since to the current one, if the log holds each of them and there
+ * are at most max (the version and the log read in one step). Returns 0 with the changes in
+ * order in out[0 .. *n_out) and the version in *version_out (*n_out is 0 when the version is
+ * still since), 1 if the log cannot say (a replace, a restart, more than max or
+ * ACCESSSTORE_LOG_MAX changes, a version older than since: read the list in full; *version_out
+ * holds the version), or -1 and why in err. */
+int accessstore_changes(struct redisContext *c, const char *prefix, uint64_t since,
+                        accessstore_change_t *out, size_t max, size_t *n_out, uint64_t *version_out,
+                        char *err, size_t errlen);
 
 #endif

@@ -20,7 +20,8 @@
 #include <string.h>
 
 #define PREFIX_MAX    64
-#define IMMEDIATE_MAX 4 /* cycles in a row that may run again without waiting a poll */
+#define DELTA_MAX     64 /* changes applied to the last list before reading it in full instead */
+#define IMMEDIATE_MAX 4  /* cycles in a row that may run again without waiting a poll */
 #define LOG_FIRST_MS  1000
 #define LOG_MAX_MS    60000
 
@@ -181,7 +182,7 @@ static void drop_seed(accesssync_t *self)
 
 /* No list in Redis. Returns 1 (stored one, or lost the race to another gateway: read it at
  * once), 0 (nothing to do until the next poll), or -1. */
-static int absent(accesssync_t *self, char *err, size_t errlen)
+static int absent(accesssync_t *self, bool *need_load, char *err, size_t errlen)
 {
     uint64_t v;
     if (self->delivered && self->last_version > 0) {
@@ -225,8 +226,59 @@ static int absent(accesssync_t *self, char *err, size_t errlen)
         drop_seed(self);
         return 1;
     }
-    if (!self->delivered)
-        return deliver(self, NULL, 0, 0, err, errlen);
+    if (!self->delivered) {
+        if (deliver(self, NULL, 0, 0, err, errlen) != 0)
+            return -1;
+        *need_load = false; /* "no list" was read in full: the log starts from it */
+    }
+    return 0;
+}
+
+/* Apply ch[0..k) (in order) to the last list and hand the result over as version v: the hashes
+ * whose last change removed them are filtered out in one pass, those whose last change added
+ * them are appended (a repeat, if one was there already, is dropped by the builder). */
+static int apply_changes(accesssync_t *self, const accessstore_change_t *ch, size_t k, uint64_t v,
+                         char *err, size_t errlen)
+{
+    accessstore_change_t fin[DELTA_MAX];
+    size_t nf = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t j = 0;
+        while (j < nf && memcmp(fin[j].hash, ch[i].hash, ASET_HASH_LEN) != 0)
+            j++;
+        if (j == nf)
+            nf++;
+        fin[j] = ch[i];
+    }
+    aset_builder_t *rb = aset_builder_new();
+    for (size_t j = 0; rb && j < nf; j++) {
+        if (!fin[j].present && aset_builder_add(rb, fin[j].hash) != 0)
+            aset_builder_destroy(&rb);
+    }
+    aset_t *removed = rb ? aset_build(&rb, self->hash_seed) : NULL;
+    uint8_t *next = malloc((self->last_n + nf) * ASET_HASH_LEN + 1);
+    if (!removed || !next) {
+        aset_free(&removed);
+        free(next);
+        err_set(err, errlen, "out of memory applying %zu changes", k);
+        return -1;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < self->last_n; i++) {
+        const uint8_t *h = self->last + i * ASET_HASH_LEN;
+        if (!aset_contains(removed, h))
+            memcpy(next + m++ * ASET_HASH_LEN, h, ASET_HASH_LEN);
+    }
+    for (size_t j = 0; j < nf; j++) {
+        if (fin[j].present)
+            memcpy(next + m++ * ASET_HASH_LEN, fin[j].hash, ASET_HASH_LEN);
+    }
+    aset_free(&removed);
+    if (deliver(self, next, m, v, err, errlen) != 0)
+        return -1;
+    pthread_mutex_lock(&self->mu);
+    self->stats.deltas++;
+    pthread_mutex_unlock(&self->mu);
     return 0;
 }
 
@@ -247,7 +299,7 @@ static int cycle(accesssync_t *self, bool *need_load, char *err, size_t errlen)
     self->stats.connected = true;
     pthread_mutex_unlock(&self->mu);
     if (v == 0)
-        return absent(self, err, errlen);
+        return absent(self, need_load, err, errlen);
     if (self->has_seed) {
         pthread_mutex_lock(&self->mu);
         self->stats.seed_refused = true;
@@ -260,6 +312,21 @@ static int cycle(accesssync_t *self, bool *need_load, char *err, size_t errlen)
     }
     if (!*need_load && self->delivered && v == self->last_version)
         return 0;
+    /* From version 0 too: the empty "no list" set, which the log's first entries start from. */
+    if (!*need_load && self->delivered && v > self->last_version &&
+        v - self->last_version <= DELTA_MAX) {
+        accessstore_change_t ch[DELTA_MAX];
+        size_t k;
+        int rc = accessstore_changes(self->ctx, self->prefix, self->last_version, ch, DELTA_MAX, &k,
+                                     &v, err, errlen);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && k == 0)
+            return 0;
+        if (rc == 0)
+            return apply_changes(self, ch, k, v, err, errlen);
+        /* rc == 1: the log cannot say; read the list in full. */
+    }
     uint8_t *hashes;
     size_t n;
     int64_t t0 = mono_ms();
@@ -281,7 +348,7 @@ static int cycle(accesssync_t *self, bool *need_load, char *err, size_t errlen)
 }
 
 /* Wait up to ms or until poked or stopped. Returns true if stopping. */
-static bool wait_for(accesssync_t *self, int64_t ms, bool *need_load)
+static bool wait_for(accesssync_t *self, int64_t ms)
 {
     pthread_mutex_lock(&self->mu);
     struct timespec deadline = mono_deadline(ms);
@@ -289,10 +356,7 @@ static bool wait_for(accesssync_t *self, int64_t ms, bool *need_load)
         if (pthread_cond_timedwait(&self->cond, &self->mu, &deadline) == ETIMEDOUT)
             break;
     }
-    if (self->poke) {
-        self->poke = false;
-        *need_load = true;
-    }
+    self->poke = false;
     bool stop = self->stop;
     pthread_mutex_unlock(&self->mu);
     return stop;
@@ -304,7 +368,7 @@ static void *run(void *arg)
     bool need_load = true;
     int64_t retry_ms = self->poll_ms;
     int immediate = 0;
-    for (bool stop = wait_for(self, 0, &need_load); !stop;) {
+    for (bool stop = wait_for(self, 0); !stop;) {
         char err[256] = "";
         int rc = cycle(self, &need_load, err, sizeof(err));
         int64_t wait = self->poll_ms;
@@ -334,7 +398,7 @@ static void *run(void *arg)
                 immediate = 0;
             }
         }
-        stop = wait_for(self, wait, &need_load);
+        stop = wait_for(self, wait);
     }
     drop_ctx(self);
     return NULL;

@@ -3,10 +3,14 @@
  * accessstore.h), kept within about one poll of Redis, and the admin API's edits of it.
  *
  * Poller. One plain thread with its own connection reads PREFIX:access:version every poll_ms
- * (default 250 ms, so every gateway applies an edit made anywhere well within a second). When
- * the version differs from the last one handed over, at start, after the connection was lost,
- * or when poked (accesssync_poke(), and after every edit through this module), it reads the
- * whole set (accessstore_load_raw()), builds an aset_t and hands it to on_set with its version.
+ * (default 250 ms, so every gateway applies an edit made anywhere well within a second), and at
+ * once when poked (accesssync_poke(), and after every edit through this module). When the
+ * version moved by up to 64 adds and removes that the change log still holds
+ * (accessstore_changes()), it applies them to its copy of the last list; otherwise (at start,
+ * after the connection was lost, after a replace or a longer gap) it reads the whole set
+ * (accessstore_load_raw()). Either way it builds a new aset_t and hands it to on_set with its
+ * version. It keeps the hashes of the last list (20 bytes each: 20 MB for a million) to apply
+ * changes to and to restore them (below).
  *
  * No list in Redis (the version key is absent):
  *   - at start, with a seed (accesssync_seed(): the --access-list file), the seed is stored
@@ -29,10 +33,11 @@
  * connection the module keeps (opened on first use, reopened after a failure), so an admin
  * request never waits for the poller nor the poller for it; concurrent admin calls take turns
  * on a mutex. After a successful change the poller is poked, so the editing gateway applies the
- * change at once (within one Redis round trip and a load).
+ * change at once (a version read, the change from the log, and a rebuild of its set).
  *
- * Invariant: a set handed to on_set was read from Redis in full at one version (or is the empty
- * set of version 0 when no list exists and none was known); its version is that version. */
+ * Invariant: a set handed to on_set is the list at its version: read from Redis in full at that
+ * version, or a set that was, with the logged changes up to that version applied in order (or
+ * it is the empty set of version 0: no list exists and none was known). */
 #ifndef SHOAL_ACCESSSYNC_H
 #define SHOAL_ACCESSSYNC_H
 
@@ -68,6 +73,7 @@ typedef struct {
 typedef struct {
     uint64_t polls;    /* version reads that succeeded */
     uint64_t loads;    /* sets handed to on_set */
+    uint64_t deltas;   /* of those, built from the change log instead of a full read */
     uint64_t errors;   /* connects, reads, loads or stores that failed (poller only) */
     uint64_t restores; /* times this poller stored its last list into a Redis that had none */
     uint64_t version;  /* of the last set handed over; 0 if none or the empty "no list" set */
@@ -91,7 +97,7 @@ int accesssync_seed(accesssync_t *self, const uint8_t *hashes, size_t n, char *e
 /* Start the poller thread. Returns 0, or -1 and why in err. */
 int accesssync_start(accesssync_t *self, char *err, size_t errlen);
 
-/* Ask the poller to read the list now (and in full), as after an edit made elsewhere. */
+/* Ask the poller to check the version now instead of at its next poll. */
 void accesssync_poke(accesssync_t *self);
 
 /* Admin edits, on the module's admin connection (see above), each one atomic in Redis.
