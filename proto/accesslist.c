@@ -10,6 +10,8 @@
  * never written after aset_build() returns it. */
 #include "accesslist.h"
 
+#include "hex.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,22 +112,9 @@ size_t aset_builder_count(const aset_builder_t *b)
     return b->n;
 }
 
-/* Hex digit values; 0x80 marks every other byte, so OR-ing a run of lookups tests them all. */
-#define H16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
-static const uint8_t hexv[256] = {
-    H16(0x80), H16(0x80), H16(0x80), 0,         1,         2,         3,         4,
-    5,         6,         7,         8,         9,         0x80,      0x80,      0x80,
-    0x80,      0x80,      0x80,      0x80,      10,        11,        12,        13,
-    14,        15,        0x80,      0x80,      0x80,      0x80,      0x80,      0x80,
-    0x80,      0x80,      0x80,      H16(0x80), 0x80,      10,        11,        12,
-    13,        14,        15,        0x80,      0x80,      0x80,      0x80,      0x80,
-    0x80,      0x80,      0x80,      0x80,      H16(0x80), H16(0x80), H16(0x80), H16(0x80),
-    H16(0x80), H16(0x80), H16(0x80), H16(0x80), H16(0x80)};
-#undef H16
-
 static inline bool is_hex(char c)
 {
-    return hexv[(unsigned char)c] != 0x80;
+    return hex_digit(c) >= 0;
 }
 
 static bool is_space(char c)
@@ -145,17 +134,8 @@ static int parse_line(const char *p, size_t len, uint8_t out[ASET_HASH_LEN], boo
         return 0;
     size_t start = i;
     /* The usual line: 40 digits, decoded with one check for all of them. */
-    uint8_t bad = 0;
-    if (len - start >= 2 * ASET_HASH_LEN) {
-        const unsigned char *d = (const unsigned char *)p + start;
-        for (size_t k = 0; k < ASET_HASH_LEN; k++) {
-            uint8_t hi = hexv[d[2 * k]], lo = hexv[d[2 * k + 1]];
-            bad |= hi | lo;
-            out[k] = (uint8_t)(hi << 4 | lo);
-        }
-    }
-    if (len - start < 2 * ASET_HASH_LEN || (bad & 0x80) ||
-        (len - start > 2 * ASET_HASH_LEN && is_hex(p[start + 2 * ASET_HASH_LEN]))) {
+    bool bad = len - start < 2 * ASET_HASH_LEN || hex_decode(p + start, ASET_HASH_LEN, out) != 0;
+    if (bad || (len - start > 2 * ASET_HASH_LEN && is_hex(p[start + 2 * ASET_HASH_LEN]))) {
         while (i < len && is_hex(p[i]))
             i++;
         *why = i == start ? "expected an info-hash (40 hex digits), a # comment or a blank line"

@@ -11,6 +11,7 @@
  * Invariant: a cache slot marked valid holds exactly the key derived for its epoch; only the two
  * most useful epochs are kept, so a worker derives at most two keys per rotation. */
 #include "connid.h"
+#include "hex.h"
 
 #include <endian.h>
 #include <sodium.h>
@@ -138,29 +139,14 @@ bool connid_check(connid_t *self, uint64_t id, const uint8_t addr16[16], uint64_
     return false;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int connid_secret_from_hex(const char *text, uint8_t out[CONNID_SECRET_LEN])
 {
     if (!text || strnlen(text, 2 * CONNID_SECRET_LEN + 1) != 2 * CONNID_SECRET_LEN)
         return -1;
     uint8_t tmp[CONNID_SECRET_LEN];
-    for (size_t i = 0; i < CONNID_SECRET_LEN; i++) {
-        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            sodium_memzero(tmp, sizeof(tmp));
-            return -1;
-        }
-        tmp[i] = (uint8_t)(hi << 4 | lo);
+    if (hex_decode(text, CONNID_SECRET_LEN, tmp) != 0) {
+        sodium_memzero(tmp, sizeof(tmp));
+        return -1;
     }
     /* out is written only on success. */
     memcpy(out, tmp, sizeof(tmp));

@@ -8,6 +8,8 @@
  * left. Invariant: on QUERY_OK every required field was present and valid. */
 #include "query.h"
 
+#include "hex.h"
+
 #include <string.h>
 
 #define KEY_MAX_LEN 64
@@ -20,20 +22,6 @@ typedef struct {
 
 #define CUR_END (-1)
 #define CUR_BAD (-2)
-
-/* Hex digit values, -1 for anything else. */
-#define H(c, v) [c] = v + 1
-static const int8_t hex1[256] = {
-    H('0', 0),  H('1', 1),  H('2', 2),  H('3', 3),  H('4', 4),  H('5', 5),  H('6', 6),  H('7', 7),
-    H('8', 8),  H('9', 9),  H('a', 10), H('b', 11), H('c', 12), H('d', 13), H('e', 14), H('f', 15),
-    H('A', 10), H('B', 11), H('C', 12), H('D', 13), H('E', 14), H('F', 15),
-};
-#undef H
-
-static inline int hexval(char c)
-{
-    return hex1[(unsigned char)c] - 1; /* stored + 1 so the default 0 means "not hex" */
-}
 
 /* The next decoded byte, CUR_END at the end, or CUR_BAD for '%' not followed by two hex
  * digits. */
@@ -48,8 +36,8 @@ static inline int cur_next(cursor_t *c)
         return (unsigned char)ch;
     if (c->end - c->p < 2)
         return CUR_BAD;
-    int hi = hexval(c->p[0]);
-    int lo = hexval(c->p[1]);
+    int hi = hex_digit(c->p[0]);
+    int lo = hex_digit(c->p[1]);
     if ((hi | lo) < 0)
         return CUR_BAD;
     c->p += 2;
@@ -61,7 +49,7 @@ static bool escapes_ok(const char *s, size_t n)
 {
     const char *end = s + n;
     while ((s = memchr(s, '%', (size_t)(end - s))) != NULL) {
-        if (end - s < 3 || hexval(s[1]) < 0 || hexval(s[2]) < 0)
+        if (end - s < 3 || hex_digit(s[1]) < 0 || hex_digit(s[2]) < 0)
             return false;
         s += 3;
     }

@@ -12,6 +12,8 @@
  * walks it. */
 #include "config.h"
 
+#include "hex.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -141,17 +143,6 @@ static char *read_line(char *buf, int size, void *stream)
     memcpy(buf, s + skip, len - skip);
     buf[len - skip] = '\0';
     return buf;
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Copy value into out (at least strlen(value) + 1 bytes), without its quotes if it has them.

@@ -5,8 +5,8 @@
  * --cluster NAME namespaces one deployment's keys from another's in the same Redis: a cluster's
  * nodes and gateways use the prefix NAME ("NAME:member:ID", "NAME:{pP}:epoch", ...); a standalone
  * tracker uses "NAME:standalone", a key space no cluster uses (a cluster's keys after "NAME:" are
- * "member:", "members", "leaving:" and "{p"), so pointing one at a cluster's Redis cannot disturb
- * it. Names are 1..32 of [A-Za-z0-9_.-]. */
+ * "member:", "members", "leaving:", "{p" and the access list's "access:"), so pointing one at a
+ * cluster's Redis cannot disturb it. Names are 1..32 of [A-Za-z0-9_.-]. */
 #ifndef SHOAL_REDISOPTS_H
 #define SHOAL_REDISOPTS_H
 
