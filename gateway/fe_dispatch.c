@@ -20,6 +20,7 @@
 static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const backend_reply_t *r)
 {
     if (r->failure) {
+        fe_failed(w, FRONTEND_HTTP, p->kind, FRONTEND_ERR_BACKEND);
         fe_http_failure(w, c, p->seq, r->failure, r->retry_in, p->keep_alive);
         return;
     }
@@ -42,8 +43,15 @@ static void http_answer_now(worker_t *w, conn_t *c, const pending_t *p, const ba
         n = httpresp_announce(w->scratch, sizeof(w->scratch), &a);
     }
     if (n == 0) {
+        fe_failed(w, FRONTEND_HTTP, p->kind, FRONTEND_ERR_TOO_LARGE);
         fe_http_status(w, c, p->seq, 500, "response too large", false);
         return;
+    }
+    if (p->kind == BACKEND_SCRAPE) {
+        w->c[C_HTTP_SCRAPE_OK]++;
+    } else {
+        w->c[C_HTTP_ANNOUNCE_OK]++;
+        w->c[C_HTTP_PEERS] += r->n_peers;
     }
     fe_http_put(w, c, p->seq, w->scratch, n, !p->keep_alive);
 }
@@ -79,12 +87,13 @@ static bool path_is(const httpreq_t *req, const char *path)
 /* Whether the access list lets worker w serve all n hashes (one for an announce); a refusal is
  * counted. A scrape is refused whole if any of its hashes is: answering the others alone would
  * need a reply the client cannot tell from a partial one. */
-static bool acl_allows(worker_t *w, const uint8_t *hashes, size_t n)
+static bool acl_allows(worker_t *w, int kind, const uint8_t *hashes, size_t n)
 {
     access_t *acl = w->fe->cfg.access;
     if (!acl || access_allows_all(acl, w->index, hashes, n))
         return true;
     w->c[C_HTTP_ACCESS_REFUSED]++;
+    fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_ACCESS);
     return false;
 }
 
@@ -93,12 +102,15 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
 {
     bool announce = path_is(req, "/announce");
     if (!announce && !path_is(req, "/scrape")) {
+        fe_failed(w, FRONTEND_HTTP, FE_NO_KIND, FRONTEND_ERR_NOT_FOUND);
         fe_http_status(w, c, seq, 404, "not found: this tracker serves /announce and /scrape",
                        req->keep_alive);
         return;
     }
     endpoint_t client;
+    int kind = announce ? BACKEND_ANNOUNCE : BACKEND_SCRAPE;
     if (http_client(w, c, req, &client) != 0) {
+        fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_BAD_REQUEST);
         fe_http_failure(w, c, seq, "invalid X-Forwarded-For or X-Real-IP from proxy", 0,
                         req->keep_alive);
         return;
@@ -109,10 +121,11 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
         query_announce_t q;
         query_err_t err = query_parse_announce(req->query, req->query_len, &q);
         if (err != QUERY_OK) {
+            fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_BAD_REQUEST);
             fe_http_failure(w, c, seq, query_strerror(err), 0, req->keep_alive);
             return;
         }
-        if (!acl_allows(w, q.announce.info_hash, 1)) {
+        if (!acl_allows(w, kind, q.announce.info_hash, 1)) {
             fe_http_failure(w, c, seq, ACCESS_REFUSED_MSG, 0, req->keep_alive);
             return;
         }
@@ -120,6 +133,7 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
         memcpy(q.announce.peer.addr, client.addr, sizeof(client.addr));
         pending_t *p = pending_alloc(w, &tag);
         if (!p) {
+            fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_BUSY);
             fe_http_failure(w, c, seq, "tracker busy, retry later", 1, req->keep_alive);
             return;
         }
@@ -144,20 +158,23 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
     query_err_t err =
         query_parse_scrape(req->query, req->query_len, hashes, w->fe->cfg.scrape_max, &n);
     if (err != QUERY_OK) {
+        fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_BAD_REQUEST);
         fe_http_failure(w, c, seq, query_strerror(err), 0, req->keep_alive);
         return;
     }
     if (n == 0) {
+        fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_BAD_REQUEST);
         fe_http_failure(w, c, seq, "full scrape is not supported: give one or more info_hash", 0,
                         req->keep_alive);
         return;
     }
-    if (!acl_allows(w, &hashes[0][0], n)) {
+    if (!acl_allows(w, kind, &hashes[0][0], n)) {
         fe_http_failure(w, c, seq, ACCESS_REFUSED_MSG, 0, req->keep_alive);
         return;
     }
     pending_t *p = pending_alloc(w, &tag);
     if (!p) {
+        fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_BUSY);
         fe_http_failure(w, c, seq, "tracker busy, retry later", 1, req->keep_alive);
         return;
     }

@@ -222,6 +222,9 @@ static void conn_process(worker_t *w, conn_t *c)
             break;
         if (err != HTTPREQ_OK) {
             c->closing = true;
+            fe_failed(w, FRONTEND_HTTP, FE_NO_KIND,
+                      err == HTTPREQ_ERR_TOO_LARGE ? FRONTEND_ERR_TOO_LARGE
+                                                   : FRONTEND_ERR_BAD_REQUEST);
             fe_http_status(w, c, fe_order_take(&c->order), httpreq_status(err),
                            httpreq_strerror(err), false);
             break;

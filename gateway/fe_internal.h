@@ -115,11 +115,21 @@ typedef struct {
     X(C_UDP_SCRAPE, udp_scrape)                                                                    \
     X(C_UDP_ERRORS, udp_errors)                                                                    \
     X(C_UDP_DROPPED, udp_dropped)                                                                  \
+    X(C_UDP_ANNOUNCE_OK, udp_announce_ok)                                                          \
+    X(C_UDP_ANNOUNCE_FAILED, udp_announce_failed)                                                  \
+    X(C_UDP_SCRAPE_OK, udp_scrape_ok)                                                              \
+    X(C_UDP_SCRAPE_FAILED, udp_scrape_failed)                                                      \
+    X(C_UDP_PEERS, udp_peers)                                                                      \
     X(C_HTTP_ANNOUNCE, http_announce)                                                              \
     X(C_HTTP_SCRAPE, http_scrape)                                                                  \
     X(C_HTTP_ERRORS, http_errors)                                                                  \
     X(C_HTTP_ACCEPTED, http_accepted)                                                              \
     X(C_HTTP_REFUSED, http_refused)                                                                \
+    X(C_HTTP_ANNOUNCE_OK, http_announce_ok)                                                        \
+    X(C_HTTP_ANNOUNCE_FAILED, http_announce_failed)                                                \
+    X(C_HTTP_SCRAPE_OK, http_scrape_ok)                                                            \
+    X(C_HTTP_SCRAPE_FAILED, http_scrape_failed)                                                    \
+    X(C_HTTP_PEERS, http_peers)                                                                    \
     X(C_UDP_ACCESS_REFUSED, udp_access_refused)                                                    \
     X(C_HTTP_ACCESS_REFUSED, http_access_refused)
 
@@ -175,7 +185,10 @@ typedef struct worker {
     char scratch[HTTPRESP_MAX];
 
     uint64_t c[C_COUNT];
-    _Atomic uint64_t published[C_COUNT]; /* c, copied out once a second for frontend_stats */
+    uint64_t errs[2][FRONTEND_ERR_COUNT]; /* [FRONTEND_UDP/_HTTP][reason], as c */
+    _Atomic uint64_t published[C_COUNT];  /* c, copied out once a second for frontend_stats */
+    _Atomic uint64_t published_errs[2][FRONTEND_ERR_COUNT]; /* errs, likewise */
+    _Atomic uint64_t turned_ms; /* mono_coarse_ms() at its last loop turn; 0 while not running */
 } worker_t;
 
 struct frontend {
@@ -361,6 +374,19 @@ static inline pending_t *pending_alloc(worker_t *w, uint32_t *tag)
         }
     }
     return NULL;
+}
+
+#define FE_NO_KIND (-1) /* a request refused before its action was known */
+
+/* Count a request refused or failed on protocol proto (FRONTEND_UDP or _HTTP) for reason why:
+ * by reason, and, for an announce or a scrape (kind a backend_kind_t), as a failed result. */
+static inline void fe_failed(worker_t *w, unsigned proto, int kind, frontend_err_t why)
+{
+    w->errs[proto][why]++;
+    if (kind == BACKEND_ANNOUNCE)
+        w->c[proto == FRONTEND_UDP ? C_UDP_ANNOUNCE_FAILED : C_HTTP_ANNOUNCE_FAILED]++;
+    else if (kind == BACKEND_SCRAPE)
+        w->c[proto == FRONTEND_UDP ? C_UDP_SCRAPE_FAILED : C_HTTP_SCRAPE_FAILED]++;
 }
 
 #endif

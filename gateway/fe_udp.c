@@ -73,12 +73,16 @@ static inline void udp_answer(worker_t *w, const pending_t *p, const backend_rep
     if (r->failure) {
         udp_commit(w, bep15_write_error(out, BEP15_MAX_REPLY, p->tid, r->failure));
         w->c[C_UDP_ERRORS]++;
+        fe_failed(w, FRONTEND_UDP, p->kind, FRONTEND_ERR_BACKEND);
         return;
     }
     if (p->kind == BACKEND_SCRAPE) {
         udp_commit(w, bep15_write_scrape(out, BEP15_MAX_REPLY, p->tid, r->scrape, r->n_scrape));
+        w->c[C_UDP_SCRAPE_OK]++;
         return;
     }
+    w->c[C_UDP_ANNOUNCE_OK]++;
+    w->c[C_UDP_PEERS] += r->n_peers;
     bep15_announce_reply_t a = {.transaction_id = p->tid,
                                 .interval = jittered_interval(w),
                                 .stats = r->stats,
@@ -128,10 +132,12 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
         err = BEP15_ERR_LENGTH;
     if (err == BEP15_ERR_SHORT) {
         w->c[C_UDP_DROPPED]++;
+        fe_failed(w, FRONTEND_UDP, FE_NO_KIND, FRONTEND_ERR_BAD_REQUEST);
         return;
     }
     if (err != BEP15_OK) {
         udp_error(w, fd, addr, addr_len, req.transaction_id, bep15_strerror(err));
+        fe_failed(w, FRONTEND_UDP, FE_NO_KIND, FRONTEND_ERR_BAD_REQUEST);
         return;
     }
     if (req.action == BEP15_CONNECT) {
@@ -141,8 +147,10 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
         w->c[C_UDP_CONNECT]++;
         return;
     }
+    int kind = req.action == BEP15_ANNOUNCE ? BACKEND_ANNOUNCE : BACKEND_SCRAPE;
     if (!connid_check(w->connid, req.connection_id, addr16, w->now_wall)) {
         udp_error(w, fd, addr, addr_len, req.transaction_id, "invalid connection id");
+        fe_failed(w, FRONTEND_UDP, kind, FRONTEND_ERR_CONNECTION_ID);
         return;
     }
     /* The access list, before a pending slot: a refused request never reaches the backend, so it
@@ -153,12 +161,14 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
                      : access_allows_all(acl, w->index, req.scrape.hashes, req.scrape.n))) {
         udp_error(w, fd, addr, addr_len, req.transaction_id, ACCESS_REFUSED_MSG);
         w->c[C_UDP_ACCESS_REFUSED]++;
+        fe_failed(w, FRONTEND_UDP, kind, FRONTEND_ERR_ACCESS);
         return;
     }
     uint32_t tag;
     pending_t *p = pending_alloc(w, &tag);
     if (!p) {
         w->c[C_UDP_DROPPED]++;
+        fe_failed(w, FRONTEND_UDP, kind, FRONTEND_ERR_BUSY);
         return;
     }
     p->transport = PEND_UDP;

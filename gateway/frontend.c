@@ -28,6 +28,10 @@ static void publish_counters(worker_t *w)
 {
     for (size_t i = 0; i < C_COUNT; i++)
         atomic_store_explicit(&w->published[i], w->c[i], memory_order_relaxed);
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t r = 0; r < FRONTEND_ERR_COUNT; r++)
+            atomic_store_explicit(&w->published_errs[p][r], w->errs[p][r], memory_order_relaxed);
+    }
 }
 
 /* One worker thread: wait on its epoll set, hand each ready descriptor to its piece (UDP, an HTTP
@@ -43,6 +47,8 @@ static void *worker_main(void *arg)
     const backend_ops_t *ops = w->backend.ops;
     int timeout = ops->tick && ops->tick_ms ? (int)ops->tick_ms : 1000;
     for (;;) {
+        /* The heartbeat: one relaxed store per turn of the loop, none per request. */
+        atomic_store_explicit(&w->turned_ms, mono_coarse_ms(), memory_order_relaxed);
         int n = epoll_wait(w->epfd, events, EPOLL_BATCH, timeout);
         if (n < 0 && errno != EINTR) {
             slog_msg(SLOG_ERROR, "worker %u: epoll_wait: %s", w->index, strerror(errno));
@@ -95,6 +101,7 @@ static void *worker_main(void *arg)
         }
     }
     publish_counters(w);
+    atomic_store_explicit(&w->turned_ms, 0, memory_order_relaxed); /* no loop to watch now */
     return NULL;
 }
 
@@ -346,6 +353,61 @@ void frontend_stats(const frontend_t *self, frontend_stats_t *out)
 #define STAT_FIELD(id, field) out->field = sum[id];
     FE_COUNTERS(STAT_FIELD)
 #undef STAT_FIELD
+}
+
+void frontend_errors(const frontend_t *self, frontend_errors_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < self->n_workers; i++) {
+        for (size_t p = 0; p < 2; p++) {
+            for (size_t r = 0; r < FRONTEND_ERR_COUNT; r++)
+                out->n[p][r] += atomic_load_explicit(&self->workers[i]->published_errs[p][r],
+                                                     memory_order_relaxed);
+        }
+    }
+}
+
+const char *frontend_err_name(frontend_err_t why)
+{
+    switch (why) {
+    case FRONTEND_ERR_BAD_REQUEST:
+        return "bad_request";
+    case FRONTEND_ERR_NOT_FOUND:
+        return "not_found";
+    case FRONTEND_ERR_CONNECTION_ID:
+        return "connection_id";
+    case FRONTEND_ERR_BUSY:
+        return "busy";
+    case FRONTEND_ERR_BACKEND:
+        return "backend";
+    case FRONTEND_ERR_TOO_LARGE:
+        return "too_large";
+    case FRONTEND_ERR_ACCESS:
+        return "access_list";
+    case FRONTEND_ERR_COUNT:
+        break;
+    }
+    return "unknown";
+}
+
+uint32_t frontend_http_open(const frontend_t *self)
+{
+    return atomic_load_explicit(&self->open_conns, memory_order_relaxed);
+}
+
+uint32_t frontend_loop_age_ms(const frontend_t *self)
+{
+    uint64_t now = mono_coarse_ms();
+    uint32_t age = 0;
+    for (unsigned i = 0; i < self->n_workers; i++) {
+        uint64_t t = atomic_load_explicit(&self->workers[i]->turned_ms, memory_order_relaxed);
+        if (t == 0 || now <= t)
+            continue;
+        uint64_t a = now - t;
+        if (a > age)
+            age = a > UINT32_MAX ? UINT32_MAX : (uint32_t)a;
+    }
+    return age;
 }
 
 void frontend_destroy(frontend_t **self_p)

@@ -55,7 +55,32 @@ typedef struct {
     /* Announces and scrapes refused by the access list (also counted in udp_errors /
      * http_errors); http_refused counts connections refused at accept. */
     uint64_t udp_access_refused, http_access_refused;
+    /* Well-formed announces and scrapes answered, by result (udp_announce etc. count those handed
+     * to the backend): failed is a backend failure or a refusal by the front end (invalid
+     * connection id, busy, bad query; a UDP request refused as busy is dropped, yet counted). A
+     * UDP connect always succeeds (udp_connect). _peers: peers handed out in announce replies. */
+    uint64_t udp_announce_ok, udp_announce_failed, udp_scrape_ok, udp_scrape_failed;
+    uint64_t http_announce_ok, http_announce_failed, http_scrape_ok, http_scrape_failed;
+    uint64_t udp_peers, http_peers;
 } frontend_stats_t;
+
+/* Why a request was refused or failed, per protocol (frontend_errors()). */
+typedef enum {
+    FRONTEND_ERR_BAD_REQUEST = 0, /* malformed datagram, request head, query or forwarded-for */
+    FRONTEND_ERR_NOT_FOUND,       /* HTTP: a path other than /announce and /scrape */
+    FRONTEND_ERR_CONNECTION_ID,   /* UDP: an invalid or expired connection id */
+    FRONTEND_ERR_BUSY,            /* no pending slot free (the backend holds them all) */
+    FRONTEND_ERR_BACKEND,         /* the backend's failure: node unavailable, timeout, full... */
+    FRONTEND_ERR_TOO_LARGE,       /* HTTP: request head over the limit (431), reply too large */
+    FRONTEND_ERR_ACCESS,          /* refused by the access list (also udp/http_access_refused) */
+    FRONTEND_ERR_COUNT
+} frontend_err_t;
+
+enum { FRONTEND_UDP = 0, FRONTEND_HTTP = 1 };
+
+typedef struct {
+    uint64_t n[2][FRONTEND_ERR_COUNT]; /* [FRONTEND_UDP or FRONTEND_HTTP][reason] */
+} frontend_errors_t;
 
 /* Check that the two listen lists (as in frontend_config_t) parse and are not both off,
  * without opening anything. Returns 0, or -1 with a reason in err. */
@@ -74,8 +99,26 @@ void frontend_stop(frontend_t *self);
 /* The listen addresses, as text, comma-separated (after the IPv4 fallback, if it applied). */
 void frontend_describe(const frontend_t *self, char *out, size_t outlen);
 
-/* Counters; exact after frontend_stop, approximate while running. */
+/* Counters; exact after frontend_stop, approximate while running (each worker publishes its own
+ * once a second: the request path writes only its worker's memory and takes no lock). */
 void frontend_stats(const frontend_t *self, frontend_stats_t *out);
+
+/* Refused and failed requests by protocol and reason, summed over the workers; published with
+ * the counters of frontend_stats() (same freshness). */
+void frontend_errors(const frontend_t *self, frontend_errors_t *out);
+
+/* A short lower-case name for a reason ("bad_request", "not_found", "connection_id", "busy",
+ * "backend", "too_large", "access_list"), e.g. a metric label; "unknown" for any other value. */
+const char *frontend_err_name(frontend_err_t why);
+
+/* HTTP connections open now, over all workers (a gauge). */
+uint32_t frontend_http_open(const frontend_t *self);
+
+/* Milliseconds since the slowest worker last went round its event loop (a gauge; 0 before
+ * frontend_start() and after frontend_stop()). A worker turns at least once a second when idle
+ * (its epoll wait is at most 1 s, or the backend's tick), so an age of a few seconds means a
+ * worker is stuck. Any thread: a clock read and one relaxed load per worker. */
+uint32_t frontend_loop_age_ms(const frontend_t *self);
 
 /* Close every socket and free everything; the workers must be stopped. NULL-safe. */
 void frontend_destroy(frontend_t **self_p);

@@ -78,12 +78,24 @@ static void fail_allocation(long k)
 
 /* ---- a stub backend ----------------------------------------------------------------------- */
 
+/* What the stub answers: a failure, or (stub_ok) an announce with STUB_PEERS peers of the
+ * announcer's family and a scrape with zeroes. Set before the front end starts. */
+#define STUB_PEERS 3
+static bool stub_ok;
+
 static void stub_submit(void *self, const backend_req_t *reqs, size_t n, backend_done_fn done,
                         void *arg)
 {
     (void)self;
+    static const uint8_t peers[STUB_PEERS * SHOAL_PEER6_LEN];
+    static const swarm_stats_t scrape[SHOAL_SCRAPE_MAX];
     for (size_t i = 0; i < n; i++) {
         backend_reply_t r = {.failure = "stub"};
+        if (stub_ok && reqs[i].kind == BACKEND_ANNOUNCE)
+            r = (backend_reply_t){.peers = peers, .n_peers = STUB_PEERS};
+        else if (stub_ok)
+            r = (backend_reply_t){
+                .scrape = scrape, .hashes = reqs[i].hashes, .n_scrape = reqs[i].n_hashes};
         done(arg, reqs[i].tag, &r);
     }
 }
@@ -185,6 +197,7 @@ static int setup(void **state)
     frontend_alloc = test_alloc;
     fail_allocation(-1);
     backends_open = 0;
+    stub_ok = false;
     *state = f;
     return 0;
 }
@@ -297,9 +310,250 @@ static void every_counter_reaches_frontend_stats(void **state)
     assert_int_equal(st.http_errors, SUM(C_HTTP_ERRORS));
     assert_int_equal(st.http_accepted, SUM(C_HTTP_ACCEPTED));
     assert_int_equal(st.http_refused, SUM(C_HTTP_REFUSED));
+    assert_int_equal(st.udp_announce_ok, SUM(C_UDP_ANNOUNCE_OK));
+    assert_int_equal(st.udp_announce_failed, SUM(C_UDP_ANNOUNCE_FAILED));
+    assert_int_equal(st.udp_scrape_ok, SUM(C_UDP_SCRAPE_OK));
+    assert_int_equal(st.udp_scrape_failed, SUM(C_UDP_SCRAPE_FAILED));
+    assert_int_equal(st.udp_peers, SUM(C_UDP_PEERS));
+    assert_int_equal(st.http_announce_ok, SUM(C_HTTP_ANNOUNCE_OK));
+    assert_int_equal(st.http_announce_failed, SUM(C_HTTP_ANNOUNCE_FAILED));
+    assert_int_equal(st.http_scrape_ok, SUM(C_HTTP_SCRAPE_OK));
+    assert_int_equal(st.http_scrape_failed, SUM(C_HTTP_SCRAPE_FAILED));
+    assert_int_equal(st.http_peers, SUM(C_HTTP_PEERS));
 #undef SUM
     frontend_destroy(&fe);
     assert_int_equal(a.live, 0);
+}
+
+/* ---- traffic: each counter moves by exactly what the client did ---------------------------- */
+
+static int udp_client(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001)};
+    struct timeval tv = {.tv_sec = 5};
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+                    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Send one datagram and wait (bounded by SO_RCVTIMEO) for the reply; its length, or -1. */
+static ssize_t udp_ask(int fd, const uint8_t *req, size_t len, uint8_t *rep, size_t cap)
+{
+    if (send(fd, req, len, 0) != (ssize_t)len)
+        return -1;
+    return recv(fd, rep, cap, 0);
+}
+
+/* A BEP 15 connect; the connection id, or 0. */
+static uint64_t udp_connect(int fd)
+{
+    uint8_t req[16], rep[64];
+    put64(req, 0x41727101980ULL);
+    put32(req + 8, 0);
+    put32(req + 12, 7);
+    if (udp_ask(fd, req, sizeof(req), rep, sizeof(rep)) != 16 || get32(rep) != 0)
+        return 0;
+    uint64_t id = 0;
+    for (int i = 8; i < 16; i++)
+        id = id << 8 | rep[i];
+    return id;
+}
+
+/* A BEP 15 announce; the reply's action (1 announce, 3 error), or -1. */
+static int udp_announce(int fd, uint64_t connid)
+{
+    uint8_t req[98] = {0}, rep[512];
+    put64(req, connid);
+    put32(req + 8, 1);
+    put32(req + 12, 9);
+    memset(req + 16, 0xab, 20);   /* info_hash */
+    memset(req + 36, 0xcd, 20);   /* peer_id */
+    put32(req + 92, 0xffffffffu); /* num_want -1 */
+    req[96] = 0x1a;               /* port 6881 */
+    req[97] = 0xe1;
+    ssize_t n = udp_ask(fd, req, sizeof(req), rep, sizeof(rep));
+    return n >= 8 ? (int)get32(rep) : -1;
+}
+
+/* A BEP 15 scrape of one hash; the reply's action (2 scrape, 3 error), or -1. */
+static int udp_scrape(int fd, uint64_t connid)
+{
+    uint8_t req[36] = {0}, rep[512];
+    put64(req, connid);
+    put32(req + 8, 2);
+    put32(req + 12, 11);
+    memset(req + 16, 0xab, 20);
+    ssize_t n = udp_ask(fd, req, sizeof(req), rep, sizeof(rep));
+    return n >= 8 ? (int)get32(rep) : -1;
+}
+
+/* One HTTP request on a new connection (Connection: close); the status code, or -1. */
+static int http_get(uint16_t port, const char *target)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001)};
+    struct timeval tv = {.tv_sec = 5};
+    char buf[4096];
+    int status = -1;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                     target);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+        send(fd, buf, (size_t)n, 0) == n) {
+        size_t got = 0;
+        ssize_t r;
+        /* Until the server closes (it does after a Connection: close answer) or the timeout. */
+        while (got < sizeof(buf) - 1 && (r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+            got += (size_t)r;
+        buf[got] = '\0';
+        if (got > 12 && strncmp(buf, "HTTP/1.1 ", 9) == 0)
+            status = atoi(buf + 9);
+    }
+    close(fd);
+    return status;
+}
+
+#define HASH_Q "info_hash=%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB"
+#define ANNOUNCE_Q                                                                                 \
+    "/announce?" HASH_Q "&peer_id=-TT0001-abcdefghijkl&port=6881&left=0&uploaded=0&downloaded=0"
+
+/* Start a one-worker front end on f->addr with the stub answering ok or failing. */
+static frontend_t *start_one(fixture_t *f, bool ok)
+{
+    f->cfg.workers = 1;
+    stub_ok = ok;
+    frontend_t *fe = frontend_new(&f->cfg, f->err, sizeof(f->err));
+    assert_non_null(fe);
+    assert_int_equal(frontend_loop_age_ms(fe), 0); /* no loop runs yet */
+    assert_int_equal(frontend_start(fe, f->err, sizeof(f->err)), 0);
+    return fe;
+}
+
+static uint16_t port_of(const fixture_t *f)
+{
+    return (uint16_t)atoi(strchr(f->addr, ':') + 1);
+}
+
+static void answered_requests_count_by_result_and_peers(void **state)
+{
+    fixture_t *f = *state;
+    frontend_t *fe = start_one(f, true);
+    int u = udp_client(port_of(f));
+    assert_true(u >= 0);
+    uint64_t id = udp_connect(u);
+    assert_true(id != 0);
+    assert_int_equal(udp_announce(u, id), 1);
+    assert_int_equal(udp_announce(u, id), 1);
+    assert_int_equal(udp_scrape(u, id), 2);
+    close(u);
+    assert_int_equal(http_get(port_of(f), ANNOUNCE_Q), 200);
+    assert_int_equal(http_get(port_of(f), "/scrape?" HASH_Q), 200);
+    /* A worker turns at least once a second; a few seconds would mean it is stuck. */
+    assert_true(frontend_loop_age_ms(fe) < 5000);
+    frontend_stop(fe);
+    assert_int_equal(frontend_loop_age_ms(fe), 0);
+    assert_int_equal(frontend_http_open(fe), 0);
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    assert_int_equal(st.udp_connect, 1);
+    assert_int_equal(st.udp_announce_ok, 2);
+    assert_int_equal(st.udp_announce_failed, 0);
+    assert_int_equal(st.udp_scrape_ok, 1);
+    assert_int_equal(st.udp_scrape_failed, 0);
+    assert_int_equal(st.udp_peers, 2 * STUB_PEERS);
+    assert_int_equal(st.http_announce_ok, 1);
+    assert_int_equal(st.http_announce_failed, 0);
+    assert_int_equal(st.http_scrape_ok, 1);
+    assert_int_equal(st.http_scrape_failed, 0);
+    assert_int_equal(st.http_peers, STUB_PEERS);
+    frontend_errors_t e;
+    frontend_errors(fe, &e);
+    for (int p = 0; p < 2; p++) {
+        for (int r = 0; r < FRONTEND_ERR_COUNT; r++)
+            assert_int_equal(e.n[p][r], 0);
+    }
+    frontend_destroy(&fe);
+}
+
+static void refusals_and_failures_count_by_reason(void **state)
+{
+    fixture_t *f = *state;
+    frontend_t *fe = start_one(f, false); /* the backend fails everything */
+    int u = udp_client(port_of(f));
+    assert_true(u >= 0);
+    uint64_t id = udp_connect(u);
+    assert_true(id != 0);
+    assert_int_equal(udp_announce(u, id), 3);     /* backend failure */
+    assert_int_equal(udp_scrape(u, id), 3);       /* backend failure */
+    assert_int_equal(udp_announce(u, id ^ 1), 3); /* invalid connection id */
+    uint8_t bad[16] = {0}, rep[64];               /* a wrong protocol id: a parse error */
+    put32(bad + 12, 5);
+    assert_true(udp_ask(u, bad, sizeof(bad), rep, sizeof(rep)) > 0);
+    close(u);
+    assert_int_equal(http_get(port_of(f), ANNOUNCE_Q), 200);         /* backend failure */
+    assert_int_equal(http_get(port_of(f), "/scrape?" HASH_Q), 200);  /* backend failure */
+    assert_int_equal(http_get(port_of(f), "/announce?port=1"), 200); /* bad query */
+    assert_int_equal(http_get(port_of(f), "/scrape"), 200);          /* full scrape */
+    assert_int_equal(http_get(port_of(f), "/metrics"), 404);         /* not found */
+    char big[1200];
+    memset(big, 'a', sizeof(big) - 1);
+    big[0] = '/';
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(http_get(port_of(f), big), 431); /* over http_max_request (1024) */
+    frontend_stop(fe);
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    assert_int_equal(st.udp_connect, 1);
+    assert_int_equal(st.udp_announce_ok, 0);
+    assert_int_equal(st.udp_announce_failed, 2);
+    assert_int_equal(st.udp_scrape_ok, 0);
+    assert_int_equal(st.udp_scrape_failed, 1);
+    assert_int_equal(st.udp_peers, 0);
+    assert_int_equal(st.http_announce_ok, 0);
+    assert_int_equal(st.http_announce_failed, 2);
+    assert_int_equal(st.http_scrape_ok, 0);
+    assert_int_equal(st.http_scrape_failed, 2);
+    frontend_errors_t e;
+    frontend_errors(fe, &e);
+    const uint64_t udp[FRONTEND_ERR_COUNT] = {[FRONTEND_ERR_BAD_REQUEST] = 1,
+                                              [FRONTEND_ERR_CONNECTION_ID] = 1,
+                                              [FRONTEND_ERR_BACKEND] = 2};
+    const uint64_t http[FRONTEND_ERR_COUNT] = {[FRONTEND_ERR_BAD_REQUEST] = 2,
+                                               [FRONTEND_ERR_NOT_FOUND] = 1,
+                                               [FRONTEND_ERR_BACKEND] = 2,
+                                               [FRONTEND_ERR_TOO_LARGE] = 1};
+    for (int r = 0; r < FRONTEND_ERR_COUNT; r++) {
+        assert_int_equal(e.n[FRONTEND_UDP][r], udp[r]);
+        assert_int_equal(e.n[FRONTEND_HTTP][r], http[r]);
+    }
+    assert_string_equal(frontend_err_name(FRONTEND_ERR_CONNECTION_ID), "connection_id");
+    assert_string_equal(frontend_err_name(FRONTEND_ERR_COUNT), "unknown");
+    frontend_destroy(&fe);
 }
 
 int main(void)
@@ -313,6 +567,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(backend_that_cannot_open_fails_frontend_new, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(every_counter_reaches_frontend_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(answered_requests_count_by_result_and_peers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(refusals_and_failures_count_by_reason, setup, teardown),
     };
     return cmocka_run_group_tests_name("fe_worker", tests, NULL, NULL);
 }
