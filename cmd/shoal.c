@@ -13,6 +13,10 @@
 #include "inproc.h"
 #include "keeper.h"
 #include "memberstore.h"
+#include "ops.h"
+#include "ops_access.h"
+#include "ops_fe.h"
+#include "ops_repo.h"
 #include "redisopts.h"
 #include "repo.h"
 #include "repoopts.h"
@@ -20,6 +24,7 @@
 #include "sweeper.h"
 
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +33,7 @@ typedef struct {
     feopts_t fe;     /* shared with shoal-gateway */
     repoopts_t repo; /* shared with shoal-node */
     redisopts_t redis;
+    opsopts_t ops; /* --admin, --admin-token-file */
     uint32_t snapshot_ms;
 } shoal_config_t;
 
@@ -47,6 +53,13 @@ static const opts_spec_t own_opts[] = {
  * snapshots, up to RESTORE_WAIT_MS.) */
 #define LIVE_CHECK_MS 300
 #define NO_ANSWER_MS  400
+
+/* The admin listener's default: loopback (its reads are open), one above the tracker's port. */
+#define ADMIN_DEFAULT "127.0.0.1:6970"
+
+/* A front-end worker that has not gone round its loop in this long is stuck: /healthz fails
+ * (workers turn at least once a second). */
+#define STALL_MS 10000
 
 /* The owner id written into snapshots and fences. */
 #define STANDALONE_ID "standalone"
@@ -105,13 +118,48 @@ typedef struct {
     frontend_t *fe;
     bool serving; /* frontend_start() succeeded */
     sweeper_t *sweeper;
-    access_t *access; /* the front end's access list; outlives it */
+    access_t *access;         /* the front end's access list; outlives it */
+    ops_access_t *access_api; /* its API, reload and (with --redis) Redis store */
+    ops_t *ops;               /* the admin listener; reads the parts above, set before it started */
+    atomic_bool ready;    /* serving, with the snapshots restored (or Redis found unreachable) */
+    uint32_t snapshot_ms; /* the keeper's period, for /healthz */
 } parts_t;
+
+static void collect(void *arg, metrics_t *m)
+{
+    parts_t *p = arg;
+    ops_fe_metrics(m, p->fe);
+    ops_access_metrics(m, p->access_api);
+    ops_repo_metrics(m, p->repo);
+    if (p->keeper)
+        ops_keeper_metrics(m, p->keeper);
+}
+
+static bool alive(void *arg, char *why, size_t len)
+{
+    parts_t *p = arg;
+    if (p->keeper && !ops_keeper_alive(p->keeper, p->snapshot_ms, why, len))
+        return false;
+    if (!atomic_load(&p->ready))
+        return true; /* restoring: the workers have not started */
+    return ops_fe_alive(p->fe, STALL_MS, why, len);
+}
+
+static bool ready(void *arg, char *why, size_t len)
+{
+    parts_t *p = arg;
+    if (atomic_load(&p->ready))
+        return true;
+    snprintf(why, len, "%s", p->keeper ? "restoring the snapshots" : "starting");
+    return false;
+}
 
 static int stop_all(parts_t *p, int rc)
 {
+    ops_destroy(&p->ops); /* first: its handlers read the other parts */
     sweeper_stop(&p->sweeper);
     frontend_destroy(&p->fe);
+    ops_access_destroy(&p->access_api);
     access_destroy(&p->access);
     keeper_destroy(&p->keeper);
     repo_destroy(&p->repo);
@@ -144,6 +192,7 @@ static bool restore_first(daemon_t *d, keeper_t *keeper)
 /* The planned stop: no more requests, the last snapshot, the counters, then free everything. */
 static int shut_down(parts_t *p)
 {
+    atomic_store(&p->ready, false); /* /readyz fails while the last snapshot is written */
     if (p->serving)
         frontend_stop(p->fe);
     sweeper_stop(&p->sweeper);
@@ -159,7 +208,10 @@ static int shut_down(parts_t *p)
 
 int main(int argc, char **argv)
 {
-    shoal_config_t cfg = {.snapshot_ms = 1000};
+    shoal_config_t cfg = {
+        .snapshot_ms = 1000,
+        .ops = {.admin = ADMIN_DEFAULT, .admin_token_file = ""},
+    };
     daemon_opts_defaults(&cfg.daemon);
     feopts_defaults(&cfg.fe);
     repoopts_defaults(&cfg.repo);
@@ -169,6 +221,7 @@ int main(int argc, char **argv)
     daemon_options(&d, feopts_spec(), offsetof(shoal_config_t, fe));
     daemon_options(&d, repoopts_spec(), offsetof(shoal_config_t, repo));
     daemon_options(&d, redisopts_spec(), offsetof(shoal_config_t, redis));
+    daemon_options(&d, opsopts_spec(), offsetof(shoal_config_t, ops));
     daemon_options(&d, OPTS_TABLE(own_opts), 0);
     int rc = daemon_parse(&d, "a fast BitTorrent tracker (UDP BEP 15, HTTP BEP 3/23/7/48)",
                           "shoal [options]", &cfg, sizeof(cfg), argc, argv);
@@ -194,7 +247,7 @@ int main(int argc, char **argv)
                  cfg.repo.peer_timeout, cfg.fe.interval);
     feopts_raise_fd_limit(cfg.fe.http_max_conns);
 
-    parts_t p = {0};
+    parts_t p = {.snapshot_ms = cfg.snapshot_ms};
     if (!(p.repo = repoopts_new_repo(&cfg.repo)))
         return daemon_fail(&d, 1, "out of memory creating the repository");
     fc.backend_open = inproc_open;
@@ -227,6 +280,21 @@ int main(int argc, char **argv)
 
     if (!(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
         return stop_all(&p, daemon_fail(&d, 1, "could not start the expiry thread"));
+    /* The admin listener answers from here on: /readyz says "restoring" until clients are. */
+    ops_config_t oc = {
+        .role = "shoal", .collect = collect, .alive = alive, .ready = ready, .arg = &p};
+    if (!(p.ops = ops_new(&cfg.ops, &oc, err, sizeof(err))))
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    if (!(p.access_api = ops_access_open(p.access, cfg.fe.access_list, cfg.redis.redis, prefix, err,
+                                         sizeof(err))))
+        return stop_all(&p, daemon_fail(&d, 2, "access list: %s", err));
+    if (ops_repo_routes(ops_admin(p.ops), p.repo) != 0 ||
+        ops_access_routes(ops_admin(p.ops), p.access_api) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "admin: route table full"));
+    if (ops_start(p.ops, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    ops_reload_t reload = {.d = &d, .ops = p.ops, .access = p.access_api};
+    daemon_on_reload(&d, ops_access_on_reload, &reload);
     if (p.keeper) {
         if (keeper_start(p.keeper) != 0)
             return stop_all(&p, daemon_fail(&d, 1, "could not start the snapshot thread"));
@@ -236,10 +304,13 @@ int main(int argc, char **argv)
     if (frontend_start(p.fe, err, sizeof(err)) != 0)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
     p.serving = true;
-    char where[512];
+    atomic_store(&p.ready, true);
+    char where[512], admin[128];
     frontend_describe(p.fe, where, sizeof(where));
-    slog_msg(SLOG_INFO, "shoal %s serving %s with %u workers, %zu stripes%s", SHOAL_VERSION, where,
-             cfg.fe.workers, repo_stripes(p.repo), p.keeper ? ", snapshots in redis" : "");
+    ops_describe(p.ops, admin, sizeof(admin));
+    slog_msg(SLOG_INFO, "shoal %s serving %s with %u workers, %zu stripes%s; admin %s",
+             SHOAL_VERSION, where, cfg.fe.workers, repo_stripes(p.repo),
+             p.keeper ? ", snapshots in redis" : "", admin);
 
     while (daemon_wait(&d, 0) != DAEMON_STOP)
         ;

@@ -16,6 +16,9 @@
 #include "membership.h"
 #include "mono.h"
 #include "nodesrv.h"
+#include "ops.h"
+#include "ops_cluster.h"
+#include "ops_repo.h"
 #include "rconn.h"
 #include "redisopts.h"
 #include "repo.h"
@@ -42,6 +45,7 @@ typedef struct {
     uint32_t member_ttl_ms;
     uint32_t snapshot_ms;
     uint32_t numwant;
+    opsopts_t ops; /* --admin, --admin-token-file */
 } node_config_t;
 
 #define OPT(...) OPTS_SPEC(node_config_t, __VA_ARGS__)
@@ -64,6 +68,11 @@ static const opts_spec_t node_opts[] = {
     OPT("numwant", "N", OPTS_UINT, numwant, 0, SHOAL_NUMWANT_MAX,
         "peers per reply when the request does not say"),
 };
+
+/* --admin's default: loopback, the --bind port + 1000 (7001 -> 8001), so nodes sharing a host
+ * (the README's local cluster) do not clash. */
+#define ADMIN_AUTO        "auto"
+#define ADMIN_PORT_OFFSET 1000
 
 static void report_expired(void *arg, size_t removed)
 {
@@ -163,10 +172,133 @@ typedef struct {
     keeper_t *keeper;
     nodesrv_t *srv;
     sweeper_t *sweeper;
+    ops_t *ops; /* the admin listener; reads the parts above, set before it started */
+    const char *id;
+    bool from_redis;
+    uint32_t heartbeat_ms, snapshot_ms; /* the loops' periods, for /healthz */
+    atomic_bool leaving;                /* a planned stop began: not ready any more */
 } parts_t;
+
+static void node_metrics(metrics_t *m, nodesrv_t *srv)
+{
+    nodesrv_stats_t s;
+    nodesrv_stats(srv, &s);
+    metrics_family(m, "shoal_node_batches_total", METRICS_COUNTER,
+                   "request batches served (from gateways)");
+    metrics_addu(m, "shoal_node_batches_total", s.batches, NULL);
+    metrics_family(m, "shoal_node_requests_total", METRICS_COUNTER,
+                   "requests served from the batches, by kind and result");
+    metrics_addu(m, "shoal_node_requests_total", s.announces, "kind", "announce", "result", "ok",
+                 NULL);
+    metrics_addu(m, "shoal_node_requests_total", s.scrapes, "kind", "scrape", "result", "ok", NULL);
+    metrics_addu(m, "shoal_node_requests_total", s.moved, "kind", "any", "result", "moved", NULL);
+    metrics_addu(m, "shoal_node_requests_total", s.errors, "kind", "any", "result", "error", NULL);
+    metrics_addu(m, "shoal_node_requests_total", s.lookups, "kind", "lookup", "result", "ok", NULL);
+    metrics_family(m, "shoal_node_garbage_total", METRICS_COUNTER,
+                   "messages dropped on the node's socket: bad frames or undecodable");
+    metrics_addu(m, "shoal_node_garbage_total", s.garbage, NULL);
+    metrics_family(m, "shoal_node_replies_dropped_total", METRICS_COUNTER,
+                   "reply batches that could not be queued toward their gateway");
+    metrics_addu(m, "shoal_node_replies_dropped_total", s.replies_dropped, NULL);
+}
+
+static void collect(void *arg, metrics_t *m)
+{
+    parts_t *p = arg;
+    node_metrics(m, p->srv);
+    ops_repo_metrics(m, p->repo);
+    ops_membership_metrics(m, p->members);
+    if (p->keeper)
+        ops_keeper_metrics(m, p->keeper);
+}
+
+static bool alive(void *arg, char *why, size_t len)
+{
+    parts_t *p = arg;
+    return ops_membership_alive(p->members, p->heartbeat_ms, why, len) &&
+           (!p->keeper || ops_keeper_alive(p->keeper, p->snapshot_ms, why, len));
+}
+
+/* Ready: a member of the table in use, and with snapshots, holding every partition the table
+ * gives it (acquired and restored). */
+static bool ready(void *arg, char *why, size_t len)
+{
+    parts_t *p = arg;
+    if (atomic_load(&p->leaving)) {
+        snprintf(why, len, "stopping");
+        return false;
+    }
+    const partition_table_t *t = membership_current(p->members);
+    bool member = t && partition_table_find(t, p->id) >= 0;
+    membership_release(p->members, &t);
+    if (!member) {
+        snprintf(why, len, "not in the member table yet");
+        return false;
+    }
+    if (!p->keeper)
+        return true;
+    keeper_stats_t ks;
+    keeper_stats(p->keeper, &ks);
+    if (ks.held < ks.owned) {
+        snprintf(why, len,
+                 "holding %u of the %u partitions it owns (%u waiting for their previous "
+                 "owner, %u taken by another node)",
+                 ks.held, ks.owned, ks.waiting, ks.blocked);
+        return false;
+    }
+    return true;
+}
+
+static void get_cluster(void *arg, const admin_req_t *req, admin_reply_t *reply)
+{
+    (void)req;
+    parts_t *p = arg;
+    json_t *view = json_pack("{s:s}", "id", p->id);
+    if (view && p->keeper) {
+        keeper_stats_t ks;
+        keeper_stats(p->keeper, &ks);
+        json_object_set_new(view, "partitions",
+                            json_pack("{s:i,s:i,s:i,s:i}", "owned", (int)ks.owned, "held",
+                                      (int)ks.held, "waiting", (int)ks.waiting, "blocked",
+                                      (int)ks.blocked));
+    }
+    ops_cluster_reply(reply, p->members, "shoal-node", p->from_redis, view);
+}
+
+/* "auto": 127.0.0.1 and the --bind port + ADMIN_PORT_OFFSET. Returns 0, or -1 with err. */
+static int admin_auto(const char *bind, char *out, size_t outlen, char *err, size_t errlen)
+{
+    const char *colon = strrchr(bind, ':');
+    char *end;
+    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || *end || port == 0 || port + ADMIN_PORT_OFFSET > 65535) {
+        snprintf(err, errlen,
+                 "--admin auto: cannot derive a port from --bind %s (port + %d): give --admin "
+                 "ADDR:PORT or off",
+                 bind, ADMIN_PORT_OFFSET);
+        return -1;
+    }
+    snprintf(out, outlen, "127.0.0.1:%lu", port + ADMIN_PORT_OFFSET);
+    return 0;
+}
+
+/* SIGHUP: the config file again (log level and format apply live; the rest is reported as
+ * needing a restart), then the admin token. */
+typedef struct {
+    daemon_t *d;
+    parts_t *p;
+} reload_t;
+
+static void on_reload(void *arg)
+{
+    reload_t *r = arg;
+    daemon_reload(r->d, NULL, NULL);
+    ops_reload(r->p->ops);
+}
 
 static int stop_all(parts_t *p, int rc)
 {
+    ops_destroy(&p->ops); /* first: its handlers read the other parts */
     sweeper_stop(&p->sweeper);
     nodesrv_destroy(&p->srv);
     if (p->members)
@@ -192,6 +324,7 @@ int main(int argc, char **argv)
         .member_ttl_ms = MEMBERSHIP_TTL_MS_DEFAULT,
         .snapshot_ms = 1000,
         .numwant = SHOAL_NUMWANT_DEF,
+        .ops = {.admin = ADMIN_AUTO, .admin_token_file = ""},
     };
     daemon_opts_defaults(&cfg.daemon);
     repoopts_defaults(&cfg.repo);
@@ -201,6 +334,7 @@ int main(int argc, char **argv)
     daemon_options(&d, OPTS_TABLE(node_opts), 0);
     daemon_options(&d, repoopts_spec(), offsetof(node_config_t, repo));
     daemon_options(&d, redisopts_spec(), offsetof(node_config_t, redis));
+    daemon_options(&d, opsopts_spec(), offsetof(node_config_t, ops));
     int rc = daemon_parse(
         &d, "a partition-owning node of a shoal tracker cluster",
         "shoal-node --id ID (--redis redis://HOST:PORT | --nodes ID=tcp://H:P,..) [options]", &cfg,
@@ -225,8 +359,18 @@ int main(int argc, char **argv)
                            "that gateways can reach",
                            cfg.bind);
 
+    char admin_addr[64];
+    if (strcmp(cfg.ops.admin, ADMIN_AUTO) == 0) {
+        if (admin_auto(cfg.bind, admin_addr, sizeof(admin_addr), err, sizeof(err)) != 0)
+            return daemon_fail(&d, 2, "%s", err);
+        cfg.ops.admin = admin_addr;
+    }
+
     daemon_block_signals(&d); /* before any thread starts, so every thread inherits the mask */
-    parts_t p = {0};
+    parts_t p = {.id = cfg.id,
+                 .from_redis = *cfg.redis.redis != '\0',
+                 .heartbeat_ms = cfg.heartbeat_ms,
+                 .snapshot_ms = cfg.snapshot_ms};
     node_ctx_t ctx = {.self_id = cfg.id};
     membership_config_t mc = {
         .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
@@ -283,20 +427,32 @@ int main(int argc, char **argv)
         return stop_all(&p, daemon_fail(&d, 2, "%s", err));
     if (reg < 0)
         slog_msg(SLOG_WARN, "membership: cannot register yet (%s); retrying every heartbeat", err);
+    ops_config_t oc = {
+        .role = "shoal-node", .collect = collect, .alive = alive, .ready = ready, .arg = &p};
+    if (!(p.ops = ops_new(&cfg.ops, &oc, err, sizeof(err))))
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    if (ops_repo_routes(ops_admin(p.ops), p.repo) != 0 ||
+        admin_route(ops_admin(p.ops), "GET", "/api/v1/cluster", 0, get_cluster, &p) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "admin: route table full"));
     err[0] = '\0';
+    if (ops_start(p.ops, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
+    reload_t reload = {.d = &d, .p = &p};
+    daemon_on_reload(&d, on_reload, &reload);
     if (nodesrv_start(p.srv, err, sizeof(err)) != 0 || membership_start(p.members) != 0 ||
         (p.keeper && keeper_start(p.keeper) != 0) ||
         !(p.sweeper = sweeper_start(p.repo, cfg.repo.peer_timeout, report_expired, NULL)))
         return stop_all(&p,
                         daemon_fail(&d, 1, "could not start: %s", *err ? err : "thread creation"));
-    char shown[RCONN_URL_MAX + 4];
+    char shown[RCONN_URL_MAX + 4], admin[128];
+    ops_describe(p.ops, admin, sizeof(admin));
     slog_msg(SLOG_INFO,
              "shoal-node %s id %s serving %s (advertised %s) with %u workers, %zu stripes, "
-             "membership %s, snapshots %s",
+             "membership %s, snapshots %s, admin %s",
              SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
              repo_stripes(p.repo),
              *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "static",
-             p.keeper ? "on" : "off");
+             p.keeper ? "on" : "off", admin);
 
     garbage_log_t glog = {.backoff = {.first_ms = 1000, .max_ms = 64000}};
     char other[PARTITION_ENDPOINT_MAX];
@@ -320,6 +476,7 @@ int main(int argc, char **argv)
     /* A planned handover: say we are leaving (acquirers then wait for our snapshots), leave the
      * member set so gateways route elsewhere while we still answer, then write every partition
      * with the release mark (answering "moved" from then on), then stop. */
+    atomic_store(&p.leaving, true);
     if (p.keeper)
         keeper_leave(p.keeper);
     membership_stop(p.members);
