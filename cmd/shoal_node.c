@@ -228,10 +228,13 @@ static bool ready(void *arg, char *why, size_t len)
         snprintf(why, len, "stopping");
         return false;
     }
+    /* What the table in use gives this node, not what the keeper has seen so far: right after a
+     * join the keeper may not have read the new table yet (it owns 0, holds 0). */
     const partition_table_t *t = membership_current(p->members);
-    bool member = t && partition_table_find(t, p->id) >= 0;
+    int me = t ? partition_table_find(t, p->id) : -1;
+    uint32_t mine = me >= 0 ? partition_table_load(t, (size_t)me) : 0;
     membership_release(p->members, &t);
-    if (!member) {
+    if (me < 0) {
         snprintf(why, len, "not in the member table yet");
         return false;
     }
@@ -239,11 +242,11 @@ static bool ready(void *arg, char *why, size_t len)
         return true;
     keeper_stats_t ks;
     keeper_stats(p->keeper, &ks);
-    if (ks.held < ks.owned) {
+    if (ks.held < mine) {
         snprintf(why, len,
-                 "holding %u of the %u partitions it owns (%u waiting for their previous "
-                 "owner, %u taken by another node)",
-                 ks.held, ks.owned, ks.waiting, ks.blocked);
+                 "holding %u of the %u partitions the table gives it (%u waiting for their "
+                 "previous owner, %u taken by another node)",
+                 ks.held, mine, ks.waiting, ks.blocked);
         return false;
     }
     return true;
