@@ -191,7 +191,10 @@ void ops_access_on_reload(void *arg)
 
 bool ops_access_apply(ops_access_t *self, daemon_t *d, const opts_spec_t *s, const void *fresh)
 {
-    const char *value = *(const char *const *)((const char *)fresh + s->offset);
+    /* Read as a string only once s is known to be one of these two (s may be any option). */
+    const char *value = NULL;
+    if (strcmp(s->name, "access-mode") == 0 || strcmp(s->name, "access-list") == 0)
+        value = *(const char *const *)(const void *)((const char *)fresh + s->offset);
     if (strcmp(s->name, "access-mode") == 0) {
         access_mode_t mode;
         if (access_mode_parse(value, &mode) != 0)

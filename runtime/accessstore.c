@@ -129,10 +129,8 @@ static int edit(redisContext *c, const char *prefix, const uint8_t h[ASET_HASH_L
     const char *op = strcmp(cmd, "SADD") == 0 ? "+" : "-";
     const char *argv[] = {"EVAL", edit_lua, "3", set, ver, log, (const char *)h, cmd, op, keep};
     size_t argl[10];
-    for (int i = 0; i < 10; i++)
-        argl[i] = strlen(argv[i]);
-    argl[1] = sizeof(edit_lua) - 1;
-    argl[6] = ASET_HASH_LEN;
+    for (int i = 0; i < 10; i++) /* h (argv[6]) is 20 raw bytes: never strlen() it */
+        argl[i] = i == 6 ? ASET_HASH_LEN : i == 1 ? sizeof(edit_lua) - 1 : strlen(argv[i]);
     redisReply *r = redisCommandArgv(c, 10, argv, argl);
     if (rconn_failed(c, r, cmd, err, errlen))
         return done_with(r, -1);

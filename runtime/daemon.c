@@ -231,24 +231,25 @@ void daemon_config_adopt(daemon_t *d, const void *fresh_cfg, const opts_spec_t *
 
 bool daemon_apply_own(daemon_t *d, const void *fresh_cfg, const opts_spec_t *s)
 {
+    /* Only these two options are read, and only as the strings they are (s may be any option:
+     * a number's field is not a pointer). */
     const daemon_opts_t *o = own_opts(d, fresh_cfg);
-    const char *value = *(const char *const *)(const void *)((const char *)fresh_cfg + s->offset);
     if (s->offset == d->opts_base + offsetof(daemon_opts_t, log_level)) {
         slog_level_t level;
         if (slog_level_parse(o->log_level, &level) != 0)
             return false; /* daemon_reparse() checked it */
         /* The line is info: written at whichever of the two levels shows it. */
         if (level < SLOG_INFO)
-            slog_msg(SLOG_INFO, "reload: --%s is now %s", s->name, value);
+            slog_msg(SLOG_INFO, "reload: --%s is now %s", s->name, o->log_level);
         slog_set_level(level);
         if (level >= SLOG_INFO)
-            slog_msg(SLOG_INFO, "reload: --%s is now %s", s->name, value);
+            slog_msg(SLOG_INFO, "reload: --%s is now %s", s->name, o->log_level);
     } else if (s->offset == d->opts_base + offsetof(daemon_opts_t, log_format)) {
         slog_format_t format;
         if (slog_format_parse(o->log_format, &format) != 0)
             return false;
         slog_set_format(format);
-        slog_msg(SLOG_INFO, "reload: --%s is now %s", s->name, value);
+        slog_msg(SLOG_INFO, "reload: --%s is now %s", s->name, o->log_format);
     } else {
         return false;
     }
