@@ -141,9 +141,11 @@ static void drop_ctx(accesssync_t *self)
     }
 }
 
-/* Build a set of hashes[0..n) and hand it over as version v; keep hashes (ours now) as last. */
-static int deliver(accesssync_t *self, uint8_t *hashes, size_t n, uint64_t v, char *err,
-                   size_t errlen)
+/* Build a set of hashes[0..n) and hand it over as version v; keep hashes (ours now) as last.
+ * from_log: built from the change log. The counters move together, before on_set, so a caller
+ * that saw a set in on_set and then reads the stats finds it counted, and counted right. */
+static int deliver(accesssync_t *self, uint8_t *hashes, size_t n, uint64_t v, bool from_log,
+                   char *err, size_t errlen)
 {
     aset_builder_t *b = aset_builder_new();
     for (size_t i = 0; b && i < n; i++) {
@@ -164,6 +166,8 @@ static int deliver(accesssync_t *self, uint8_t *hashes, size_t n, uint64_t v, ch
     size_t count = aset_count(set);
     pthread_mutex_lock(&self->mu);
     self->stats.loads++;
+    if (from_log)
+        self->stats.deltas++;
     self->stats.version = v;
     self->stats.entries = count;
     self->stats.loaded = true;
@@ -227,7 +231,7 @@ static int absent(accesssync_t *self, bool *need_load, char *err, size_t errlen)
         return 1;
     }
     if (!self->delivered) {
-        if (deliver(self, NULL, 0, 0, err, errlen) != 0)
+        if (deliver(self, NULL, 0, 0, false, err, errlen) != 0)
             return -1;
         *need_load = false; /* "no list" was read in full: the log starts from it */
     }
@@ -274,12 +278,7 @@ static int apply_changes(accesssync_t *self, const accessstore_change_t *ch, siz
             memcpy(next + m++ * ASET_HASH_LEN, fin[j].hash, ASET_HASH_LEN);
     }
     aset_free(&removed);
-    if (deliver(self, next, m, v, err, errlen) != 0)
-        return -1;
-    pthread_mutex_lock(&self->mu);
-    self->stats.deltas++;
-    pthread_mutex_unlock(&self->mu);
-    return 0;
+    return deliver(self, next, m, v, true, err, errlen);
 }
 
 /* One poll. Returns 0 (wait a poll), 1 (run again at once), or -1 (why in err). */
@@ -337,7 +336,7 @@ static int cycle(accesssync_t *self, bool *need_load, char *err, size_t errlen)
         return 1;
     }
     int64_t t1 = mono_ms();
-    if (deliver(self, hashes, n, v, err, errlen) != 0)
+    if (deliver(self, hashes, n, v, false, err, errlen) != 0)
         return -1;
     *need_load = false;
     say(self, SLOG_DEBUG,

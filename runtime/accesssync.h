@@ -110,10 +110,13 @@ int accesssync_remove(accesssync_t *self, const uint8_t h[ASET_HASH_LEN], uint64
 int accesssync_replace(accesssync_t *self, const uint8_t *hashes, size_t n, uint64_t *version,
                        char *err, size_t errlen);
 
-/* A snapshot of the counters. Any thread. */
+/* A snapshot of the counters. Any thread. A set is counted (loads, deltas if it came from the
+ * change log, version, entries) before on_set gets it, all in one step: a snapshot taken after
+ * on_set returned counts that set, and never a set without its kind. */
 void accesssync_stats(accesssync_t *self, accesssync_stats_t *out);
 
-/* Stop the poller and wait for it (at most one Redis timeout). Idempotent. */
+/* Stop the poller and wait for it to finish its current poll (each of its Redis calls bounded by
+ * timeout_ms; a full read of a big list is many calls). Idempotent. */
 void accesssync_stop(accesssync_t *self);
 
 /* Stop, close both connections, free, then set *self_p to NULL. NULL-safe. */
