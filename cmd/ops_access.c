@@ -59,6 +59,24 @@ static void digest(const uint8_t *hashes, size_t n, uint8_t out[crypto_genericha
     crypto_generichash(out, crypto_generichash_BYTES, hashes, n * ASET_HASH_LEN, NULL, 0);
 }
 
+/* The hashes access serves now, sorted (at start: the file's, as feopts_access_new() loaded
+ * it); NULL if memory runs out. */
+static uint8_t *current_hashes(access_t *access, size_t *n)
+{
+    size_t count = access_count(access);
+    uint8_t(*out)[ASET_HASH_LEN] = malloc(count ? count * ASET_HASH_LEN : 1);
+    *n = 0;
+    while (out && *n < count) {
+        size_t got = access_list(access, *n, out + *n, count - *n);
+        if (got == 0)
+            break;
+        *n += got;
+    }
+    if (out)
+        qsort(out, *n, ASET_HASH_LEN, cmp_hash);
+    return (uint8_t *)out;
+}
+
 ops_access_t *ops_access_new(const ops_access_config_t *cfg, char *err, size_t errlen)
 {
     ops_access_t *self = calloc(1, sizeof(*self));
@@ -69,8 +87,21 @@ ops_access_t *ops_access_new(const ops_access_config_t *cfg, char *err, size_t e
     }
     self->access = cfg->access;
     pthread_mutex_init(&self->lock, NULL);
-    if (!cfg->redis_url)
+    /* The file's list, already in force (feopts_access_new read it): its digest, so that a
+     * SIGHUP reads the file again only once it changed, and with Redis the cluster's seed. */
+    size_t n = 0;
+    uint8_t *hashes = current_hashes(self->access, &n);
+    if (!hashes) {
+        err_set(err, errlen, "out of memory");
+        ops_access_destroy(&self);
+        return NULL;
+    }
+    if (*self->list_file)
+        digest(hashes, n, self->file_digest);
+    if (!cfg->redis_url) {
+        free(hashes);
         return self;
+    }
     accesssync_config_t sc = {
         .redis_url = cfg->redis_url,
         .prefix = cfg->prefix,
@@ -79,32 +110,12 @@ ops_access_t *ops_access_new(const ops_access_config_t *cfg, char *err, size_t e
         .set_arg = self,
         .log = cfg->log,
     };
-    if (!(self->sync = accesssync_new(&sc, err, errlen))) {
-        ops_access_destroy(&self);
-        return NULL;
-    }
-    /* The file (already loaded into access by feopts_access_new) seeds a cluster without a list. */
-    if (*self->list_file) {
-        aset_t *set = NULL;
-        size_t n = 0;
-        uint8_t *hashes = NULL;
-        int rc = access_load_file(self->list_file, &set, err, errlen);
-        if (rc == 0 && !(hashes = set_hashes(set, &n))) {
-            err_set(err, errlen, "out of memory");
-            rc = -1;
-        }
-        if (rc == 0)
-            digest(hashes, n, self->file_digest);
-        if (rc == 0)
-            rc = accesssync_seed(self->sync, hashes, n, err, errlen);
-        free(hashes);
-        aset_free(&set);
-        if (rc != 0) {
-            ops_access_destroy(&self);
-            return NULL;
-        }
-    }
-    if (accesssync_start(self->sync, err, errlen) != 0) {
+    /* The file seeds a cluster that has no list yet. */
+    int rc = (self->sync = accesssync_new(&sc, err, errlen)) ? 0 : -1;
+    if (rc == 0 && *self->list_file)
+        rc = accesssync_seed(self->sync, hashes, n, err, errlen);
+    free(hashes);
+    if (rc != 0 || accesssync_start(self->sync, err, errlen) != 0) {
         ops_access_destroy(&self);
         return NULL;
     }

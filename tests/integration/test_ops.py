@@ -291,12 +291,25 @@ def token_and_local_access_list():
     eq(s.json("/api/v1/access")["entries"], 2, "two entries")
     s.json(path, method="DELETE", token=TOKEN)
     eq(udp_announce(s.port, other, 4)[0], ACT_ERROR, "refused again once unlisted")
+    # A SIGHUP for nothing (the file unchanged) keeps the API's edits; a changed file replaces
+    # the list.
+    s.json(path, method="PUT", body=b"", token=TOKEN)
+    s.proc.send(signal.SIGHUP)
+    check(clusterlib.wait_for_log(s.proc, "reload: nothing changed", 5), "first reload logged")
+    eq(udp_announce(s.port, other, 5)[0], 1, "an API edit survives a reload of an unchanged file")
+    third = h()
+    write("allow.list", "%s\n%s\n" % (listed.hex(), third.hex()))
+    s.proc.send(signal.SIGHUP)
+    check(clusterlib.wait_for_log(s.proc, "access list read again: 2 entries", 5),
+          "the changed file is read: %s" % s.proc.log()[-800:])
+    eq(udp_announce(s.port, third, 6)[0], 1, "listed in the new file")
+    eq(udp_announce(s.port, other, 7)[0], ACT_ERROR, "the new file replaced the API's edit")
     m = s.metrics_text()
     promtool(m, "shoal with an access list")
-    check(value(m, "shoal_access_checks_total", result="refused") >= 2, "refusals counted")
-    wait_value(s, "shoal_errors_total", 2, protocol="udp", reason="access_list")
-    wait_value(s, "shoal_requests_total", 2, protocol="udp", action="announce", result="failed")
-    wait_value(s, "shoal_requests_total", 2, protocol="udp", action="announce", result="ok")
+    check(value(m, "shoal_access_checks_total", result="refused") >= 3, "refusals counted")
+    wait_value(s, "shoal_errors_total", 3, protocol="udp", reason="access_list")
+    wait_value(s, "shoal_requests_total", 3, protocol="udp", action="announce", result="failed")
+    wait_value(s, "shoal_requests_total", 4, protocol="udp", action="announce", result="ok")
     eq(value(m, "shoal_access_mode", mode="allow"), 1.0, "mode gauge")
 
 
