@@ -247,15 +247,32 @@ def need_anycast():
 # ---- UDP by hand: a new source port per request, as flows that ECMP hashes apart ----
 
 
+USED_SOURCE_PORTS = set()
+
+
+def new_flow(host, port):
+    """A UdpTracker on a source port this test has not used before: a new flow, so the NAT rule
+    decides afresh (conntrack remembers a 5-tuple's first choice for 30 s after its last packet,
+    which would keep a reused port on a gateway whose route was withdrawn)."""
+    for _ in range(100):
+        c = trackerclient.UdpTracker(host, port, timeout=1.0)
+        sport = c.sock.getsockname()[1]
+        if sport not in USED_SOURCE_PORTS:
+            USED_SOURCE_PORTS.add(sport)
+            return c
+        c.close()
+    raise RuntimeError("no unused source port in 100 tries")
+
+
 def udp_connect(host, port):
-    with trackerclient.UdpTracker(host, port, timeout=1.0) as c:
+    with new_flow(host, port) as c:
         return c.connect()
 
 
 def udp_announce(host, port, cid, info_hash, peer_port):
     """Announce with connection id cid from a fresh source port: ("ok", reply dict) or
     ("error", message)."""
-    with trackerclient.UdpTracker(host, port, timeout=1.0) as c:
+    with new_flow(host, port) as c:
         tid, reply = c.announce_raw(info_hash, b"-SD0001-" + os.urandom(6).hex()[:12].encode(),
                                     peer_port, conn_id=cid, left=100)
         if struct.unpack(">I", reply[:4])[0] == trackerclient.ACT_ERROR:
