@@ -117,6 +117,36 @@ static const char *find_config(const daemon_t *d, const void *cfg, size_t cfg_si
     return path && *path ? path : NULL;
 }
 
+/* Warn about SHOAL_* variables that are no option of this program: a misspelt one
+ * (SHOAL_MEMROY) would otherwise be ignored without a word. Variables of the project's scripts
+ * (tests/run.sh and the test suites) are SHOAL_ too: they are named in the line, not refused. */
+static void warn_unknown_env(const daemon_t *d)
+{
+    char unknown[512] = "";
+    size_t used = 0, count = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "SHOAL_", 6) != 0)
+            continue;
+        size_t len = strcspn(*e, "=");
+        bool known = false;
+        for (size_t i = 0; i < d->n_spec && !known; i++) {
+            char name[128];
+            opts_env_name(d->spec[i].name, name, sizeof(name));
+            known = strlen(name) == len && strncmp(*e, name, len) == 0;
+        }
+        if (known)
+            continue;
+        count++;
+        int k = snprintf(unknown + used, sizeof(unknown) - used, "%s%.*s", used ? ", " : "",
+                         (int)len, *e);
+        if (k > 0 && (size_t)k < sizeof(unknown) - used)
+            used += (size_t)k;
+    }
+    if (count)
+        slog_msg(SLOG_WARN, "environment: %s %s no option of %s (ignored; see --help)", unknown,
+                 count == 1 ? "is" : "are", d->prog);
+}
+
 int daemon_parse(daemon_t *d, const char *about, const char *usage, void *cfg, size_t cfg_size,
                  int argc, char **argv)
 {
@@ -156,6 +186,7 @@ int daemon_parse(daemon_t *d, const char *about, const char *usage, void *cfg, s
     }
     slog_set_level(level);
     slog_set_format(format);
+    warn_unknown_env(d);
     return -1;
 }
 

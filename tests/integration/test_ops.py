@@ -406,6 +406,20 @@ def bad_config_lines_are_refused_with_file_and_line():
 
 
 @test
+def a_misspelt_environment_variable_is_named():
+    env = dict(os.environ, SHOAL_PEER_TIMOUT="600", SHOAL_INTERVAL="900")
+    addr = "127.0.0.1:%d" % free_port()
+    p = Proc("envtypo", [EXE["shoal"], "--udp", addr, "--http", "off", "--admin", "off"], env=env)
+    PROCS.append(p)
+    check(clusterlib.wait_for_log(p, "serving", 10), "started: %s" % p.log()[-500:])
+    line = [ln for ln in p.log().splitlines() if "environment:" in ln]
+    check(line and " warn " in line[0] and "SHOAL_PEER_TIMOUT" in line[0]
+          and "SHOAL_INTERVAL" not in line[0], "a warning names the unknown variable only: %r"
+          % line)
+    eq(p.terminate(10), 0, "exit code")
+
+
+@test
 def print_config_round_trip():
     for exe, args in [(EXE["shoal"], ["--interval", "900", "--access-mode", "deny"]),
                       (EXE["gateway"], ["--nodes", "n1=tcp://127.0.0.1:7001"]),
