@@ -75,7 +75,7 @@ state_dir=$(cd "$state_dir" && pwd)
 conf="$state_dir/cluster.conf"
 
 nodes=3 gateways=2 gateway_addrs="" host=127.0.0.1 port=6969 node_port=7001 admin_port=6971 redis_port=6380
-redis_url="" cluster=shoal workers=1 build_dir=build/release timeout=30 deps=1
+redis_ext="" cluster=shoal workers=1 build_dir=build/release timeout=30 deps=1
 gateway_args=() node_args=()
 # shellcheck disable=SC1090
 [ -f "$conf" ] && . "$conf"
@@ -102,7 +102,7 @@ while [ $# -gt 0 ]; do
     --node-port) node_port=$val ;;
     --admin-port) admin_port=$val ;;
     --redis-port) redis_port=$val ;;
-    --redis) redis_url=$val ;;
+    --redis) redis_ext=$val ;;
     --cluster) cluster=$val ;;
     --workers) workers=$val ;;
     --build-dir) build_dir=$val ;;
@@ -128,16 +128,18 @@ if [ -n "$gateway_addrs" ] && [ "$(tr ',' '\n' <<<"$gateway_addrs" | grep -c .)"
 fi
 case "$build_dir" in /*) ;; *) build_dir="$root/$build_dir" ;; esac
 bin="$build_dir/cmd"
-[ -n "$redis_url" ] || redis_url="redis://$host:$redis_port"
+# A Redis of the user's (--redis URL) is used as it is and never started or stopped here.
+redis_url=${redis_ext:-redis://$host:$redis_port}
+own_redis=1
+[ -z "$redis_ext" ] || own_redis=0
 secret_file="$state_dir/secret"
 
 save_conf() {
     {
         printf 'nodes=%q gateways=%q gateway_addrs=%q host=%q port=%q node_port=%q admin_port=%q\n' \
             "$nodes" "$gateways" "$gateway_addrs" "$host" "$port" "$node_port" "$admin_port"
-        printf 'redis_port=%q redis_url=%q cluster=%q workers=%q build_dir=%q timeout=%q\n' \
-            "$redis_port" "$redis_url" "$cluster" "$workers" "$build_dir" "$timeout"
-        printf 'own_redis=%q\n' "$own_redis"
+        printf 'redis_port=%q redis_ext=%q cluster=%q workers=%q build_dir=%q timeout=%q\n' \
+            "$redis_port" "$redis_ext" "$cluster" "$workers" "$build_dir" "$timeout"
         printf 'gateway_args=('
         [ ${#gateway_args[@]} -eq 0 ] || printf '%q ' "${gateway_args[@]}"
         printf ')\nnode_args=('
@@ -150,7 +152,7 @@ save_conf() {
 # ---- processes: NAME -> pid file, log, expected binary, admin port ----
 
 names() {
-    [ "${own_redis:-1}" = 1 ] && echo redis
+    [ "$own_redis" = 1 ] && echo redis
     for ((i = 1; i <= nodes; i++)); do echo "node-n$i"; done
     for ((i = 1; i <= gateways; i++)); do echo "gateway-$i"; done
 }
@@ -199,7 +201,7 @@ live_pid() {
     [ -f "$f" ] || return 1
     read -r pid <"$f" 2>/dev/null || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    running "$pid" || return 1
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
     case "$1" in
     redis) want=$real_redis ;;
@@ -208,6 +210,15 @@ live_pid() {
     esac
     [ "${exe% (deleted)}" = "$want" ] || return 1
     echo "$pid"
+}
+
+# True while PID runs: not gone and not a zombie (our processes are re-parented to init, which
+# may reap them late, and kill -0 succeeds on a zombie).
+running() {
+    local stat
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
 }
 
 # HTTP status of GET http://ADDR:PORT/PATH (000 if nothing answers), with bash's /dev/tcp and a
@@ -270,7 +281,7 @@ stop() {
     while :; do
         left=()
         for np in ${pids[@]+"${pids[@]}"}; do
-            kill -0 "${np#*:}" 2>/dev/null && left+=("$np")
+            running "${np#*:}" && left+=("$np")
         done
         [ ${#left[@]} -eq 0 ] || [ $SECONDS -ge $deadline ] && break
         sleep 0.1
@@ -298,7 +309,7 @@ print_where() {
         [ "$name" = redis ] && continue
         echo "  $name  http://$(admin_of "$name")/"
     done
-    echo "redis: $redis_url${own_redis:+$([ "$own_redis" = 1 ] || echo ' (yours, not started here)')}"
+    echo "redis: $redis_url$([ "$own_redis" = 1 ] || echo ' (yours: not started or stopped here)')"
     echo "logs, pid files, secret: $state_dir/"
     echo "stop: deploy/cluster.sh down$([ "$state_dir" = "$root/build/cluster" ] || echo " --state-dir $state_dir")"
 }
@@ -317,9 +328,9 @@ status)
     for name in $(names); do
         if pid=$(live_pid "$name"); then
             if ready "$name"; then r=ready; else r="NOT READY"; bad=1; fi
-            printf '%-12s pid %-8s %-10s %s\n' "$name" "$pid" "$r" "$state_dir/$name.log"
+            printf '%-12s pid %-8s %-11s %s\n' "$name" "$pid" "$r" "$state_dir/$name.log"
         else
-            printf '%-12s %-12s %-10s %s\n' "$name" "-" "NOT RUNNING" "$state_dir/$name.log"
+            printf '%-12s %-12s %-11s %s\n' "$name" "-" "NOT RUNNING" "$state_dir/$name.log"
             bad=1
         fi
     done
@@ -340,15 +351,11 @@ down)
 esac
 
 # ---- up ----
-own_redis=${own_redis:-1}
-if [ -f "$conf" ] && any_alive; then
-    if [ "$given" = 1 ] && [ "$(own_redis=$own_redis save_conf && cat "$conf")" != "$recorded" ]; then
-        printf '%s\n' "$recorded" >"$conf"
-        echo "cluster.sh: a cluster is running in $state_dir with other options; run down first" >&2
-        exit 2
-    fi
-else
-    case "$redis_url" in "redis://$host:$redis_port" | "redis://$host:$redis_port/"*) own_redis=1 ;; *) own_redis=0 ;; esac
+if [ "$given" = 1 ] && [ -n "$recorded" ] && any_alive &&
+    [ "$(save_conf && cat "$conf")" != "$recorded" ]; then
+    printf '%s\n' "$recorded" >"$conf"
+    echo "cluster.sh: a cluster is running in $state_dir with other options; run down first" >&2
+    exit 2
 fi
 
 [ "$deps" = 1 ] && deploy/install-deps.sh cluster
