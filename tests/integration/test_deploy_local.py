@@ -54,7 +54,7 @@ import trackerclient  # noqa: E402
 from clusterlib import wait_until  # noqa: E402
 from trackerclient import Skip, check  # noqa: E402
 
-NETNS_MARK = "SHOAL_DEPLOY_NETNS"
+NETNS_MARK = "DEPLOY_LOCAL_IN_NETNS"  # not SHOAL_*: the daemons warn about unknown SHOAL_ variables
 VIP = "127.0.0.10"  # the anycast address (shared secret)
 VIP_BAD = "127.0.0.11"  # the anycast address of two gateways with different secrets
 ADMIN_LINE = re.compile(r"admin (127\.0\.0\.1:\d+)")
