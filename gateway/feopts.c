@@ -68,6 +68,9 @@ static const opts_spec_t specs[] = {
          "read the connection-id secret from FILE instead (keeps it out of argv)"),
     SPEC("connid-grace", "S", OPTS_UINT, connid_grace, 0, 3600,
          "accept UDP connection ids this long past their 2 minutes"),
+    SPEC("share-port", NULL, OPTS_FLAG, share_port, 0, 0,
+         "let other processes bind the same --udp/--http addresses (the kernel spreads flows "
+         "over them; give them one --secret); off: a held address is refused"),
     SPEC("access-mode", "off|allow|deny", OPTS_STRING, access_mode, 0, 0,
          "serve only the listed info-hashes (allow), all but them (deny), or all (off)"),
     SPEC("access-list", "FILE", OPTS_STRING, access_list, 0, 0,
@@ -123,6 +126,7 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
     fc->http_idle_timeout = o->http_idle_timeout;
     fc->connid = connid_default_config;
     fc->connid.grace_s = o->connid_grace;
+    fc->share_port = o->share_port;
     char why[200];
     if (netaddr_parse_list(o->trust_proxy, &fc->trusted_proxies, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "--trust-proxy: %s", why);

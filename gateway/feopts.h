@@ -32,6 +32,7 @@ typedef struct {
     const char *secret;
     const char *secret_file;
     uint32_t connid_grace;
+    bool share_port;         /* --share-port: other processes may bind the same addresses */
     const char *access_mode; /* "off", "allow" or "deny" */
     const char *access_list; /* file of 40-hex info-hashes, or "" (the list starts empty) */
 } feopts_t;

@@ -243,7 +243,7 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "both --udp and --http are off: nothing to serve");
         goto fail;
     }
-    for (size_t a = 0; a < fe->n_addrs; a++) {
+    for (size_t a = 0; a < fe->n_addrs && !cfg->share_port; a++) {
         if (fe_listen_probe(&fe->addrs[a], err, errlen) != 0)
             goto fail;
     }

@@ -46,6 +46,11 @@ typedef struct {
     /* Access list (allow/deny by info-hash), consulted before a request reaches the backend;
      * NULL: off. Borrowed: must outlive the front end and have at least `workers` worker slots. */
     access_t *access;
+    /* Let other processes (of the same user) bind the same addresses: the kernel then spreads
+     * flows over all their sockets (SO_REUSEPORT), as ECMP spreads them over anycast sites, and a
+     * new process can start before the old one stops. false: an address another process holds
+     * is refused at start (a second tracker started by mistake would take half the traffic). */
+    bool share_port;
 } frontend_config_t;
 
 /* Counters summed over the workers. */

@@ -52,11 +52,12 @@ import clusterlib  # noqa: E402
 import test_clients as e2e  # noqa: E402  (the real-client machinery)
 import trackerclient  # noqa: E402
 from clusterlib import wait_until  # noqa: E402
-from trackerclient import Skip, check  # noqa: E402
+from trackerclient import Skip, check, eq  # noqa: E402
 
 NETNS_MARK = "DEPLOY_LOCAL_IN_NETNS"  # not SHOAL_*: the daemons warn about unknown SHOAL_ variables
 VIP = "127.0.0.10"  # the anycast address (shared secret)
 VIP_BAD = "127.0.0.11"  # the anycast address of two gateways with different secrets
+SHARED = "127.0.0.6"  # the address two --share-port gateways bind together
 ADMIN_LINE = re.compile(r"admin (127\.0\.0\.1:\d+)")
 METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -377,6 +378,49 @@ def one_address_and_port_is_one_process():
     check(g.proc.proc.returncode != 0 and "address already in use" in g.proc.log(),
           "exit %s: %s" % (g.proc.proc.returncode, g.proc.log()[-500:]))
     print("     refused: %s" % [ln for ln in g.proc.log().splitlines() if "in use" in ln][0])
+
+
+@test
+def shared_port_spreads_flows_over_two_gateways():
+    # With --share-port, two gateway processes bind one address and port; the kernel spreads
+    # flows over every socket of the port (SO_REUSEPORT), as ECMP spreads them over anycast
+    # sites, and with one --secret an id issued by either is good at the other.
+    gws = [Gateway("gw-share%d" % i, SHARED, ENV.port, ENV.secret, ["--share-port"])
+           for i in (1, 2)]
+    try:
+        check(all(g.started() for g in gws), "both started: %s" % [g.proc.log()[-300:]
+                                                                    for g in gws])
+        check(wait_until(lambda: all(g.ready() for g in gws), 10, 0.05), "both ready")
+        before = counters(gws)
+        flows = 32  # each lands on either process: all on one has odds 2^-31
+        cid = None
+        for _ in range(flows):
+            cid = udp_connect(SHARED, ENV.port)
+        check(wait_until(lambda: sum(c[0] - before[n][0] for n, c in counters(gws).items())
+                         >= flows, 3, 0.1), "the gateways counted the %d connects" % flows)
+        now = counters(gws)
+        check(all(now[g.name][0] > before[g.name][0] for g in gws),
+              "connects from %d source ports all went to one process: %r" % (flows, now))
+        h = trackerclient.random_hash()
+        before = counters(gws)
+        for i in range(flows):  # one id, many flows: both processes must accept it
+            res, what = udp_announce(SHARED, ENV.port, cid, h, 41000 + i)
+            check(res == "ok", "announce with the shared-secret id refused: %r" % (what,))
+        check(wait_until(lambda: all(counters(gws)[g.name][1] > before[g.name][1] for g in gws),
+                         3, 0.1), "both processes served announces: %r" % counters(gws))
+        check(all(c[2] == 0 for c in counters(gws).values()), "no connection_id errors")
+        tr = At("shared port %s:%d" % (SHARED, ENV.port), SHARED, ENV.port)
+        tr.gateways = gws
+        run_e2e("shared-port-udp-libtorrent", e2e.scenario_udp_libtorrent, tr,
+                swarm("share-lt", {"udp": tr.udp_url}))
+        run_e2e("shared-port-http-aria2", e2e.scenario_http_aria2, tr,
+                swarm("share-aria2", {"http": tr.http_url}))
+        now = counters(gws)
+        print("     %s:%d served by two processes (connects, announces): %s" % (
+            SHARED, ENV.port, ", ".join("%s %d/%d" % (n, c[0], c[1]) for n, c in now.items())))
+    finally:
+        for g in gws:
+            eq(g.proc.terminate(10), 0, "%s exit code" % g.name)
 
 
 @test
