@@ -322,11 +322,14 @@ int main(int argc, char **argv)
                  .from_redis = *cfg.redis.redis != '\0',
                  .poll_ms = cfg.membership_poll_ms,
                  .lookup_ms = cfg.node_timeout_ms};
-    /* The gateway's id in the membership: host name and pid, unique per process. */
+    /* The gateway's id in the membership: host name, pid and a random part. */
     char host[64] = "gateway", gw_id[PARTITION_ID_MAX], fingerprint[CONNID_FINGERPRINT_LEN];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    snprintf(gw_id, sizeof(gw_id), "%.40s-%ld", host, (long)getpid());
+    /* Host name and pid are not unique on their own: containers sharing the host's network
+     * have its host name and are all pid 1. A random part makes them so. */
+    uint32_t nonce = randombytes_random();
+    snprintf(gw_id, sizeof(gw_id), "%.40s-%ld-%08x", host, (long)getpid(), nonce);
     connid_fingerprint(fc.secret, fingerprint);
     membership_config_t mc = {
         .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
