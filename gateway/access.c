@@ -152,17 +152,7 @@ static inline void bump(_Atomic uint64_t *c)
 
 bool access_allows(access_t *self, unsigned worker, const uint8_t h[ASET_HASH_LEN])
 {
-    int mode = atomic_load_explicit(&self->mode, memory_order_relaxed);
-    if (mode == ACCESS_OFF)
-        return true;
-    assert(worker < self->n_workers);
-    slot_t *sl = &self->slots[worker];
-    const aset_t *s = hold(self, sl);
-    bool listed = aset_contains(s, h);
-    atomic_store_explicit(&sl->hazard, NULL, memory_order_release);
-    bool ok = mode == ACCESS_ALLOW ? listed : !listed;
-    bump(ok ? &sl->allowed : &sl->refused);
-    return ok;
+    return access_allows_all(self, worker, h, 1);
 }
 
 bool access_allows_all(access_t *self, unsigned worker, const uint8_t *hashes, size_t n)
