@@ -92,7 +92,10 @@ fi
 echo "== build and test"
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release >/dev/null # what deploy/standalone.sh ships
 cmake --build build/test -j"$jobs"
-run_ctest build/test -j"$jobs"
+# The container test runs last, on its own (below): podman leaves NAT rules in the host's network
+# namespace, after which the kernel tracks every flow (conntrack) and the load tests' datagrams
+# are dropped once its table fills.
+run_ctest build/test -j"$jobs" -LE container
 
 if [ -z "${SHOAL_QUICK:-}" ]; then
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
@@ -136,6 +139,9 @@ if [ -z "${SHOAL_QUICK:-}" ]; then
     cmake --build build/fuzz -j"$jobs"
     run_ctest build/fuzz -L fuzz -j"$jobs"
 fi
+
+echo "== containers (the image and the compose cluster, with podman)"
+run_ctest build/test -L container
 
 echo
 echo "suites: $passed passed, $failed failed, $skipped skipped"
