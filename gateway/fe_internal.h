@@ -9,6 +9,7 @@
  *   fe_http.c     HTTP connections: accept, read, write, backlog, answers in request order
  *   fe_order.c    the pipeline order store of one connection (its own header, fe_order.h)
  *   fe_dispatch.c HTTP requests to the backend, and the backend's answers to their transport
+ *   fe_proxy.c    PROXY protocol v2 headers (--proxy-protocol) before a connection or datagram
  *
  * Each worker thread owns one epoll loop and everything it touches: its sockets (one UDP and one
  * TCP listener per address, all SO_REUSEPORT), its connection table, its connection-id checker,

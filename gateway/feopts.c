@@ -64,7 +64,7 @@ static const opts_spec_t specs[] = {
          "honour X-Forwarded-For / X-Real-IP only from these networks"),
     SPEC("proxy-protocol", "CIDR[,..]", OPTS_STRING, proxy_protocol, 0, 0,
          "load balancers that put a PROXY v2 header before each HTTP connection and UDP "
-         "datagram: required from them, refused from anyone else (default: none)"),
+         "datagram: required from them, refused from anyone else"),
     SPEC("secret", "HEX64", OPTS_STRING, secret, 0, 0,
          "connection-id secret, 64 hex digits, the same on every tracker behind one name "
          "(default: random at start)"),

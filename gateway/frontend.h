@@ -121,8 +121,8 @@ void frontend_stats(const frontend_t *self, frontend_stats_t *out);
 void frontend_errors(const frontend_t *self, frontend_errors_t *out);
 
 /* A short lower-case name for a reason ("bad_request", "not_found", "connection_id", "busy",
- * "backend", "too_large", "access_list",
- * "proxy_protocol"), e.g. a metric label; "unknown" for any other value. */
+ * "backend", "too_large", "access_list", "proxy_protocol"), e.g. a metric label; "unknown" for
+ * any other value. */
 const char *frontend_err_name(frontend_err_t why);
 
 /* HTTP connections open now, over all workers (a gauge). */
