@@ -36,6 +36,16 @@ void ops_fe_metrics(metrics_t *m, const frontend_t *fe)
         for (unsigned r = 0; r < FRONTEND_ERR_COUNT; r++)
             metrics_addu(m, "shoal_errors_total", e.n[p][r], "protocol", protos[p], "reason",
                          frontend_err_name((frontend_err_t)r), NULL);
+    metrics_family(m, "shoal_proxy_headers_total", METRICS_COUNTER,
+                   "PROXY v2 headers (--proxy-protocol), by protocol and result (refused: "
+                   "missing or invalid from a listed balancer, or sent by anyone else)");
+    for (unsigned p = 0; p < 2; p++) {
+        metrics_addu(m, "shoal_proxy_headers_total",
+                     p == FRONTEND_UDP ? s.udp_proxy_accepted : s.http_proxy_accepted, "protocol",
+                     protos[p], "result", "accepted", NULL);
+        metrics_addu(m, "shoal_proxy_headers_total", e.n[p][FRONTEND_ERR_PROXY_PROTOCOL],
+                     "protocol", protos[p], "result", "refused", NULL);
+    }
     metrics_family(m, "shoal_udp_dropped_total", METRICS_COUNTER,
                    "UDP requests dropped unanswered (no pending slot free)");
     metrics_addu(m, "shoal_udp_dropped_total", s.udp_dropped, NULL);

@@ -293,6 +293,14 @@ static void conn_readable(worker_t *w, conn_t *c)
     }
     c->in_len += (uint32_t)n;
     c->last_active = w->now_mono;
+    if (c->proxy != FE_PROXY_DONE) {
+        int r = fe_proxy_http(w, c); /* a PROXY v2 header first: c->peer is then the client */
+        if (r != 0) {
+            if (r < 0 || c->eof)
+                fe_http_close(w, c);
+            return;
+        }
+    }
     conn_process(w, c);
 }
 
@@ -391,6 +399,7 @@ void fe_http_accept(worker_t *w, int lfd)
         c->in_len = 0;
         c->last_active = w->now_mono;
         sockaddr_to_endpoint((struct sockaddr *)&sa, &c->peer);
+        fe_proxy_accept(w, c);
         struct epoll_event ev = {.events = EPOLLIN,
                                  .data.u64 = ev_data(EV_CONN, (uint32_t)(c - w->conns))};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {

@@ -9,6 +9,7 @@
  *   fe_http.c     HTTP connections: accept, read, write, backlog, answers in request order
  *   fe_order.c    the pipeline order store of one connection (its own header, fe_order.h)
  *   fe_dispatch.c HTTP requests to the backend, and the backend's answers to their transport
+ *   fe_proxy.c    PROXY protocol v2 headers (--proxy-protocol) before a connection or datagram
  *
  * Each worker thread owns one epoll loop and everything it touches: its sockets (one UDP and one
  * TCP listener per address, all SO_REUSEPORT), its connection table, its connection-id checker,
@@ -85,6 +86,7 @@ typedef struct {
     char *out; /* unsent backlog, allocated only when the socket would block */
     size_t out_len, out_off;
     fe_order_t order; /* request numbers, and answers waiting for an earlier one */
+    uint8_t proxy;    /* FE_PROXY_*: what the first bytes are checked for (fe_proxy.c) */
 } conn_t;
 
 /* How to answer one request at the backend. */
@@ -131,7 +133,9 @@ typedef struct {
     X(C_HTTP_SCRAPE_FAILED, http_scrape_failed)                                                    \
     X(C_HTTP_PEERS, http_peers)                                                                    \
     X(C_UDP_ACCESS_REFUSED, udp_access_refused)                                                    \
-    X(C_HTTP_ACCESS_REFUSED, http_access_refused)
+    X(C_HTTP_ACCESS_REFUSED, http_access_refused)                                                  \
+    X(C_UDP_PROXY_ACCEPTED, udp_proxy_accepted)                                                    \
+    X(C_HTTP_PROXY_ACCEPTED, http_proxy_accepted)
 
 #define FE_COUNTER_ID(id, field) id,
 enum { FE_COUNTERS(FE_COUNTER_ID) C_COUNT };
@@ -298,6 +302,35 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
 /* The backend's done() for every request of worker arg: answer over the request's transport and
  * free its pending slot. */
 void fe_dispatch_done(void *arg, uint32_t tag, const backend_reply_t *reply);
+
+/* ---- fe_proxy.c: PROXY protocol v2 (--proxy-protocol) ------------------------------------- */
+
+/* What an HTTP connection's first bytes are checked for: nothing (done, or plain HTTP), a header
+ * that must come (a --proxy-protocol source), or a header that must not (any other source). */
+enum { FE_PROXY_DONE = 0, FE_PROXY_REQUIRED = 1, FE_PROXY_FORBIDDEN = 2 };
+
+/* At accept: set c->proxy from c->peer (the socket's peer). */
+void fe_proxy_accept(worker_t *w, conn_t *c);
+
+/* After bytes were added to c->in while c->proxy is not FE_PROXY_DONE: 0 go on (a header was
+ * taken off c->in and its address is now c->peer, or there was none to take); 1 wait for more
+ * bytes; -1 refused (counted): the caller closes c. */
+int fe_proxy_http(worker_t *w, conn_t *c);
+
+/* A datagram whose source is *src, from a --proxy-protocol source or starting with the
+ * signature: true to serve it, with *pkt and *len past the header and *src the header's address;
+ * false to drop it (counted). */
+bool fe_proxy_udp_check(worker_t *w, const uint8_t **pkt, size_t *len, endpoint_t *src);
+
+/* Per datagram: only a listed source or a datagram starting with the signature's first byte
+ * goes further (a BEP 15 request never carries the signature: its bytes 8..11 are an action,
+ * 0..3, where the signature has "QUIT"). */
+static inline bool fe_proxy_udp(worker_t *w, const uint8_t **pkt, size_t *len, endpoint_t *src)
+{
+    if (w->fe->cfg.proxy_protocol.n == 0 && (*len == 0 || (*pkt)[0] != 0x0D))
+        return true;
+    return fe_proxy_udp_check(w, pkt, len, src);
+}
 
 /* ---- helpers on the request path ------------------------------------------------------------ */
 

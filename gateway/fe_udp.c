@@ -124,6 +124,9 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
     endpoint_t src;
     uint8_t addr16[16];
     sockaddr_to_endpoint(addr, &src);
+    /* From a --proxy-protocol balancer, src becomes the client it relays for. */
+    if (!fe_proxy_udp(w, &pkt, &len, &src))
+        return;
     announce_endpoint_to16(&src, addr16);
 
     bep15_request_t req;

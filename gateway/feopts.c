@@ -28,6 +28,7 @@ void feopts_defaults(feopts_t *o)
         .http_max_request = 8192,
         .http_idle_timeout = 30,
         .trust_proxy = "",
+        .proxy_protocol = "",
         .secret = "",
         .secret_file = "",
         .connid_grace = 180,
@@ -61,6 +62,9 @@ static const opts_spec_t specs[] = {
          "close HTTP connections idle this long"),
     SPEC("trust-proxy", "CIDR[,..]", OPTS_STRING, trust_proxy, 0, 0,
          "honour X-Forwarded-For / X-Real-IP only from these networks"),
+    SPEC("proxy-protocol", "CIDR[,..]", OPTS_STRING, proxy_protocol, 0, 0,
+         "load balancers that put a PROXY v2 header before each HTTP connection and UDP "
+         "datagram: required from them, refused from anyone else"),
     SPEC("secret", "HEX64", OPTS_STRING, secret, 0, 0,
          "connection-id secret, 64 hex digits, the same on every tracker behind one name "
          "(default: random at start)"),
@@ -130,6 +134,10 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
     char why[200];
     if (netaddr_parse_list(o->trust_proxy, &fc->trusted_proxies, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "--trust-proxy: %s", why);
+        return -1;
+    }
+    if (netaddr_parse_list(o->proxy_protocol, &fc->proxy_protocol, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--proxy-protocol: %s", why);
         return -1;
     }
     *random_secret = !*o->secret && !*o->secret_file;

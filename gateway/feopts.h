@@ -29,6 +29,7 @@ typedef struct {
     uint32_t http_max_request;
     uint32_t http_idle_timeout;
     const char *trust_proxy;
+    const char *proxy_protocol; /* --proxy-protocol CIDR list, parsed by feopts_apply too */
     const char *secret;
     const char *secret_file;
     uint32_t connid_grace;

@@ -384,6 +384,8 @@ const char *frontend_err_name(frontend_err_t why)
         return "too_large";
     case FRONTEND_ERR_ACCESS:
         return "access_list";
+    case FRONTEND_ERR_PROXY_PROTOCOL:
+        return "proxy_protocol";
     case FRONTEND_ERR_COUNT:
         break;
     }

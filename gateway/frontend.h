@@ -39,6 +39,10 @@ typedef struct {
     uint32_t http_max_request;      /* bytes of request head */
     uint32_t http_idle_timeout;     /* seconds */
     netaddr_list_t trusted_proxies; /* X-Forwarded-For / X-Real-IP honoured only from these */
+    /* PROXY protocol v2: from these sources a header is required at the start of each HTTP
+     * connection and each UDP datagram, and its address is the client's; from any other source a
+     * header is refused. Empty: off (a header from anyone is refused, plain traffic is served). */
+    netaddr_list_t proxy_protocol;
     uint8_t secret[CONNID_SECRET_LEN];
     connid_config_t connid;
     backend_open_fn backend_open;
@@ -67,6 +71,8 @@ typedef struct {
     uint64_t udp_announce_ok, udp_announce_failed, udp_scrape_ok, udp_scrape_failed;
     uint64_t http_announce_ok, http_announce_failed, http_scrape_ok, http_scrape_failed;
     uint64_t udp_peers, http_peers;
+    /* PROXY v2 headers accepted (refusals: reason FRONTEND_ERR_PROXY_PROTOCOL). */
+    uint64_t udp_proxy_accepted, http_proxy_accepted;
 } frontend_stats_t;
 
 /* Why a request was refused or failed, per protocol (frontend_errors()). */
@@ -78,6 +84,8 @@ typedef enum {
     FRONTEND_ERR_BACKEND,         /* the backend's failure: node unavailable, timeout, full... */
     FRONTEND_ERR_TOO_LARGE,       /* HTTP: request head over the limit (431), reply too large */
     FRONTEND_ERR_ACCESS,          /* refused by the access list (also udp/http_access_refused) */
+    FRONTEND_ERR_PROXY_PROTOCOL,  /* PROXY v2 header missing or invalid from a --proxy-protocol
+                                     source, or sent by another: datagram dropped / conn. closed */
     FRONTEND_ERR_COUNT
 } frontend_err_t;
 
@@ -113,7 +121,8 @@ void frontend_stats(const frontend_t *self, frontend_stats_t *out);
 void frontend_errors(const frontend_t *self, frontend_errors_t *out);
 
 /* A short lower-case name for a reason ("bad_request", "not_found", "connection_id", "busy",
- * "backend", "too_large", "access_list"), e.g. a metric label; "unknown" for any other value. */
+ * "backend", "too_large", "access_list", "proxy_protocol"), e.g. a metric label; "unknown" for
+ * any other value. */
 const char *frontend_err_name(frontend_err_t why);
 
 /* HTTP connections open now, over all workers (a gauge). */

@@ -90,6 +90,34 @@ static void list_matches_prefixes(void **state)
         assert_false(netaddr_list_contains(&l, &out[i]));
 }
 
+/* Prefix lengths at and next to the word boundaries the matcher works in. */
+static void list_matches_at_word_boundaries(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *net, *in, *out;
+    } cases[] = {
+        {"0.0.0.0/0", "203.0.113.9", "::1"},
+        {"10.0.0.0/31", "10.0.0.1", "10.0.0.2"},
+        {"10.0.0.7/32", "10.0.0.7", "10.0.0.6"},
+        {"10.128.0.0/9", "10.255.0.1", "10.127.255.255"},
+        {"::/0", "2001:db8::1", "10.0.0.1"},
+        {"2001:db8:0:1::/64", "2001:db8:0:1:ffff::1", "2001:db8:0:2::1"},
+        {"2001:db8:0:1:8000::/65", "2001:db8:0:1:8000::1", "2001:db8:0:1:7fff::1"},
+        {"2001:db8::/127", "2001:db8::1", "2001:db8::2"},
+        {"2001:db8::5/128", "2001:db8::5", "2001:db8::4"},
+        {"fe00::/7", "ff02::1", "fc00::1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        netaddr_list_t l;
+        char err[128];
+        assert_int_equal(netaddr_parse_list(cases[i].net, &l, err, sizeof(err)), 0);
+        endpoint_t in = ip(cases[i].in), out = ip(cases[i].out);
+        assert_true(netaddr_list_contains(&l, &in));
+        assert_false(netaddr_list_contains(&l, &out));
+    }
+}
+
 static void list_rejects_host_bits_and_garbage(void **state)
 {
     (void)state;
@@ -153,6 +181,7 @@ int main(void)
         cmocka_unit_test(listen_rejects_bad_input),
         cmocka_unit_test(ip_maps_v4_in_v6_to_v4),
         cmocka_unit_test(list_matches_prefixes),
+        cmocka_unit_test(list_matches_at_word_boundaries),
         cmocka_unit_test(list_rejects_host_bits_and_garbage),
         cmocka_unit_test(list_is_bounded),
         cmocka_unit_test(forwarded_takes_rightmost_untrusted),
