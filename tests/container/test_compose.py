@@ -22,6 +22,11 @@ Steps (each timed; the total is printed at the end):
   7. down     podman-compose down -t 30 (SIGTERM, compose order); the surviving nodes must log,
               after the SIGTERM line, a planned handover ("snapshots: handed over N partitions")
               and their clean stop line.
+  8. docker-compose  the same file with Debian's docker-compose 1.29 against podman's Docker
+              API (`podman system service` on a socket in the temp dir): up on other free ports,
+              every /readyz, a UDP peer and an HTTP peer meeting through gw1 and gw2, down with
+              every node's planned handover. (No Docker engine runs here; this is Docker's own
+              compose implementation reading the file.)
 Cleanup, whatever fails: the project's containers (by id), its network and volumes, and the
 temp dir. Kept as a cache: the images localhost/shoal:test, localhost/shoal-redis:bookworm,
 localhost/shoal-prometheus:bookworm and debian:bookworm-slim (--remove-images removes the first
@@ -121,11 +126,17 @@ class Phase:
 
 
 class Cluster:
-    """The compose project: its environment (ports, secret, Prometheus config) and podman."""
+    """The compose project: its environment (ports, secret, Prometheus config) and podman.
+    tool: "podman-compose" (through the shim), or "docker-compose" (Debian's 1.29) talking to
+    podman's Docker API at docker_host."""
 
-    def __init__(self, work):
+    def __init__(self, work, tool="podman-compose", docker_host=None):
         self.work = work
-        self.project = f"shoaltest{os.getpid()}"
+        self.tool = tool
+        self.project = f"{'shoaltest' if tool == 'podman-compose' else 'shoaldc'}{os.getpid()}"
+        # The label each tool puts on its containers (both set com.docker.compose.service).
+        self.label = ("io.podman.compose.project" if tool == "podman-compose"
+                      else "com.docker.compose.project")
         self.last_output = ""
         taken = set()
 
@@ -159,6 +170,8 @@ class Cluster:
         for k, v in self.ports.items():
             if k not in ("GW1", "GW2"):
                 env["SHOAL_" + k] = str(v)
+        if docker_host:
+            env["DOCKER_HOST"] = docker_host
         self.env = env
         self.admin = {"n1": self.ports["N1_ADMIN"], "n2": self.ports["N2_ADMIN"],
                       "n3": self.ports["N3_ADMIN"], "gw1": self.ports["GW1_ADMIN"],
@@ -181,9 +194,12 @@ class Cluster:
         os.chmod(self.work, 0o755)
 
     def compose(self, *args, timeout=900, check=True):
-        # --podman-path: podman-compose 1.0.3 cannot start network_mode: host without it.
-        r = run(["podman-compose", "--podman-path", SHIM, "-p", self.project, "-f", COMPOSE]
-                + list(args), env=self.env, timeout=timeout, check=check)
+        if self.tool == "podman-compose":
+            # --podman-path: podman-compose 1.0.3 cannot start network_mode: host without it.
+            argv = ["podman-compose", "--podman-path", SHIM, "-p", self.project, "-f", COMPOSE]
+        else:
+            argv = ["docker-compose", "--ansi", "never", "-p", self.project, "-f", COMPOSE]
+        r = run(argv + list(args), env=self.env, timeout=timeout, check=check)
         self.last_output = r.stdout
         return r
 
@@ -194,7 +210,7 @@ class Cluster:
     def containers(self, all_=True):
         """{service: (id, state)} of this project's containers."""
         r = self.podman("ps", *(["-a"] if all_ else []), "--format", "json", "--filter",
-                        f"label=io.podman.compose.project={self.project}", quiet=True)
+                        f"label={self.label}={self.project}", quiet=True)
         out = {}
         for c in json.loads(r.stdout or "[]"):
             svc = (c.get("Labels") or {}).get("com.docker.compose.service", "?")
@@ -219,7 +235,7 @@ class Cluster:
             if net.startswith(self.project + "_"):
                 self.podman("network", "rm", "-f", net, check=False)
         r = self.podman("volume", "ls", "--format", "{{.Name}}", "--filter",
-                        f"label=io.podman.compose.project={self.project}", check=False,
+                        f"label={self.label}={self.project}", check=False,
                         quiet=True)
         vols = r.stdout.split()
         if vols:
@@ -251,7 +267,7 @@ def wait_ready(cl, deadline_s=90):
         dead = [s for s in SERVICES if cs.get(s, ("", "missing"))[1] != "running"]
         if dead:
             raise Failed(f"not running: {dead}:\n" + "\n".join(
-                f"  {s}:\n{cl.logs(s)}" for s in dead) + "\n  podman-compose up said:\n" +
+                f"  {s}:\n{cl.logs(s)}" for s in dead) + f"\n  {cl.tool} up said:\n" +
                 "\n".join("    | " + ln for ln in cl.last_output.splitlines()[-40:]))
         for svc in list(pending):
             if svc == "prometheus":
@@ -463,6 +479,85 @@ def down_with_handover(cl, survivors):
         log(f"{n}: {line.strip()}")
 
 
+def ping_docker_api(sock):
+    """True if the Docker API at the unix socket sock answers /_ping with OK."""
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.settimeout(2)
+            c.connect(sock)
+            c.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+            data = b""
+            while len(data) < 4096:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        return data.startswith(b"HTTP/1.1 200") and data.rstrip().endswith(b"OK")
+    except OSError:
+        return False
+
+
+def quick_clients(cl):
+    """Two peers meet through the two gateways (one over UDP via gw1, one over HTTP via gw2),
+    each handed the other's real address; a scrape through gw1 counts both."""
+    h = trackerclient.random_hash()
+    with trackerclient.UdpTracker("127.0.0.1", cl.ports["GW1"], timeout=2.0) as u:
+        a = u.announce(h, b"-DC0001-aaaaaaaaaaaa", 40001, left=100)
+        r = trackerclient.http_get("127.0.0.1", cl.ports["GW2"], trackerclient.announce_target(
+            h, b"-DC0001-bbbbbbbbbbbb", 40002, left=0, compact=1))
+        if r.status != 200:
+            raise Failed(f"HTTP announce through gw2: {r!r}")
+        b = trackerclient.bdecode(r.body)
+        peers = trackerclient.parse_peers(b.get(b"peers", b""), 4)
+        if ("127.0.0.1", 40001) not in peers:
+            raise Failed(f"gw2 handed {peers}, not the UDP peer 127.0.0.1:40001 ({b!r})")
+        a = u.announce(h, b"-DC0001-aaaaaaaaaaaa", 40001, left=100)
+        if ("127.0.0.1", 40002) not in a["peers"]:
+            raise Failed(f"gw1 handed {a['peers']}, not the HTTP peer 127.0.0.1:40002")
+        sc = u.scrape([h])[0]
+        if (sc[0], sc[2]) != (1, 1):
+            raise Failed(f"scrape through gw1: seeders, completed, leechers = {sc}")
+    log("a UDP peer and an HTTP peer met through gw1 and gw2; scrape 1 seeder, 1 leecher")
+
+
+def docker_compose_cycle(work):
+    """The same compose file with Debian's docker-compose (1.29) against podman's Docker API
+    (`podman system service`): up, ready, clients, down with handovers."""
+    if not shutil.which("docker-compose"):
+        raise Failed("docker-compose is not installed (deploy/install-deps.sh test installs it)")
+    sock = os.path.join(work, "podman.sock")
+    svc_log = open(os.path.join(work, "podman-service.log"), "w")
+    svc = subprocess.Popen(["podman", "system", "service", "--time=0", "unix://" + sock],
+                           env=dict(os.environ, CONTAINERS_CONF=CONF), stdout=svc_log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    cl = None
+    try:
+        if not wait_until(lambda: ping_docker_api(sock), 30, 0.2):
+            raise Failed("podman system service did not answer /_ping within 30 s")
+        cwork = tempfile.mkdtemp(prefix="docker-compose-", dir=work)
+        os.chmod(cwork, 0o755)
+        cl = Cluster(cwork, tool="docker-compose", docker_host="unix://" + sock)
+        log(f"docker-compose project {cl.project}")
+        with Phase("docker-compose up"):
+            cl.compose("up", "-d", timeout=300)
+            wait_ready(cl)
+        with Phase("docker-compose clients"):
+            quick_clients(cl)
+        with Phase("docker-compose down"):
+            down_with_handover(cl, NODES)
+    finally:
+        if cl:
+            cl.cleanup()
+        try:
+            os.killpg(svc.pid, signal.SIGTERM)
+            svc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(svc.pid, signal.SIGKILL)
+            svc.wait(timeout=5)
+        svc_log.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--keep-up", action="store_true",
@@ -485,10 +580,22 @@ def main():
         cl = Cluster(work)
         log(f"project {cl.project}, ports {cl.ports}")
         with Phase("base"):
-            run([os.path.join(ROOT, "deploy", "container-base.sh")],
-                env=dict(os.environ, CONTAINERS_CONF=CONF), timeout=600)
+            base = os.path.join(ROOT, "deploy", "container-base.sh")
+            # The package cache the base and the image builds share (seeded with the host's
+            # .debs; podman-hostnet mounts it into every build).
+            r = run([base, "--seed-apt-cache"], env=dict(os.environ, CONTAINERS_CONF=CONF))
+            cl.env["SHOAL_APT_CACHE"] = r.stdout.strip().splitlines()[-1]
+            run([base], env=dict(os.environ, CONTAINERS_CONF=CONF), timeout=600)
         with Phase("build"):
-            cl.compose("build", timeout=900)
+            # The three images are independent: build them at once (one `build SERVICE` each;
+            # their apt steps wait on the network and dpkg, the compile on the CPUs), which is
+            # what `build` does one after the other.
+            import concurrent.futures
+            with concurrent.futures.ThreadPoolExecutor(3) as pool:
+                done = [pool.submit(cl.compose, "build", svc, timeout=900)
+                        for svc in ("n1", "redis", "prometheus")]
+                for f in done:
+                    f.result()
             for img in IMAGES:
                 if cl.podman("image", "exists", img, check=False, quiet=True).returncode:
                     raise Failed(f"podman-compose build did not make {img}")
@@ -508,6 +615,7 @@ def main():
             return 0
         with Phase("down"):
             down_with_handover(cl, survivors)
+        docker_compose_cycle(work)
         ok = True
     except Failed as e:
         print(f"FAIL: {e}", flush=True)
