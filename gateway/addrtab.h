@@ -17,9 +17,10 @@
 #ifndef SHOAL_ADDRTAB_H
 #define SHOAL_ADDRTAB_H
 
+#include <endian.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define ADDRTAB_PROBES       4 /* slots per group: 32 bytes, within one 64-byte line */
 #define ADDRTAB_PAYLOAD_BITS 48
@@ -38,18 +39,14 @@ typedef struct {
  * (ffff::/16 is multicast), so the two families never share a key. */
 static inline uint64_t addrtab_key(const uint8_t addr16[16])
 {
-    uint64_t k = 0;
-    bool v4 = true;
-    for (int i = 0; i < 12 && v4; i++)
-        v4 = addr16[i] == (i < 10 ? 0 : 0xff);
-    if (v4) {
-        for (int i = 12; i < 16; i++)
-            k = k << 8 | addr16[i];
-        return UINT64_C(0xffff) << 48 | k;
-    }
-    for (int i = 0; i < 8; i++)
-        k = k << 8 | addr16[i];
-    return k;
+    uint64_t hi, lo;
+    memcpy(&hi, addr16, 8);
+    memcpy(&lo, addr16 + 8, 8);
+    hi = be64toh(hi);
+    lo = be64toh(lo);
+    if (hi == 0 && lo >> 32 == 0xffff) /* ::ffff:a.b.c.d */
+        return UINT64_C(0xffff) << 48 | (lo & UINT32_MAX);
+    return hi;
 }
 
 /* Allocate slots (rounded up to a power of two, at least ADDRTAB_MIN_SLOTS, at most

@@ -18,6 +18,9 @@ struct connban {
     addrtab_t tab;
     uint32_t epoch;
     connban_config_t cfg;
+    /* The latest end of any ban (seconds since epoch): before it nobody can be banned, so the
+     * check of every datagram is this one load while no ban is running. Only grows. */
+    _Atomic uint64_t bans_until;
 };
 
 connban_t *connban_new(const connban_config_t *cfg, uint32_t now_s)
@@ -34,6 +37,7 @@ connban_t *connban_new(const connban_config_t *cfg, uint32_t now_s)
     }
     self->epoch = now_s;
     self->cfg = *cfg;
+    atomic_init(&self->bans_until, 0);
     return self;
 }
 
@@ -63,6 +67,8 @@ static uint64_t expiry(const connban_t *self, uint64_t v)
 bool connban_banned(const connban_t *self, uint64_t key, uint32_t now_s)
 {
     uint64_t now = rel(self, now_s), tag;
+    if (now >= atomic_load_explicit(&self->bans_until, memory_order_relaxed))
+        return false;
     _Atomic uint64_t *group = addrtab_group(&self->tab, key, &tag);
     for (int i = 0; i < ADDRTAB_PROBES; i++) {
         uint64_t v = atomic_load_explicit(&group[i], memory_order_relaxed);
@@ -104,9 +110,19 @@ bool connban_strike(connban_t *self, uint64_t key, uint32_t now_s)
         }
         bool ban = strikes >= self->cfg.strikes;
         uint64_t payload = ban ? BANNED | (now + self->cfg.ban_s) : strikes << STRIKES_S | start;
-        if (atomic_compare_exchange_weak_explicit(slot, &seen, addrtab_make(tag, payload),
-                                                  memory_order_relaxed, memory_order_relaxed))
-            return ban;
+        if (!atomic_compare_exchange_weak_explicit(slot, &seen, addrtab_make(tag, payload),
+                                                   memory_order_relaxed, memory_order_relaxed))
+            continue;
+        if (ban) {
+            uint64_t until = atomic_load_explicit(&self->bans_until, memory_order_relaxed);
+            /* Bounded: each failed exchange means another ban raised it meanwhile. */
+            while (until < now + self->cfg.ban_s &&
+                   !atomic_compare_exchange_weak_explicit(
+                       &self->bans_until, &until, now + self->cfg.ban_s, memory_order_relaxed,
+                       memory_order_relaxed))
+                ;
+        }
+        return ban;
     }
     return false;
 }
