@@ -51,6 +51,12 @@ typedef struct {
      * new process can start before the old one stops. false: an address another process holds
      * is refused at start (a second tracker started by mistake would take half the traffic). */
     bool share_port;
+    /* Abuse control, per client address (IPv6 by /64), in fixed tables all workers share
+     * (ratelimit.h, connban.h); 0: off. rate_limit requests a second with bursts of
+     * rate_limit_burst, over UDP and HTTP; connid_ban invalid UDP connection ids within
+     * connid_ban_window seconds ban the address from UDP for connid_ban_time seconds. */
+    uint32_t rate_limit, rate_limit_burst, rate_limit_table;
+    uint32_t connid_ban, connid_ban_window, connid_ban_time, connid_ban_table;
 } frontend_config_t;
 
 /* Counters summed over the workers. */
@@ -67,6 +73,8 @@ typedef struct {
     uint64_t udp_announce_ok, udp_announce_failed, udp_scrape_ok, udp_scrape_failed;
     uint64_t http_announce_ok, http_announce_failed, http_scrape_ok, http_scrape_failed;
     uint64_t udp_peers, http_peers;
+    /* Addresses banned for invalid connection ids (bans started; connban.h). */
+    uint64_t udp_bans;
 } frontend_stats_t;
 
 /* Why a request was refused or failed, per protocol (frontend_errors()). */
@@ -78,6 +86,8 @@ typedef enum {
     FRONTEND_ERR_BACKEND,         /* the backend's failure: node unavailable, timeout, full... */
     FRONTEND_ERR_TOO_LARGE,       /* HTTP: request head over the limit (431), reply too large */
     FRONTEND_ERR_ACCESS,          /* refused by the access list (also udp/http_access_refused) */
+    FRONTEND_ERR_RATE_LIMITED,    /* over the address's rate limit (UDP: dropped unanswered) */
+    FRONTEND_ERR_BANNED,          /* UDP: from an address banned for invalid connection ids */
     FRONTEND_ERR_COUNT
 } frontend_err_t;
 
@@ -113,7 +123,8 @@ void frontend_stats(const frontend_t *self, frontend_stats_t *out);
 void frontend_errors(const frontend_t *self, frontend_errors_t *out);
 
 /* A short lower-case name for a reason ("bad_request", "not_found", "connection_id", "busy",
- * "backend", "too_large", "access_list"), e.g. a metric label; "unknown" for any other value. */
+ * "backend", "too_large", "access_list", "rate_limited", "banned"), e.g. a metric label; "unknown"
+ * for any other value. */
 const char *frontend_err_name(frontend_err_t why);
 
 /* HTTP connections open now, over all workers (a gauge). */
