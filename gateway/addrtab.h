@@ -29,7 +29,7 @@
 #define ADDRTAB_MAX_SLOTS    (UINT32_C(1) << 28) /* 2 GiB: more is a configuration error */
 
 typedef struct {
-    _Atomic uint64_t *slots; /* n slots, 64-byte aligned */
+    _Atomic uint64_t *slots; /* n slots, page-aligned */
     uint32_t mask;           /* n - 1, with the low bits of a group index clear */
     uint64_t seed;
 } addrtab_t;
