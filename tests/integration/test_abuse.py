@@ -312,8 +312,14 @@ def a_flooding_address_does_not_slow_the_others():
         check(b"14:failure reason12:rate limited" in body and b"8:retry ini1e" in body,
               "a retryable failure reason: %r" % body)
     # The counters moved by exactly what was refused (127.0.0.3 was never refused).
-    wait_metric(d, "shoal_errors_total", udp_before + flood.sent - flood.replies,
-                protocol="udp", reason="rate_limited")
+    # Every datagram that got no reply was refused, unless the kernel dropped it before shoal
+    # read it (a full socket buffer on a starved machine): allow 1 % for that, never more.
+    unanswered = flood.sent - flood.replies
+    clusterlib.wait_until(lambda: errors(d, "udp", "rate_limited") - udp_before == unanswered, 6,
+                          0.1)
+    refused = errors(d, "udp", "rate_limited") - udp_before
+    check(unanswered - flood.sent // 100 <= refused <= unanswered,
+          "UDP rate_limited moved by %d for %d unanswered datagrams" % (refused, unanswered))
     wait_metric(d, "shoal_errors_total", http_before + hflood.limited, protocol="http",
                 reason="rate_limited")
 
