@@ -8,7 +8,8 @@
     the flood; 127.0.0.2 gets its share (burst + rate x time) and no more: its UDP requests over
     it get no reply, its HTTP ones a `failure reason` with `retry in`; shoal_errors_total
     {reason="rate_limited"} moves by exactly what was refused.
-  - IPv6 (::1, if the host has it): the same limit per address (a /64 in the unit tests).
+  - IPv6 (::1, if the host has it): the same limit per address; in a private network namespace
+    (root, unshare), two addresses of one /64 share a bucket and the next /64 has its own.
   - connection-id ban: 127.0.0.4 sends N invalid connection ids and is then not answered at all
     (not even a connect) while 127.0.0.5 is; the ban is counted, logged once, and ends after
     --connid-ban-time.
@@ -341,6 +342,71 @@ def ipv6_addresses_are_limited_too():
           (3 * BURST, len(got), elapsed, BURST, RATE))
 
 
+# The /64 step runs in a private network namespace (root and unshare needed), where loopback can
+# be given documentation addresses of two /64s without touching the host.
+NET64 = ["2001:db8::a", "2001:db8::b", "2001:db8:0:1::a"]  # two of one /64, one of the next
+
+
+def inner_64(shoal_bin):
+    """Inside the namespace: shoal on [::1], bursts from each NET64 address in turn; prints the
+    replies each got and exits 0 (the outer step checks them)."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
+    for a in NET64:
+        subprocess.run(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"], check=True,
+                       timeout=10)
+    d = Daemon("shoal64", lambda port: [
+        shoal_bin, "--udp", "127.0.0.1:%d,[::1]:%d" % (port, port), "--http", "127.0.0.1:%d" % port,
+        "--workers", "2", "--admin", "off"] + abuse_flags(), ipv6=True)
+    d.start()
+    try:
+        # The two addresses of one /64 at once, interleaved; then the next /64 alone. Each line:
+        # replies, and the seconds the sending took (tokens refill meanwhile).
+        same = [udp_from(a, socket.AF_INET6) for a in NET64[:2]]
+        t0 = time.monotonic()
+        for i in range(3 * BURST):
+            for s in same:
+                s.sendto(pack_connect(i), ("::1", d.port))
+        sent_s = time.monotonic() - t0
+        n_same = sum(len(drain(s, time.monotonic() + 0.5)) for s in same)
+        other = udp_from(NET64[2], socket.AF_INET6)
+        t0 = time.monotonic()
+        for i in range(3 * BURST):
+            other.sendto(pack_connect(i), ("::1", d.port))
+        other_s = time.monotonic() - t0
+        n_other = len(drain(other, time.monotonic() + 0.5))
+        for s in same + [other]:
+            s.close()
+        print("NET64 %d:%.3f %d:%.3f" % (n_same, sent_s, n_other, other_s), flush=True)
+    finally:
+        d.stop()
+    return 0
+
+
+@test
+def ipv6_addresses_of_one_64_share_a_limit():
+    if os.geteuid() != 0 or not have_ipv6_loopback():
+        raise Skip("needs root (a private network namespace) and IPv6")
+    p = subprocess.run(["unshare", "--net", "--", sys.executable, os.path.abspath(__file__),
+                        "--inner-64", "--shoal", EXE["shoal"], "--gateway", EXE["gateway"],
+                        "--node", EXE["node"]], capture_output=True, text=True, timeout=60)
+    m = re.search(r"^NET64 (\S+) (\S+)$", p.stdout, re.M)
+    if p.returncode != 0 or not m:
+        if "unshare failed" in p.stderr or "Operation not permitted" in p.stderr:
+            raise Skip("no private network namespace here: %s" % p.stderr.strip()[-200:])
+        raise AssertionError("the namespace run failed (%d): %s %s" % (p.returncode, p.stdout,
+                                                                     p.stderr[-2000:]))
+    (same, ts), (other, to) = [tuple(float(x) for x in g.split(":")) for g in m.groups()]
+    print("  %s and %s (one /64) together: %d of %d answered in %.3f s; %s (the next /64): %d" %
+          (NET64[0], NET64[1], same, 6 * BURST, ts, NET64[2], other))
+    # One bucket for both (two would answer 2 x BURST); the refill while sending, and 0.5 s more
+    # for the datagrams still queued when the sending ended, at most.
+    check(BURST <= same <= BURST + RATE * (ts + 0.5) + 5,
+          "two addresses of one /64 share one bucket: %d answered" % same)
+    check(same < 2 * BURST, "not a bucket each: %d" % same)
+    check(BURST <= other <= BURST + RATE * (to + 0.5) + 5,
+          "an address of the next /64 has its own bucket: %d answered" % other)
+
+
 @test
 def invalid_connection_ids_ban_the_address():
     d = shoal()
@@ -453,7 +519,10 @@ def main():
     ap.add_argument("--gateway", required=True)
     ap.add_argument("--node", required=True)
     ap.add_argument("-k", default="", help="run only steps whose name contains this")
+    ap.add_argument("--inner-64", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.inner_64:
+        return inner_64(os.path.abspath(args.shoal))
     rc = clusterlib.preflight([args.shoal, args.gateway, args.node], redis=False)
     if rc is not None:
         return rc
