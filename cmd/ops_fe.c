@@ -50,6 +50,10 @@ void ops_fe_metrics(metrics_t *m, const frontend_t *fe)
                    "UDP requests dropped unanswered (no pending slot free)");
     metrics_addu(m, "shoal_udp_dropped_total", s.udp_dropped, NULL);
 
+    metrics_family(m, "shoal_udp_bans_total", METRICS_COUNTER,
+                   "client addresses banned from UDP for invalid connection ids (--connid-ban)");
+    metrics_addu(m, "shoal_udp_bans_total", s.udp_bans, NULL);
+
     metrics_family(m, "shoal_reply_peers_total", METRICS_COUNTER,
                    "peers handed out in announce replies, by protocol");
     metrics_addu(m, "shoal_reply_peers_total", s.udp_peers, "protocol", "udp", NULL);

@@ -115,6 +115,13 @@ void fe_dispatch_http(worker_t *w, conn_t *c, uint32_t seq, const httpreq_t *req
                         req->keep_alive);
         return;
     }
+    uint8_t addr16[16];
+    announce_endpoint_to16(&client, addr16);
+    if (fe_abuse_check(w, FRONTEND_HTTP, addr16) != FRONTEND_ERR_COUNT) {
+        fe_failed(w, FRONTEND_HTTP, kind, FRONTEND_ERR_RATE_LIMITED);
+        fe_http_failure(w, c, seq, "rate limited", 1, req->keep_alive); /* retry in 1 minute */
+        return;
+    }
     uint32_t tag;
     backend_req_t b = {0};
     if (announce) {

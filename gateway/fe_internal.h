@@ -30,12 +30,15 @@
 #define SHOAL_FE_INTERNAL_H
 
 #include "access.h"
+#include "addrtab.h"
 #include "bep15.h"
+#include "connban.h"
 #include "fe_order.h"
 #include "frontend.h"
 #include "httpreq.h"
 #include "httpresp.h"
 #include "mono.h"
+#include "ratelimit.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -57,6 +60,7 @@
 #define WBUF_CAP         (64 * 1024)
 #define CONN_BACKLOG_MAX (256 * 1024) /* unsent bytes a slow reader may hold before it is cut */
 #define NO_CONN          UINT32_MAX
+#define BAN_LOG_S        10 /* a worker logs at most one ban line this often */
 
 /* What an epoll event's data names: kind in the high half, an index in the low half. */
 enum { EV_STOP = 0, EV_UDP = 1, EV_LISTEN = 2, EV_CONN = 3, EV_BACKEND = 4 };
@@ -135,7 +139,8 @@ typedef struct {
     X(C_UDP_ACCESS_REFUSED, udp_access_refused)                                                    \
     X(C_HTTP_ACCESS_REFUSED, http_access_refused)                                                  \
     X(C_UDP_PROXY_ACCEPTED, udp_proxy_accepted)                                                    \
-    X(C_HTTP_PROXY_ACCEPTED, http_proxy_accepted)
+    X(C_HTTP_PROXY_ACCEPTED, http_proxy_accepted)                                                  \
+    X(C_UDP_BANS, udp_bans)
 
 #define FE_COUNTER_ID(id, field) id,
 enum { FE_COUNTERS(FE_COUNTER_ID) C_COUNT };
@@ -158,6 +163,9 @@ typedef struct worker {
     uint64_t rng;
     uint32_t now_mono;
     uint64_t now_wall;
+    uint64_t now_us;        /* CLOCK_MONOTONIC, for the rate limiter */
+    uint32_t ban_logged;    /* now_mono of the last ban logged */
+    uint32_t bans_unlogged; /* bans since then not logged (one line per BAN_LOG_S) */
 
     /* UDP batch state. */
     struct mmsghdr in_msgs[UDP_BATCH];
@@ -201,6 +209,8 @@ struct frontend {
     size_t n_addrs;
     int stop_fd;
     _Atomic uint32_t open_conns; /* HTTP connections over all workers, for http_max_conns */
+    ratelimit_t *rl;             /* NULL: no rate limit; shared by the workers, lock-free */
+    connban_t *ban;              /* NULL: no connection-id bans; likewise */
     worker_t **workers;
     unsigned n_workers;
 };
@@ -294,6 +304,10 @@ void fe_http_failure(worker_t *w, conn_t *c, uint32_t seq, const char *reason, u
 /* Put c on the list of connections fe_http_settle() goes on with. */
 void fe_http_mark(worker_t *w, conn_t *c);
 
+/* Count an invalid connection id from addr16 toward its ban (--connid-ban); a ban it starts is
+ * counted and logged (at most one line per BAN_LOG_S per worker). */
+void fe_connid_strike(worker_t *w, const uint8_t addr16[16]);
+
 /* ---- fe_dispatch.c: requests to the backend, answers back --------------------------------- */
 
 /* Serve request seq of c: answered at once (an error), or handed to the backend. */
@@ -364,6 +378,7 @@ static inline uint32_t jittered_interval(worker_t *w)
 static inline void update_clocks(worker_t *w)
 {
     w->now_mono = mono_s();
+    w->now_us = (uint64_t)mono_us();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     w->now_wall = (uint64_t)ts.tv_sec;
@@ -420,6 +435,22 @@ static inline void fe_failed(worker_t *w, unsigned proto, int kind, frontend_err
         w->c[proto == FRONTEND_UDP ? C_UDP_ANNOUNCE_FAILED : C_HTTP_ANNOUNCE_FAILED]++;
     else if (kind == BACKEND_SCRAPE)
         w->c[proto == FRONTEND_UDP ? C_UDP_SCRAPE_FAILED : C_HTTP_SCRAPE_FAILED]++;
+}
+
+/* Abuse control for a request from addr16, the client's final address (after any proxy header):
+ * FRONTEND_ERR_COUNT if it may go on, else why not (FRONTEND_ERR_BANNED, checked on UDP only;
+ * FRONTEND_ERR_RATE_LIMITED). One relaxed load per table, plus a CAS if a token is taken. */
+static inline frontend_err_t fe_abuse_check(worker_t *w, unsigned proto, const uint8_t addr16[16])
+{
+    const frontend_t *fe = w->fe;
+    if (!fe->rl && !fe->ban)
+        return FRONTEND_ERR_COUNT;
+    uint64_t key = addrtab_key(addr16);
+    if (proto == FRONTEND_UDP && fe->ban && connban_banned(fe->ban, key, w->now_mono))
+        return FRONTEND_ERR_BANNED;
+    if (fe->rl && !ratelimit_take(fe->rl, key, w->now_us))
+        return FRONTEND_ERR_RATE_LIMITED;
+    return FRONTEND_ERR_COUNT;
 }
 
 #endif

@@ -58,9 +58,19 @@ static void udp_commit(worker_t *w, size_t len)
     w->n_out++;
 }
 
+/* An error reply to a request of req_len bytes: never longer than the request, so a forged source
+ * (one without a valid connection id yet) gets no more bytes than were sent in its name (no
+ * amplification); the message is cut short if need be. */
 static void udp_error(worker_t *w, int fd, const void *addr, socklen_t addr_len, uint32_t tid,
-                      const char *msg)
+                      const char *msg, size_t req_len)
 {
+    char cut[BEP15_MAX_REPLY - BEP15_ERROR_HDR];
+    size_t room = req_len - BEP15_ERROR_HDR; /* req_len >= 16: shorter ones are dropped */
+    if (strlen(msg) > room && room < sizeof(cut)) {
+        memcpy(cut, msg, room);
+        cut[room] = '\0';
+        msg = cut;
+    }
     uint8_t *out = udp_slot(w, fd, addr, addr_len);
     udp_commit(w, bep15_write_error(out, BEP15_MAX_REPLY, tid, msg));
     w->c[C_UDP_ERRORS]++;
@@ -128,6 +138,11 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
     if (!fe_proxy_udp(w, &pkt, &len, &src))
         return;
     announce_endpoint_to16(&src, addr16);
+    frontend_err_t refused = fe_abuse_check(w, FRONTEND_UDP, addr16);
+    if (refused != FRONTEND_ERR_COUNT) {
+        fe_failed(w, FRONTEND_UDP, FE_NO_KIND, refused); /* no reply: it could be reflected */
+        return;
+    }
 
     bep15_request_t req;
     bep15_err_t err = bep15_parse(pkt, len, &req);
@@ -139,7 +154,7 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
         return;
     }
     if (err != BEP15_OK) {
-        udp_error(w, fd, addr, addr_len, req.transaction_id, bep15_strerror(err));
+        udp_error(w, fd, addr, addr_len, req.transaction_id, bep15_strerror(err), len);
         fe_failed(w, FRONTEND_UDP, FE_NO_KIND, FRONTEND_ERR_BAD_REQUEST);
         return;
     }
@@ -152,7 +167,8 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
     }
     int kind = req.action == BEP15_ANNOUNCE ? BACKEND_ANNOUNCE : BACKEND_SCRAPE;
     if (!connid_check(w->connid, req.connection_id, addr16, w->now_wall)) {
-        udp_error(w, fd, addr, addr_len, req.transaction_id, "invalid connection id");
+        udp_error(w, fd, addr, addr_len, req.transaction_id, "invalid connection id", len);
+        fe_connid_strike(w, addr16);
         fe_failed(w, FRONTEND_UDP, kind, FRONTEND_ERR_CONNECTION_ID);
         return;
     }
@@ -162,7 +178,8 @@ static void udp_packet(worker_t *w, int fd, unsigned i, backend_req_t *reqs, siz
     if (acl && !(req.action == BEP15_ANNOUNCE
                      ? access_allows(acl, w->index, req.announce.info_hash)
                      : access_allows_all(acl, w->index, req.scrape.hashes, req.scrape.n))) {
-        udp_error(w, fd, addr, addr_len, req.transaction_id, ACCESS_REFUSED_MSG);
+        /* The connection id proved the source: the whole message, whatever the request's size. */
+        udp_error(w, fd, addr, addr_len, req.transaction_id, ACCESS_REFUSED_MSG, UDP_BUF);
         w->c[C_UDP_ACCESS_REFUSED]++;
         fe_failed(w, FRONTEND_UDP, kind, FRONTEND_ERR_ACCESS);
         return;

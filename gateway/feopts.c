@@ -2,6 +2,9 @@
 /* feopts: shared front-end options and their translation into a frontend_config_t. */
 #include "feopts.h"
 
+#include "addrtab.h"
+#include "connban.h"
+#include "ratelimit.h"
 #include "secretfile.h"
 #include "slog.h"
 
@@ -34,6 +37,10 @@ void feopts_defaults(feopts_t *o)
         .connid_grace = 180,
         .access_mode = "off",
         .access_list = "",
+        .rate_limit_table = 1u << 20,
+        .connid_ban_window = 60,
+        .connid_ban_time = 300,
+        .connid_ban_table = 1u << 16,
     };
 }
 
@@ -80,6 +87,25 @@ static const opts_spec_t specs[] = {
     SPEC("access-list", "FILE", OPTS_STRING, access_list, 0, 0,
          "info-hashes for --access-mode, 40 hex digits per line, # comments (allow with no list "
          "refuses everything)"),
+    SPEC("rate-limit", "N", OPTS_UINT, rate_limit, 0, RATELIMIT_MAX_RATE,
+         "requests a second per client address (IPv6: per /64) over UDP and HTTP; over it UDP is "
+         "dropped and HTTP gets a retryable failure (0: off)"),
+    SPEC("rate-limit-burst", "N", OPTS_UINT, rate_limit_burst, 0, RATELIMIT_MAX_RATE,
+         "requests an address may send at once, the bucket size (0: twice --rate-limit)"),
+    SPEC("rate-limit-table", "SLOTS", OPTS_UINT, rate_limit_table, ADDRTAB_MIN_SLOTS,
+         ADDRTAB_MAX_SLOTS,
+         "addresses the rate limit tracks at once, 8 bytes each, rounded up to a power of two"),
+    SPEC("connid-ban", "N", OPTS_UINT, connid_ban, 0, CONNBAN_MAX_STRIKES,
+         "ban a UDP client address (IPv6: its /64) that sends N invalid connection ids within "
+         "--connid-ban-window (0: off)"),
+    SPEC("connid-ban-window", "S", OPTS_UINT, connid_ban_window, 1, 86400,
+         "seconds within which --connid-ban invalid connection ids ban"),
+    SPEC("connid-ban-time", "S", OPTS_UINT, connid_ban_time, 1, 86400,
+         "seconds a banned address gets no UDP reply at all"),
+    SPEC("connid-ban-table", "SLOTS", OPTS_UINT, connid_ban_table, ADDRTAB_MIN_SLOTS,
+         ADDRTAB_MAX_SLOTS,
+         "addresses the connection-id ban list tracks at once, 8 bytes each, rounded up to a "
+         "power of two"),
 };
 
 opts_table_t feopts_spec(void)
@@ -108,6 +134,10 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
         snprintf(err, errlen, "--access-mode must be off, allow or deny, not '%s'", o->access_mode);
         return -1;
     }
+    if (o->rate_limit_burst && !o->rate_limit) {
+        snprintf(err, errlen, "--rate-limit-burst needs --rate-limit (the rate limit is off)");
+        return -1;
+    }
     if (*o->secret && *o->secret_file) {
         snprintf(err, errlen, "give --secret or --secret-file, not both");
         return -1;
@@ -131,6 +161,15 @@ int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, 
     fc->connid = connid_default_config;
     fc->connid.grace_s = o->connid_grace;
     fc->share_port = o->share_port;
+    fc->rate_limit = o->rate_limit;
+    fc->rate_limit_burst = o->rate_limit_burst ? o->rate_limit_burst : o->rate_limit * 2;
+    if (fc->rate_limit_burst > RATELIMIT_MAX_RATE)
+        fc->rate_limit_burst = RATELIMIT_MAX_RATE;
+    fc->rate_limit_table = o->rate_limit_table;
+    fc->connid_ban = o->connid_ban;
+    fc->connid_ban_window = o->connid_ban_window;
+    fc->connid_ban_time = o->connid_ban_time;
+    fc->connid_ban_table = o->connid_ban_table;
     char why[200];
     if (netaddr_parse_list(o->trust_proxy, &fc->trusted_proxies, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "--trust-proxy: %s", why);

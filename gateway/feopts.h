@@ -33,9 +33,16 @@ typedef struct {
     const char *secret;
     const char *secret_file;
     uint32_t connid_grace;
-    bool share_port;         /* --share-port: other processes may bind the same addresses */
-    const char *access_mode; /* "off", "allow" or "deny" */
-    const char *access_list; /* file of 40-hex info-hashes, or "" (the list starts empty) */
+    bool share_port;           /* --share-port: other processes may bind the same addresses */
+    const char *access_mode;   /* "off", "allow" or "deny" */
+    const char *access_list;   /* file of 40-hex info-hashes, or "" (the list starts empty) */
+    uint32_t rate_limit;       /* requests a second per address (IPv6 /64); 0: off */
+    uint32_t rate_limit_burst; /* 0: twice rate_limit */
+    uint32_t rate_limit_table; /* slots of the shared bucket table */
+    uint32_t connid_ban;       /* invalid connection ids that ban an address; 0: off */
+    uint32_t connid_ban_window;
+    uint32_t connid_ban_time;
+    uint32_t connid_ban_table;
 } feopts_t;
 
 /* The defaults: dual-stack port 6969 for both protocols, one worker per core, interval 1800 s. */
@@ -45,10 +52,10 @@ void feopts_defaults(feopts_t *o);
 opts_table_t feopts_spec(void);
 
 /* Check the listen lists and contradictory values (--numwant above --max-numwant, --min-interval
- * above --interval), parse --trust-proxy and the secret (--secret or --secret-file, not both;
- * random when neither: *random_secret says so), and fill fc except its backend fields. Returns 0,
- * or -1 with a reason in err (a configuration error: exit 2). Warnings (a secret file others may
- * read) are logged. */
+ * above --interval, --rate-limit-burst without --rate-limit), parse --trust-proxy and the secret
+ * (--secret or --secret-file, not both; random when neither: *random_secret says so), and fill fc
+ * except its backend fields. Returns 0, or -1 with a reason in err (a configuration error: exit 2).
+ * Warnings (a secret file others may read) are logged. */
 int feopts_apply(const feopts_t *o, frontend_config_t *fc, bool *random_secret, char *err,
                  size_t errlen);
 

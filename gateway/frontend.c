@@ -11,6 +11,7 @@
 #include "fe_internal.h"
 #include "slog.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -252,6 +253,28 @@ frontend_t *frontend_new(const frontend_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
+    if (cfg->rate_limit) {
+        ratelimit_config_t rc = {.rate = cfg->rate_limit,
+                                 .burst = cfg->rate_limit_burst,
+                                 .slots = cfg->rate_limit_table};
+        fe->rl = ratelimit_new(&rc, (uint64_t)mono_us());
+        if (!fe->rl) {
+            snprintf(err, errlen, "cannot set up the rate limit (out of range or out of memory)");
+            goto fail;
+        }
+    }
+    if (cfg->connid_ban) {
+        connban_config_t bc = {.strikes = cfg->connid_ban,
+                               .window_s = cfg->connid_ban_window,
+                               .ban_s = cfg->connid_ban_time,
+                               .slots = cfg->connid_ban_table};
+        fe->ban = connban_new(&bc, mono_s());
+        if (!fe->ban) {
+            snprintf(err, errlen,
+                     "cannot set up connection-id bans (out of range or out of memory)");
+            goto fail;
+        }
+    }
     fe->workers = fe_calloc(fe->n_workers, sizeof(*fe->workers));
     if (!fe->workers) {
         snprintf(err, errlen, "out of memory");
@@ -367,6 +390,28 @@ void frontend_errors(const frontend_t *self, frontend_errors_t *out)
     }
 }
 
+void fe_connid_strike(worker_t *w, const uint8_t addr16[16])
+{
+    if (!w->fe->ban || !connban_strike(w->fe->ban, addrtab_key(addr16), w->now_mono))
+        return;
+    w->c[C_UDP_BANS]++;
+    if (w->ban_logged && w->now_mono - w->ban_logged < BAN_LOG_S) {
+        w->bans_unlogged++;
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    bool v4 = addrtab_key(addr16) >> 48 == 0xffff;
+    inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? addr16 + 12 : addr16, ip, sizeof(ip));
+    const frontend_config_t *cfg = &w->fe->cfg;
+    slog_msg(SLOG_WARN,
+             "banned %s%s from UDP for %u s: %u invalid connection ids within %u s (%u more "
+             "bans by worker %u in the last %u s not logged)",
+             ip, v4 ? "" : " (its /64)", cfg->connid_ban_time, cfg->connid_ban,
+             cfg->connid_ban_window, w->bans_unlogged, w->index, BAN_LOG_S);
+    w->ban_logged = w->now_mono ? w->now_mono : 1;
+    w->bans_unlogged = 0;
+}
+
 const char *frontend_err_name(frontend_err_t why)
 {
     switch (why) {
@@ -386,6 +431,10 @@ const char *frontend_err_name(frontend_err_t why)
         return "access_list";
     case FRONTEND_ERR_PROXY_PROTOCOL:
         return "proxy_protocol";
+    case FRONTEND_ERR_RATE_LIMITED:
+        return "rate_limited";
+    case FRONTEND_ERR_BANNED:
+        return "banned";
     case FRONTEND_ERR_COUNT:
         break;
     }
@@ -422,6 +471,8 @@ void frontend_destroy(frontend_t **self_p)
     fe_free(fe->workers);
     if (fe->stop_fd >= 0)
         close(fe->stop_fd);
+    ratelimit_destroy(&fe->rl);
+    connban_destroy(&fe->ban);
     fe_free(fe);
     *self_p = NULL;
 }

@@ -55,6 +55,12 @@ typedef struct {
      * new process can start before the old one stops. false: an address another process holds
      * is refused at start (a second tracker started by mistake would take half the traffic). */
     bool share_port;
+    /* Abuse control, per client address (IPv6 by /64), in fixed tables all workers share
+     * (ratelimit.h, connban.h); 0: off. rate_limit requests a second with bursts of
+     * rate_limit_burst, over UDP and HTTP; connid_ban invalid UDP connection ids within
+     * connid_ban_window seconds ban the address from UDP for connid_ban_time seconds. */
+    uint32_t rate_limit, rate_limit_burst, rate_limit_table;
+    uint32_t connid_ban, connid_ban_window, connid_ban_time, connid_ban_table;
 } frontend_config_t;
 
 /* Counters summed over the workers. */
@@ -73,6 +79,8 @@ typedef struct {
     uint64_t udp_peers, http_peers;
     /* PROXY v2 headers accepted (refusals: reason FRONTEND_ERR_PROXY_PROTOCOL). */
     uint64_t udp_proxy_accepted, http_proxy_accepted;
+    /* Addresses banned for invalid connection ids (bans started; connban.h). */
+    uint64_t udp_bans;
 } frontend_stats_t;
 
 /* Why a request was refused or failed, per protocol (frontend_errors()). */
@@ -86,6 +94,8 @@ typedef enum {
     FRONTEND_ERR_ACCESS,          /* refused by the access list (also udp/http_access_refused) */
     FRONTEND_ERR_PROXY_PROTOCOL,  /* PROXY v2 header missing or invalid from a --proxy-protocol
                                      source, or sent by another: datagram dropped / conn. closed */
+    FRONTEND_ERR_RATE_LIMITED,    /* over the address's rate limit (UDP: dropped unanswered) */
+    FRONTEND_ERR_BANNED,          /* UDP: from an address banned for invalid connection ids */
     FRONTEND_ERR_COUNT
 } frontend_err_t;
 
@@ -121,8 +131,8 @@ void frontend_stats(const frontend_t *self, frontend_stats_t *out);
 void frontend_errors(const frontend_t *self, frontend_errors_t *out);
 
 /* A short lower-case name for a reason ("bad_request", "not_found", "connection_id", "busy",
- * "backend", "too_large", "access_list", "proxy_protocol"), e.g. a metric label; "unknown" for
- * any other value. */
+ * "backend", "too_large", "access_list", "proxy_protocol", "rate_limited", "banned"), e.g. a
+ * metric label; "unknown" for any other value. */
 const char *frontend_err_name(frontend_err_t why);
 
 /* HTTP connections open now, over all workers (a gauge). */

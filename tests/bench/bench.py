@@ -21,6 +21,8 @@ every run is bounded in time.
       --no-latency --modes udp,http,http-pipe,http-conns   # the cluster against standalone
   tests/bench/bench.py --build build/release --modes udp --no-opentracker --no-ceiling \
       --no-latency --access-list-size 1000000   # allow list of 1M (the load's pool) vs access off
+  tests/bench/bench.py --build build/release --modes udp,http --no-opentracker --no-ceiling \
+      --no-latency --rate-limit 1000000   # rate limit and connid ban on (refusing nothing) vs off
 """
 import argparse
 import hashlib
@@ -185,17 +187,26 @@ def make_tracker(args, name, port, workdir, cores, whitelist):
         return make_shoal(args, port, workdir, cores)
     if name == "shoal-acl":
         return make_shoal(args, port, workdir, cores, args.acl_file)
+    if name == "shoal-rl":
+        return make_shoal(args, port, workdir, cores, rate_limit=args.rate_limit)
     if name == "cluster":
         return Cluster(args, port, workdir, cores)
     return make_opentracker(args, port, workdir, whitelist)
 
 
-def make_shoal(args, port, workdir, cores, acl_file=None):
+def make_shoal(args, port, workdir, cores, acl_file=None, rate_limit=0):
     argv = ["taskset", "-c", args.tracker_cores, args.shoal, "--udp", f"127.0.0.1:{port}",
             "--http", f"127.0.0.1:{port}", "--workers", str(cores), "--log-level", "warn"]
+    name = "shoal"
     if acl_file:
         argv += ["--access-mode", "allow", "--access-list", acl_file]
-    return Tracker("shoal-acl" if acl_file else "shoal", argv, port, workdir)
+        name = "shoal-acl"
+    if rate_limit:
+        # Both abuse controls on, neither refusing anything: the cost of the checks themselves
+        # (a token taken per request; the ban list looked up per UDP datagram).
+        argv += ["--rate-limit", str(rate_limit), "--connid-ban", "100"]
+        name = "shoal-rl"
+    return Tracker(name, argv, port, workdir)
 
 
 def make_opentracker(args, port, workdir, whitelist):
@@ -464,6 +475,10 @@ def main():
     ap.add_argument("--access-list-size", type=int, default=0,
                     help="also run shoal with --access-mode allow and a list of this many "
                     "info-hashes (the load generator's whole pool, padded) beside plain shoal")
+    ap.add_argument("--rate-limit", type=int, default=0,
+                    help="also run shoal with --rate-limit N (and --connid-ban) beside plain "
+                    "shoal; N above any one load address's rate (1000000: never refuses) "
+                    "measures the cost of the checks")
     ap.add_argument("--mem-torrents", type=int, default=100000)
     ap.add_argument("--mem-peers-per", type=int, default=10)
     ap.add_argument("--smoke", action="store_true",
@@ -525,6 +540,7 @@ def main():
             finally:
                 echo.stop()
         names = ["shoal"] + (["shoal-acl"] if args.acl_file else []) + \
+            (["shoal-rl"] if args.rate_limit else []) + \
             (["opentracker"] if args.opentracker else []) + (["cluster"] if args.cluster else [])
         for rnd in range(args.rounds):
             order = names if rnd % 2 == 0 else names[::-1]  # alternate who goes first
@@ -627,7 +643,7 @@ def print_report(args, report, modes, cores):
     print("| --- | --- | --- | --- | --- | --- | --- |")
     summary = {}
     for m in modes:
-        for name in ("shoal", "shoal-acl", "opentracker", "cluster"):
+        for name in ("shoal", "shoal-acl", "shoal-rl", "opentracker", "cluster"):
             rs = [r for r in runs if r["tracker"] == name and r["mode"] == m]
             if not rs:
                 continue
@@ -646,23 +662,10 @@ def print_report(args, report, modes, cores):
             a, b = summary.get(("shoal", m)), summary.get(("opentracker", m))
             if a and b and b["rps"] and b["per_cpu"]:
                 print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
-    if any(n == "shoal-acl" for n, _ in summary):
-        print(f"\n| mode | shoal allow-list ({args.access_list_size} entries) / shoal access off "
-              f"rps | rps per CPU-s | per-round rps ratios |")
-        print("| --- | --- | --- | --- |")
-        for m in modes:
-            a, b = summary.get(("shoal-acl", m)), summary.get(("shoal", m))
-            per_round = []
-            for rnd in range(args.rounds):
-                x = [r["rps"] for r in runs if r["tracker"] == "shoal-acl" and r["mode"] == m
-                     and r["round"] == rnd]
-                y = [r["rps"] for r in runs if r["tracker"] == "shoal" and r["mode"] == m
-                     and r["round"] == rnd]
-                if x and y and y[0]:
-                    per_round.append(f"{x[0] / y[0]:.3f}")
-            if a and b and b["rps"] and b["per_cpu"]:
-                print(f"| {m} | {a['rps'] / b['rps']:.3f} | {a['per_cpu'] / b['per_cpu']:.3f} | "
-                      f"{', '.join(per_round)} |")
+    print_variant(args, runs, summary, modes, "shoal-acl",
+                  f"shoal allow-list ({args.access_list_size} entries) / shoal access off")
+    print_variant(args, runs, summary, modes, "shoal-rl",
+                  f"shoal --rate-limit {args.rate_limit} --connid-ban 100 / shoal without")
     if any(n == "cluster" for n, _ in summary):
         print("\n| mode | cluster/standalone rps | cluster/standalone rps per CPU-s |")
         print("| --- | --- | --- |")
@@ -696,6 +699,27 @@ def print_report(args, report, modes, cores):
         if sh and ot and ot[0]["bytes_per_peer"] > 0:
             print(f"\nshoal/opentracker bytes per peer: "
                   f"{sh[0]['bytes_per_peer'] / ot[0]['bytes_per_peer']:.2f}")
+
+
+def print_variant(args, runs, summary, modes, name, title):
+    """The ratios of a shoal variant (name) to plain shoal, overall and per round."""
+    if not any(n == name for n, _ in summary):
+        return
+    print(f"\n| mode | {title} rps | rps per CPU-s | per-round rps ratios |")
+    print("| --- | --- | --- | --- |")
+    for m in modes:
+        a, b = summary.get((name, m)), summary.get(("shoal", m))
+        per_round = []
+        for rnd in range(args.rounds):
+            x = [r["rps"] for r in runs if r["tracker"] == name and r["mode"] == m
+                 and r["round"] == rnd]
+            y = [r["rps"] for r in runs if r["tracker"] == "shoal" and r["mode"] == m
+                 and r["round"] == rnd]
+            if x and y and y[0]:
+                per_round.append(f"{x[0] / y[0]:.3f}")
+        if a and b and b["rps"] and b["per_cpu"]:
+            print(f"| {m} | {a['rps'] / b['rps']:.3f} | {a['per_cpu'] / b['per_cpu']:.3f} | "
+                  f"{', '.join(per_round)} |")
 
 
 def print_roles(report, modes, summary):

@@ -556,6 +556,158 @@ static void refusals_and_failures_count_by_reason(void **state)
     frontend_destroy(&fe);
 }
 
+/* ---- abuse control: reflection, rate limits, connection-id bans ------------------------------ */
+
+/* The reply's length to one datagram of len bytes (req), or -1 if none comes in 5 s. */
+static ssize_t reply_len(int fd, const uint8_t *req, size_t len, int *action)
+{
+    uint8_t rep[2048];
+    ssize_t n = udp_ask(fd, req, len, rep, sizeof(rep));
+    *action = n >= 4 ? (int)get32(rep) : -1;
+    return n;
+}
+
+static void unconnected_sources_get_no_more_bytes_than_they_sent(void **state)
+{
+    fixture_t *f = *state;
+    frontend_t *fe = start_one(f, true);
+    int u = udp_client(port_of(f));
+    assert_true(u >= 0);
+    int action;
+    uint8_t req[98 + 20 * 74] = {0};
+    /* Connect: exactly 16 bytes back. */
+    put64(req, 0x41727101980ULL);
+    put32(req + 8, 0);
+    assert_int_equal(reply_len(u, req, 16, &action), 16);
+    assert_int_equal(action, 0);
+    /* Announce and scrape with a connection id never issued: a short error, no data. */
+    const size_t lens[] = {98, 36, 16 + 20 * 74};
+    for (size_t i = 0; i < 3; i++) {
+        memset(req, 0, sizeof(req));
+        put64(req, 0x1122334455667788ULL);
+        put32(req + 8, i == 0 ? 1 : 2);
+        memset(req + 16, 0xab, lens[i] - 16);
+        if (i == 0) {
+            req[96] = 0x1a; /* a valid port: only the id is wrong */
+            put32(req + 80, 0);
+        }
+        ssize_t n = reply_len(u, req, lens[i], &action);
+        assert_int_equal(action, 3);
+        assert_true(n > 8 && (size_t)n <= lens[i]);
+    }
+    /* Malformed requests of the smallest size: errors cut to the request's length. */
+    struct {
+        uint32_t action;
+        size_t len;
+    } bad[] = {{0, 17} /* connect too long */, {2, 16} /* scrape of nothing */, {7, 16}, {3, 16}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(req, 0, sizeof(req));
+        put64(req, 0x1122334455667788ULL); /* not the protocol id either */
+        put32(req + 8, bad[i].action);
+        ssize_t n = reply_len(u, req, bad[i].len, &action);
+        assert_int_equal(action, 3);
+        assert_true(n >= 8 && (size_t)n <= bad[i].len);
+    }
+    close(u);
+    frontend_stop(fe);
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    /* Nothing without a valid id reached the backend. */
+    assert_int_equal(st.udp_announce + st.udp_scrape, 0);
+    assert_int_equal(st.udp_announce_failed, 1);
+    assert_int_equal(st.udp_scrape_failed, 2);
+    frontend_destroy(&fe);
+}
+
+/* Wait (at most 5 s) until the published count of reason why on proto reaches n. */
+static bool errors_reach(frontend_t *fe, unsigned proto, frontend_err_t why, uint64_t n)
+{
+    for (int i = 0; i < 100; i++) {
+        frontend_errors_t e;
+        frontend_errors(fe, &e);
+        if (e.n[proto][why] >= n)
+            return e.n[proto][why] == n;
+        usleep(50000);
+    }
+    return false;
+}
+
+/* Send a connect on u and check it is refused for why: counted (within 5 s), never answered. */
+static void connect_unanswered(frontend_t *fe, int u, frontend_err_t why)
+{
+    uint8_t req[16], rep[64];
+    put64(req, 0x41727101980ULL);
+    put32(req + 8, 0);
+    put32(req + 12, 1);
+    assert_int_equal(send(u, req, sizeof(req), 0), 16);
+    assert_true(errors_reach(fe, FRONTEND_UDP, why, 1));
+    struct timeval tv = {.tv_usec = 200000};
+    setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(recv(u, rep, sizeof(rep), 0), -1);
+}
+
+static void over_the_rate_limit_udp_is_dropped_and_http_told_to_retry(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg.rate_limit = 1; /* one token a second: the test is done long before a second one */
+    f->cfg.rate_limit_burst = 3;
+    f->cfg.rate_limit_table = 1024;
+    frontend_t *fe = start_one(f, true);
+    int u = udp_client(port_of(f));
+    assert_true(u >= 0);
+    assert_true(udp_connect(u) != 0);
+    assert_true(udp_connect(u) != 0);
+    assert_int_equal(http_get(port_of(f), ANNOUNCE_Q), 200); /* the third token */
+    /* Out of tokens: UDP gets nothing back, HTTP a failure reason (status 200). */
+    assert_int_equal(http_get(port_of(f), ANNOUNCE_Q), 200);
+    connect_unanswered(fe, u, FRONTEND_ERR_RATE_LIMITED); /* sent within ms of the last token */
+    close(u);
+    frontend_stop(fe);
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    assert_int_equal(st.udp_connect, 2);
+    assert_int_equal(st.http_announce_ok, 1);
+    assert_int_equal(st.http_announce_failed, 1);
+    frontend_errors_t e;
+    frontend_errors(fe, &e);
+    assert_int_equal(e.n[FRONTEND_UDP][FRONTEND_ERR_RATE_LIMITED], 1);
+    assert_int_equal(e.n[FRONTEND_HTTP][FRONTEND_ERR_RATE_LIMITED], 1);
+    assert_string_equal(frontend_err_name(FRONTEND_ERR_RATE_LIMITED), "rate_limited");
+    frontend_destroy(&fe);
+}
+
+static void invalid_connection_ids_ban_the_address_from_udp(void **state)
+{
+    fixture_t *f = *state;
+    f->cfg.connid_ban = 2;
+    f->cfg.connid_ban_window = 60;
+    f->cfg.connid_ban_time = 60;
+    f->cfg.connid_ban_table = 64;
+    frontend_t *fe = start_one(f, true);
+    int u = udp_client(port_of(f));
+    assert_true(u >= 0);
+    uint64_t id = udp_connect(u);
+    assert_true(id != 0);
+    assert_int_equal(udp_announce(u, id), 1);
+    assert_int_equal(udp_announce(u, id ^ 1), 3); /* strike one */
+    assert_int_equal(udp_scrape(u, id ^ 2), 3);   /* strike two: banned */
+    connect_unanswered(fe, u, FRONTEND_ERR_BANNED);
+    close(u);
+    /* HTTP from the same address is not banned (its address is not forged). */
+    assert_int_equal(http_get(port_of(f), ANNOUNCE_Q), 200);
+    frontend_stop(fe);
+    frontend_stats_t st;
+    frontend_stats(fe, &st);
+    assert_int_equal(st.udp_bans, 1);
+    assert_int_equal(st.http_announce_ok, 1);
+    frontend_errors_t e;
+    frontend_errors(fe, &e);
+    assert_int_equal(e.n[FRONTEND_UDP][FRONTEND_ERR_CONNECTION_ID], 2);
+    assert_int_equal(e.n[FRONTEND_UDP][FRONTEND_ERR_BANNED], 1);
+    assert_string_equal(frontend_err_name(FRONTEND_ERR_BANNED), "banned");
+    frontend_destroy(&fe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +722,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(answered_requests_count_by_result_and_peers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(refusals_and_failures_count_by_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(unconnected_sources_get_no_more_bytes_than_they_sent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(over_the_rate_limit_udp_is_dropped_and_http_told_to_retry,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(invalid_connection_ids_ban_the_address_from_udp, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("fe_worker", tests, NULL, NULL);
 }
