@@ -15,7 +15,8 @@ source without a header; a LOCAL header keeps the socket's address; X-Forwarded-
 when the PROXY address is itself in --trust-proxy; UDP datagrams with a header from the listed
 balancer are answered to the balancer, and the connection id and peer address are the header's;
 a header from an unlisted UDP source and a bare datagram from the balancer are dropped; IPv6
-inside a header over IPv4 (HTTP and UDP); the counters in /metrics; a bad --proxy-protocol stops
+inside a header over IPv4 (HTTP and UDP); with --rate-limit, two clients behind one balancer
+have a bucket each (the limit keys on the header's address); the counters in /metrics; a bad --proxy-protocol stops
 the start with exit 2. HAProxy runs from a generated config on free ports and is stopped by its
 PID. Exit 77 (skipped) only if haproxy is not installed.
 
@@ -363,6 +364,40 @@ def ipv6_inside_a_header_udp():
     with UdpLb(UDP_LB, ("2001:db8::32", 6881), family=6) as b:
         r = b.announce(h, pid(32), 7032, left=10)
     eq(r["peers"], [("2001:db8::31", 7031)], "IPv6 peers (18-byte records) over an IPv4 balancer")
+
+
+@test
+def rate_limit_keys_on_the_header_address():
+    """With --rate-limit, two clients behind one balancer have a bucket each: one flooding
+    through the balancer does not cost the other its answers (the limit keys on the address
+    inside the header, not the balancer's)."""
+    def argv(port):
+        return [ENV.shoal, "--udp", "127.0.0.1:%d" % port, "--http", "127.0.0.1:%d" % port,
+                "--workers", "2",
+                "--admin", "127.0.0.1:0", "--proxy-protocol", "%s/32" % UDP_LB,
+                "--rate-limit", "1", "--rate-limit-burst", "10"]
+    d = Daemon("shoal-rl", argv)
+    d.start()
+    try:
+        with UdpLb(UDP_LB, ("127.0.0.41", 6881)) as a:
+            a.addr = ("127.0.0.1", d.port)
+            for i in range(100):  # 10x the burst at once, each connect sent once
+                a.send(pack_connect(1000 + i))
+            got = 0
+            while got < 100 and a.recv(0.5) is not None:
+                got += 1
+        check(1 <= got <= 15, "flooding client behind the balancer got %d of 100 answers "
+              "(burst 10)" % got)
+        with UdpLb(UDP_LB, ("127.0.0.42", 6881)) as b:
+            b.addr = ("127.0.0.1", d.port)
+            # Each sent once: keyed on the balancer, its bucket (empty after the flood, 1 token
+            # a second) would answer at most one of them.
+            for i in range(5):
+                tid = 2000 + i
+                eq(len(b.request(pack_connect(tid), tid, tries=1)), 16,
+                   "connect %d of the other client behind the balancer" % i)
+    finally:
+        d.stop()
 
 
 @test
