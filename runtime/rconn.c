@@ -3,6 +3,7 @@
 #include "rconn.h"
 
 #include "err.h"
+#include "secretfile.h"
 #include "slog.h"
 
 #include <errno.h>
@@ -53,7 +54,8 @@ char *rconn_redact(const char *url, char *out, size_t outlen)
     return out;
 }
 
-int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
+/* rconn_parse(); user_only: "USER@" names a user (its password comes from a file). */
+static int parse_url(const char *url, bool user_only, rconn_url_t *out, char *err, size_t errlen)
 {
     static const char scheme[] = "redis://";
     memset(out, 0, sizeof(*out));
@@ -72,13 +74,16 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     const char *at = strrchr(p, '@');
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon || (size_t)(colon - p) >= sizeof(out->user) ||
-            (size_t)(at - colon - 1) >= sizeof(out->password)) {
-            err_set(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
+        const char *user_end = colon ? colon : user_only ? at : NULL;
+        if (!user_end || (size_t)(user_end - p) >= sizeof(out->user) ||
+            (colon && (size_t)(at - colon - 1) >= sizeof(out->password))) {
+            err_set(err, errlen, "redis url: credentials must be %s",
+                    user_only ? "USER@ or [USER]:PASSWORD@" : "[USER]:PASSWORD@");
             return -1;
         }
-        memcpy(out->user, p, (size_t)(colon - p));
-        memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
+        memcpy(out->user, p, (size_t)(user_end - p));
+        if (colon)
+            memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
         p = at + 1;
     }
     const char *host_end;
@@ -132,6 +137,34 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     return 0;
 }
 
+int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
+{
+    return parse_url(url, false, out, err, errlen);
+}
+
+int rconn_parse_auth(const char *url, const char *password_file, rconn_url_t *out, char *err,
+                     size_t errlen)
+{
+    bool file = password_file && *password_file;
+    if (parse_url(url, file, out, err, errlen) != 0)
+        return -1;
+    if (!file)
+        return 0;
+    if (out->password[0]) {
+        memset(out, 0, sizeof(*out));
+        err_set(err, errlen,
+                "give the password once: the redis url has one and --redis-password-file is set");
+        return -1;
+    }
+    if (strlen(password_file) >= sizeof(out->password_file)) {
+        err_set(err, errlen, "--redis-password-file: path longer than %d bytes",
+                RCONN_PATH_MAX - 1);
+        return -1;
+    }
+    snprintf(out->password_file, sizeof(out->password_file), "%s", password_file);
+    return 0;
+}
+
 int rconn_failed(redisContext *c, redisReply *r, const char *what, char *err, size_t errlen)
 {
     if (!r) {
@@ -151,44 +184,87 @@ static struct timeval tv_ms(uint32_t ms)
     return tv;
 }
 
-/* One setup command (AUTH, SELECT): 0, or -1 and why in err. */
-static int setup_command(redisContext *c, char *err, size_t errlen, const char *what,
-                         const char *fmt, ...)
+redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *refused, char *err,
+                             size_t errlen)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    int bad = rconn_failed(c, r, what, err, errlen);
-    if (r)
-        freeReplyObject(r);
-    return bad ? -1 : 0;
-}
-
-redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err, size_t errlen)
-{
-    redisContext *c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
+    bool no = false;
+    char why[256];
+    char pw[RCONN_PASS_MAX] = "";
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    /* Read first: a file that cannot be used is a refusal without a connection. */
+    if (url->password_file[0] &&
+        secretfile_read(url->password_file, pw, sizeof(pw), NULL, why, sizeof(why)) != 0) {
+        err_set(err, errlen, "redis %s: --redis-password-file %s", url->redacted, why);
+        no = true;
+        goto fail;
+    }
+    const char *password = url->password_file[0] ? pw : url->password;
+    c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
     if (!c || c->err) {
-        err_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
+        err_set(err, errlen, "redis %s: connect: %s", url->redacted,
                 c ? c->errstr : "out of memory");
         goto fail;
     }
     if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
-        err_set(err, errlen, "setting the timeout failed");
+        err_set(err, errlen, "redis %s: setting the timeout failed", url->redacted);
         goto fail;
     }
-    if (url->password[0]) {
-        int rc = url->user[0]
-                     ? setup_command(c, err, errlen, "AUTH", "AUTH %s %s", url->user, url->password)
-                     : setup_command(c, err, errlen, "AUTH", "AUTH %s", url->password);
-        if (rc != 0)
+    if (password[0]) {
+        r = url->user[0] ? redisCommand(c, "AUTH %s %s", url->user, password)
+                         : redisCommand(c, "AUTH %s", password);
+        if (rconn_failed(c, r, "AUTH", why, sizeof(why))) {
+            no = r != NULL;
+            char who[160] = "";
+            if (url->user[0])
+                snprintf(who, sizeof(who), " (as user '%s')", url->user);
+            err_set(err, errlen, "redis %s: %s%s", url->redacted, why, who);
             goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
     }
-    if (url->db && setup_command(c, err, errlen, "SELECT", "SELECT %d", url->db) != 0)
-        goto fail;
+    if (url->db) {
+        r = redisCommand(c, "SELECT %d", url->db);
+        if (rconn_failed(c, r, "SELECT", why, sizeof(why))) {
+            no = r != NULL;
+            err_set(err, errlen, "redis %s: %s", url->redacted, why);
+            goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    explicit_bzero(pw, sizeof(pw));
+    if (refused)
+        *refused = false;
     return c;
 fail:
+    if (r)
+        freeReplyObject(r);
+    explicit_bzero(pw, sizeof(pw));
     if (c)
         redisFree(c);
+    if (refused)
+        *refused = no;
     return NULL;
+}
+
+redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err, size_t errlen)
+{
+    return rconn_open_why(url, timeout_ms, NULL, err, errlen);
+}
+
+int rconn_check(const char *url, const char *password_file, uint32_t timeout_ms, char *err,
+                size_t errlen)
+{
+    rconn_url_t u;
+    if (rconn_parse_auth(url, password_file, &u, err, errlen) != 0)
+        return RCONN_REFUSED;
+    bool refused = false;
+    redisContext *c = rconn_open_why(&u, timeout_ms, &refused, err, errlen);
+    explicit_bzero(u.password, sizeof(u.password));
+    if (!c)
+        return refused ? RCONN_REFUSED : RCONN_DOWN;
+    redisFree(c);
+    return 0;
 }
