@@ -45,11 +45,7 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen);
 int rconn_parse_auth(const char *url, const char *password_file, rconn_url_t *out, char *err,
                      size_t errlen);
 
-/* url as it may be logged, into out[0..outlen) (truncated, always terminated when outlen > 0).
- * The credentials run from after "://" (or the start) to the last '@'; what follows their first
- * ':' (all of them if there is no ':') becomes "***", and control characters become '?'. Takes
- * any text, a URL that rconn_parse() refuses included, and never copies a byte of the password.
- * Returns out. */
+/* url as it may be logged: redact_url() (redact.h), the same split as rconn_parse(). */
 char *rconn_redact(const char *url, char *out, size_t outlen);
 
 /* Connect with connect and command timeouts of timeout_ms, then AUTH (as the URL's user, with the

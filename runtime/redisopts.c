@@ -16,7 +16,7 @@ void redisopts_defaults(redisopts_t *o)
 }
 
 static const opts_spec_t specs[] = {
-    OPTS_SPEC(redisopts_t, "redis", "URL", OPTS_STRING, redis, 0, 0,
+    OPTS_SPEC(redisopts_t, "redis", "URL", OPTS_STRING, redis, OPTS_SECRET_URL, 0,
               "Redis for membership and snapshots, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"),
     OPTS_SPEC(redisopts_t, "redis-password-file", "FILE", OPTS_STRING, password_file, 0, 0,
               "the Redis password, read from this file (first line) at each connection instead of "
