@@ -20,7 +20,8 @@ cluster "acl1":
                cluster is live (its read-only rights on the member keys), then snapshots and
                restores after a restart;
   requirepass  `shoal --redis redis://:PASSWORD@...` as the default user;
-  tunnel       a standalone through a spiped pair (encrypting end, decrypting end before Redis);
+  tunnel       a standalone through a spiped pair (encrypting end, decrypting end before Redis),
+               in DB 3 (the documented SELECT right);
   no-leak      no password byte string appears in any process's stderr (debug level), in
                --print-config and --help of every role (URL and file), in /api/v1/cluster,
                /api/v1/stats and /metrics, nor in /proc/PID/cmdline or environ with the file.
@@ -521,7 +522,7 @@ def tunnel():
     # The encrypted hop does not carry the RESP text: a plain client there gets no answer.
     pw = write("standalone.pass", PW["standalone"] + "\n")
     port = free_port()
-    url = "redis://shoal-standalone@127.0.0.1:%d" % front
+    url = "redis://shoal-standalone@127.0.0.1:%d/3" % front  # a DB: SELECT is granted
     s = Role("tun", shoal_argv(port, url, pw), port)
     h = random_hash(RNG)
     announce(port, h, 1)
@@ -532,6 +533,7 @@ def tunnel():
     s = Role("tun2", shoal_argv(port, url, pw), port)
     eq(announce(port, h, 2), {("127.0.0.1", 10001)}, "restored through the tunnel")
     s.finish()
+    check(b"db3:keys=" in r.call("INFO", "keyspace"), "its keys are in DB 3")
     try:
         with RespConn(mid, 1.0) as c:
             c.call("PING")
