@@ -150,6 +150,26 @@ static struct timeval tv_ms(uint32_t ms)
     return tv;
 }
 
+/* Whether an error reply to AUTH or SELECT says the configuration is wrong (a retry gives the same
+ * answer), rather than a passing state such as LOADING, BUSY or "ERR max number of clients". */
+static bool refusal(const char *reason)
+{
+    static const char *const prefixes[] = {
+        "WRONGPASS",            /* Redis 6+: wrong password, unknown or disabled user */
+        "NOPERM",               /* a user without the right */
+        "NOAUTH",               /* authentication required */
+        "ERR AUTH",             /* AUTH without any password configured (Redis 6+) */
+        "ERR Client sent AUTH", /* the same, Redis 5 */
+        "ERR invalid password", /* requirepass, Redis 5 */
+        "ERR invalid DB index", /* SELECT of a number Redis cannot take */
+        "ERR DB index is out of range",
+    };
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(reason, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
 redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *refused, char *err,
                              size_t errlen)
 {
@@ -161,30 +181,30 @@ redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *
     /* Read first: a file that cannot be used is a refusal without a connection. */
     if (url->password_file[0] &&
         secretfile_read(url->password_file, pw, sizeof(pw), NULL, why, sizeof(why)) != 0) {
-        err_set(err, errlen, "redis %s: --redis-password-file %s", url->redacted, why);
+        err_set(err, errlen, "--redis-password-file %s", why);
         no = true;
         goto fail;
     }
     const char *password = url->password_file[0] ? pw : url->password;
     c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
     if (!c || c->err) {
-        err_set(err, errlen, "redis %s: connect: %s", url->redacted,
+        err_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
                 c ? c->errstr : "out of memory");
         goto fail;
     }
     if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
-        err_set(err, errlen, "redis %s: setting the timeout failed", url->redacted);
+        err_set(err, errlen, "setting the timeout failed");
         goto fail;
     }
     if (password[0]) {
         r = url->user[0] ? redisCommand(c, "AUTH %s %s", url->user, password)
                          : redisCommand(c, "AUTH %s", password);
         if (rconn_failed(c, r, "AUTH", why, sizeof(why))) {
-            no = r != NULL;
+            no = r && refusal(r->str);
             char who[160] = "";
             if (url->user[0])
                 snprintf(who, sizeof(who), " (as user '%s')", url->user);
-            err_set(err, errlen, "redis %s: %s%s", url->redacted, why, who);
+            err_set(err, errlen, "%s%s", why, who);
             goto fail;
         }
         freeReplyObject(r);
@@ -193,8 +213,8 @@ redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *
     if (url->db) {
         r = redisCommand(c, "SELECT %d", url->db);
         if (rconn_failed(c, r, "SELECT", why, sizeof(why))) {
-            no = r != NULL;
-            err_set(err, errlen, "redis %s: %s", url->redacted, why);
+            no = r && refusal(r->str);
+            err_set(err, errlen, "%s", why);
             goto fail;
         }
         freeReplyObject(r);
@@ -227,10 +247,13 @@ int rconn_check(const char *url, const char *password_file, uint32_t timeout_ms,
     if (rconn_parse_auth(url, password_file, &u, err, errlen) != 0)
         return RCONN_REFUSED;
     bool refused = false;
-    redisContext *c = rconn_open_why(&u, timeout_ms, &refused, err, errlen);
+    char why[384];
+    redisContext *c = rconn_open_why(&u, timeout_ms, &refused, why, sizeof(why));
     explicit_bzero(u.password, sizeof(u.password));
-    if (!c)
+    if (!c) {
+        err_set(err, errlen, "redis %s: %s", u.redacted, why);
         return refused ? RCONN_REFUSED : RCONN_DOWN;
+    }
     redisFree(c);
     return 0;
 }

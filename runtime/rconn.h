@@ -20,7 +20,7 @@ struct redisReply;
 
 /* rconn_check()'s answers besides 0 (Redis answered and took the credentials). */
 #define RCONN_DOWN    (-1) /* no answer: not running, unreachable or too slow; worth a retry */
-#define RCONN_REFUSED (-2) /* Redis answered and refused AUTH or SELECT: a configuration error */
+#define RCONN_REFUSED (-2) /* Redis refused the credentials or the DB: a configuration error */
 
 /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]", HOST may be [v6]. The password is only in
  * `password`: print `redacted`, never the URL as given. */
@@ -50,9 +50,11 @@ char *rconn_redact(const char *url, char *out, size_t outlen);
 
 /* Connect with connect and command timeouts of timeout_ms, then AUTH (as the URL's user, with the
  * URL's password or the password file's) and SELECT as the URL says. Returns the connection (the
- * caller frees it with redisFree()), or NULL and why in err: one line with the redacted URL and
- * Redis's own reason (WRONGPASS ..., NOPERM ...), never the password. *refused (may be NULL) tells
- * a refusal (an error reply to AUTH or SELECT, an unreadable password file) from no answer. */
+ * caller frees it with redisFree()), or NULL and why in err ("connect HOST:PORT: ...", "AUTH:
+ * WRONGPASS ... (as user 'U')", "SELECT: ...": Redis's own reason, never the password; the caller
+ * names the URL, as rconn_check() does with url->redacted). *refused (may be NULL) tells
+ * a refusal (AUTH or SELECT answered WRONGPASS, NOPERM, NOAUTH, "ERR AUTH ..." or a bad DB index;
+ * an unreadable password file) from no answer or a passing error (LOADING, too many clients). */
 struct redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *refused,
                                     char *err, size_t errlen);
 
@@ -62,7 +64,7 @@ struct redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, cha
 
 /* A start-up check: parse url with password_file (rconn_parse_auth()), connect, AUTH, SELECT and
  * close. 0, RCONN_DOWN or RCONN_REFUSED (a URL or file that cannot be used included), why in
- * err. */
+ * err as "redis REDACTED-URL: reason". */
 int rconn_check(const char *url, const char *password_file, uint32_t timeout_ms, char *err,
                 size_t errlen);
 

@@ -192,8 +192,11 @@ static void connect_error_has_no_password(void **state)
     char err[512] = "";
     assert_null(rconn_open(&u, 300, err, sizeof(err)));
     close(fd);
+    assert_non_null(strstr(err, "connect 127.0.0.1:"));
+    assert_null(strstr(err, SECRET));
+    /* The start-up check names the URL, redacted. */
+    assert_int_equal(rconn_check(url, NULL, 300, err, sizeof(err)), RCONN_DOWN);
     assert_non_null(strstr(err, "redis redis://someuser:***@127.0.0.1:"));
-    assert_non_null(strstr(err, ": connect: "));
     assert_null(strstr(err, SECRET));
 }
 
@@ -291,6 +294,20 @@ static void password_file_against_redis(void **state)
     assert_null(strstr(err, SECRET));
     write_password_file(path, SECRET "\n");
     assert_int_equal(rconn_check(url, path, 1000, err, sizeof(err)), 0);
+    /* A passing error is not a refusal: a Redis at its client limit answers the AUTH with "ERR
+     * max number of clients reached" (the one client allowed is ours here). */
+    redisContext *admin = redis_fixture_connect(&redis);
+    assert_non_null(admin);
+    r = redisCommand(admin, "CONFIG SET maxclients 1");
+    assert_non_null(r);
+    freeReplyObject(r);
+    int rc = rconn_check(url, path, 1000, err, sizeof(err));
+    r = redisCommand(admin, "CONFIG SET maxclients 10000");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(admin);
+    assert_int_equal(rc, RCONN_DOWN);
+    assert_non_null(strstr(err, "max number of clients"));
     unlink(path);
     r = redis_fixture_command(&redis, "ACL DELUSER fileuser");
     if (r)
