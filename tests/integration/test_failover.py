@@ -1298,6 +1298,28 @@ def standalone_restarts_keep_every_swarm():
 REDIS_PASSWORD = "s3cretpass"
 
 
+def refused_at_start(url, what, want):
+    """Start a node, a gateway and a standalone with --redis url: each must exit 2 with want in
+    its stderr. Returns [(name, stderr text)]."""
+    port = free_port()
+    out = []
+    for name, argv in (
+            ("node (%s)" % what, [ENV.node_bin, "--id", "cred", "--bind",
+                                  "tcp://127.0.0.1:%d" % port, "--redis", url]),
+            ("gateway (%s)" % what, [ENV.gateway_bin, "--udp", "127.0.0.1:%d" % port,
+                                     "--http", "127.0.0.1:%d" % port, "--redis", url]),
+            ("shoal (%s)" % what, [ENV.shoal_bin, "--udp", "127.0.0.1:%d" % port,
+                                   "--http", "127.0.0.1:%d" % port, "--redis", url])):
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=10,
+                           preexec_fn=clusterlib.die_with_parent)
+        text = p.stderr.decode("utf-8", "replace")
+        eq(p.returncode, 2, "%s exit code: %s" % (name, text))
+        check(want in text, "%s names the URL redacted (%s): %s" % (name, want, text))
+        out.append((name, text))
+    return out
+
+
 @test
 def redis_password_never_logged():
     """Every process given redis://someuser:PASSWORD@HOST:PORT shows redis://someuser:***@HOST:PORT
@@ -1313,22 +1335,7 @@ def redis_password_never_logged():
     texts = []
     try:
         # Refused at start (no such user yet): a configuration error, exit 2.
-        port = free_port()
-        for name, argv in (
-                ("node (refused)", [ENV.node_bin, "--id", "cred", "--bind",
-                                    "tcp://127.0.0.1:%d" % port, "--redis", url]),
-                ("gateway (refused)", [ENV.gateway_bin, "--udp", "127.0.0.1:%d" % port,
-                                       "--http", "127.0.0.1:%d" % port, "--redis", url]),
-                ("shoal (refused)", [ENV.shoal_bin, "--udp", "127.0.0.1:%d" % port,
-                                     "--http", "127.0.0.1:%d" % port, "--redis", url])):
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, timeout=10,
-                               preexec_fn=clusterlib.die_with_parent)
-            text = p.stderr.decode("utf-8", "replace")
-            eq(p.returncode, 2, "%s exit code: %s" % (name, text))
-            check("redis %s: AUTH: WRONGPASS" % shown in text,
-                  "%s names the URL redacted and Redis's reason: %s" % (name, text))
-            texts.append((name, text))
+        texts += refused_at_start(url, "refused", "redis %s: AUTH: WRONGPASS" % shown)
         r.call("ACL", "SETUSER", "someuser", "on", ">" + REDIS_PASSWORD, "~*", "+@all")
         node = Node(ENV.node_bin, "cred", ("redis", url),
                     extra=["--snapshot-interval", str(SNAP_MS), "--heartbeat-interval",
@@ -1373,21 +1380,7 @@ def redis_password_never_logged():
 
         # Refused at start: a scheme other than redis://.
         bad = "rediss://someuser:%s@127.0.0.1:%d" % (REDIS_PASSWORD, r.port)
-        port = free_port()
-        for name, argv in (
-                ("node (bad url)", [ENV.node_bin, "--id", "cred", "--bind",
-                                    "tcp://127.0.0.1:%d" % port, "--redis", bad]),
-                ("gateway (bad url)", [ENV.gateway_bin, "--udp", "127.0.0.1:%d" % port,
-                                       "--http", "127.0.0.1:%d" % port, "--redis", bad]),
-                ("shoal (bad url)", [ENV.shoal_bin, "--udp", "127.0.0.1:%d" % port,
-                                     "--http", "127.0.0.1:%d" % port, "--redis", bad])):
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, timeout=10,
-                               preexec_fn=clusterlib.die_with_parent)
-            text = p.stderr.decode("utf-8", "replace")
-            eq(p.returncode, 2, "%s exit code: %s" % (name, text))
-            check("rediss://someuser:***@" in text, "%s names the URL redacted: %s" % (name, text))
-            texts.append((name, text))
+        texts += refused_at_start(bad, "bad url", "rediss://someuser:***@")
         for name, text in texts:
             check(REDIS_PASSWORD not in text, "the %s logged the password: %s" % (
                 name, [ln for ln in text.splitlines() if REDIS_PASSWORD in ln][:3]))
