@@ -89,8 +89,9 @@ static void log_served(const frontend_t *fe, repo_t *repo)
 }
 
 /* A standalone tracker must not share a namespace with a live cluster (an operator who meant to
- * start a node, or gave the wrong Redis): refuse to start (printed, -1). If Redis cannot be
- * reached now, say so and go on: the standalone's keys are its own, it cannot disturb a cluster. */
+ * start a node, or gave the wrong Redis): refuse to start (printed, -1); so too when Redis refuses
+ * the credentials. If Redis cannot be reached now, say so and go on: the standalone's keys are its
+ * own, it cannot disturb a cluster. */
 static int refuse_live_cluster(const daemon_t *d, const redisopts_t *r)
 {
     char cluster[REDISOPTS_PREFIX_MAX], ids[256], err[512];
