@@ -6,6 +6,7 @@
 
 #include "err.h"
 #include "hex.h"
+#include "rconn.h"
 #include "slog.h"
 
 #include <stdio.h>
@@ -211,6 +212,19 @@ void ops_loop_age(metrics_t *m, const char *loop, uint32_t age_ms)
                    "time since the slowest thread of a loop last went round it (front ends turn "
                    "every second, membership every poll, the keeper every snapshot interval)");
     metrics_add(m, "shoal_loop_age_seconds", age_ms / 1000.0, "loop", loop, NULL);
+}
+
+int ops_redis_check(const char *url, const char *password_file, uint32_t timeout_ms, char *err,
+                    size_t errlen)
+{
+    int rc = rconn_check(url, password_file, timeout_ms, err, errlen);
+    if (rc == RCONN_REFUSED)
+        return -1;
+    if (rc == RCONN_DOWN) {
+        slog_msg(SLOG_WARN, "%s; going on and retrying", err);
+        return 1;
+    }
+    return 0;
 }
 
 void ops_redis_health(metrics_t *m, const char *component, uint64_t errors, bool connected)

@@ -74,6 +74,14 @@ void ops_hash_hex(const uint8_t h[20], char out[41]);
 /* shoal_loop_age_seconds{loop=...}: ms since that loop's slowest thread last turned. */
 void ops_loop_age(metrics_t *m, const char *loop, uint32_t age_ms);
 
+/* The start-up check of --redis (and --redis-password-file): one connection, AUTH and SELECT.
+ * Returns 0 if Redis took the credentials, 1 if it did not answer (logged as a warning: the roles
+ * keep retrying, as for an outage), or -1 if it refused them (wrong password, unknown or disabled
+ * user, a bad DB, a URL or file that cannot be used; why in err: a configuration error, exit 2). */
+#define OPS_REDIS_CHECK_MS 1000 /* the check's connect and command timeout (node, gateway) */
+int ops_redis_check(const char *url, const char *password_file, uint32_t timeout_ms, char *err,
+                    size_t errlen);
+
 /* shoal_redis_errors_total and shoal_redis_connected for one component's connection. */
 void ops_redis_health(metrics_t *m, const char *component, uint64_t errors, bool connected);
 

@@ -104,6 +104,7 @@ ops_access_t *ops_access_new(const ops_access_config_t *cfg, char *err, size_t e
     }
     accesssync_config_t sc = {
         .redis_url = cfg->redis_url,
+        .redis_password_file = cfg->redis_password_file,
         .prefix = cfg->prefix,
         .hash_seed = access_seed(),
         .on_set = on_set,
@@ -155,12 +156,14 @@ static long reload_locked(ops_access_t *self, bool force, char *err, size_t errl
 }
 
 ops_access_t *ops_access_open(access_t *access, const char *list_file, const char *redis_url,
-                              const char *prefix, char *err, size_t errlen)
+                              const char *redis_password_file, const char *prefix, char *err,
+                              size_t errlen)
 {
     ops_access_config_t ac = {
         .access = access,
         .list_file = list_file,
         .redis_url = redis_url && *redis_url ? redis_url : NULL,
+        .redis_password_file = redis_password_file,
         .prefix = prefix,
         .log = slog_sink,
     };

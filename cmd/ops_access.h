@@ -25,20 +25,23 @@
 typedef struct ops_access ops_access_t;
 
 typedef struct {
-    access_t *access;      /* borrowed: outlives this */
-    const char *list_file; /* --access-list, "" if none */
-    const char *redis_url; /* NULL: the list is this process's */
-    const char *prefix;    /* with Redis: the key prefix */
-    slog_fn log;           /* the Redis poller's lines */
+    access_t *access;                /* borrowed: outlives this */
+    const char *list_file;           /* --access-list, "" if none */
+    const char *redis_url;           /* NULL: the list is this process's */
+    const char *redis_password_file; /* NULL, or the Redis password's file */
+    const char *prefix;              /* with Redis: the key prefix */
+    slog_fn log;                     /* the Redis poller's lines */
 } ops_access_config_t;
 
 /* With Redis, also start the poller (seeded with the file's list). NULL with a reason in err. */
 ops_access_t *ops_access_new(const ops_access_config_t *cfg, char *err, size_t errlen);
 
 /* ops_access_new() as a daemon does it: the list file of --access-list, Redis if redis_url is not
- * empty (the keys under prefix), the poller's lines to the log. */
+ * empty (the keys under prefix, the password in redis_password_file if not NULL), the poller's
+ * lines to the log. */
 ops_access_t *ops_access_open(access_t *access, const char *list_file, const char *redis_url,
-                              const char *prefix, char *err, size_t errlen);
+                              const char *redis_password_file, const char *prefix, char *err,
+                              size_t errlen);
 
 /* Register the routes above. Returns 0, or -1 if the route table is full. */
 int ops_access_routes(admin_t *admin, ops_access_t *self);

@@ -89,13 +89,24 @@ static void log_served(const frontend_t *fe, repo_t *repo)
 }
 
 /* A standalone tracker must not share a namespace with a live cluster (an operator who meant to
- * start a node, or gave the wrong Redis): refuse to start (printed, -1). If Redis cannot be
- * reached now, say so and go on: the standalone's keys are its own, it cannot disturb a cluster. */
+ * start a node, or gave the wrong Redis): refuse to start (printed, -1); so too when Redis refuses
+ * the credentials. If Redis cannot be reached now, say so and go on: the standalone's keys are its
+ * own, it cannot disturb a cluster. */
 static int refuse_live_cluster(const daemon_t *d, const redisopts_t *r)
 {
-    char cluster[REDISOPTS_PREFIX_MAX], ids[256], err[256];
+    char cluster[REDISOPTS_PREFIX_MAX], ids[256], err[512];
     redisopts_cluster_prefix(r, cluster);
-    int n = memberstore_probe(r->redis, cluster, LIVE_CHECK_MS, ids, sizeof(ids), err, sizeof(err));
+    const char *pwfile = redisopts_password_file(r);
+    /* Credentials Redis refuses are a configuration error; a Redis that does not answer is not
+     * (and the check below would wait for it again). */
+    int up = ops_redis_check(r->redis, pwfile, LIVE_CHECK_MS, err, sizeof(err));
+    if (up != 0) {
+        if (up < 0)
+            daemon_fail(d, 2, "%s", err);
+        return up < 0 ? -1 : 0;
+    }
+    int n = memberstore_probe(r->redis, pwfile, cluster, LIVE_CHECK_MS, ids, sizeof(ids), err,
+                              sizeof(err));
     if (n < 0) {
         slog_msg(SLOG_WARN, "--redis: cannot check for a live cluster '%s' now: %s", r->cluster,
                  err);
@@ -263,6 +274,7 @@ int main(int argc, char **argv)
     if (*cfg.redis.redis) {
         keeper_config_t kc = {
             .redis_url = cfg.redis.redis,
+            .redis_password_file = redisopts_password_file(&cfg.redis),
             .prefix = prefix,
             .self_id = STANDALONE_ID,
             .repo = p.repo,
@@ -285,8 +297,9 @@ int main(int argc, char **argv)
         .role = "shoal", .collect = collect, .alive = alive, .ready = ready, .arg = &p};
     if (!(p.ops = ops_new(&cfg.ops, &oc, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 2, "%s", err));
-    if (!(p.access_api = ops_access_open(p.access, cfg.fe.access_list, cfg.redis.redis, prefix, err,
-                                         sizeof(err))))
+    if (!(p.access_api =
+              ops_access_open(p.access, cfg.fe.access_list, cfg.redis.redis,
+                              redisopts_password_file(&cfg.redis), prefix, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 2, "access list: %s", err));
     if (ops_repo_routes(ops_admin(p.ops), p.repo) != 0 ||
         ops_access_routes(ops_admin(p.ops), p.access_api) != 0)

@@ -303,7 +303,7 @@ int main(int argc, char **argv)
         return rc;
     if (!*cfg.redis.redis == !*cfg.nodes)
         return daemon_fail(&d, 2, "give exactly one of --redis URL and --nodes LIST");
-    char err[256];
+    char err[512];
     frontend_config_t fc;
     bool random_secret;
     if (feopts_apply(&cfg.fe, &fc, &random_secret, err, sizeof(err)) != 0 ||
@@ -311,6 +311,10 @@ int main(int argc, char **argv)
         return daemon_fail(&d, 2, "%s", err);
     char prefix[REDISOPTS_PREFIX_MAX];
     redisopts_cluster_prefix(&cfg.redis, prefix);
+    const char *pwfile = redisopts_password_file(&cfg.redis);
+    if (*cfg.redis.redis &&
+        ops_redis_check(cfg.redis.redis, pwfile, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
+        return daemon_fail(&d, 2, "%s", err);
     fc.backend_open = router_open;
 
     /* Every thread started from here on (workers, the membership actor, ZeroMQ's I/O threads)
@@ -333,6 +337,7 @@ int main(int argc, char **argv)
     connid_fingerprint(fc.secret, fingerprint);
     membership_config_t mc = {
         .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
+        .redis_password_file = pwfile,
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
         .prefix = prefix,
         .gateway_id = *cfg.redis.redis ? gw_id : NULL,
@@ -377,8 +382,8 @@ int main(int argc, char **argv)
     sodium_memzero(fc.secret, sizeof(fc.secret));
     if (!p.fe)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
-    if (!(p.access_api = ops_access_open(p.access, cfg.fe.access_list, cfg.redis.redis, prefix, err,
-                                         sizeof(err))))
+    if (!(p.access_api = ops_access_open(p.access, cfg.fe.access_list, cfg.redis.redis, pwfile,
+                                         prefix, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 2, "access list: %s", err));
     ops_config_t oc = {
         .role = "shoal-gateway", .collect = collect, .alive = alive, .ready = ready, .arg = &p};

@@ -354,6 +354,10 @@ int main(int argc, char **argv)
     redisopts_cluster_prefix(&cfg.redis, prefix);
     if (!*cfg.redis.redis == !*cfg.nodes)
         return daemon_fail(&d, 2, "give exactly one of --redis and --nodes");
+    const char *pwfile = redisopts_password_file(&cfg.redis);
+    if (*cfg.redis.redis &&
+        ops_redis_check(cfg.redis.redis, pwfile, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
+        return daemon_fail(&d, 2, "%s", err);
     if (strncmp(cfg.bind, "tcp://", 6) != 0)
         return daemon_fail(&d, 2, "--bind must be tcp://ADDR:PORT");
     const char *advertise = *cfg.advertise ? cfg.advertise : cfg.bind;
@@ -378,6 +382,7 @@ int main(int argc, char **argv)
     node_ctx_t ctx = {.self_id = cfg.id};
     membership_config_t mc = {
         .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
+        .redis_password_file = pwfile,
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
         .prefix = prefix,
         .self_id = cfg.id,
@@ -396,6 +401,7 @@ int main(int argc, char **argv)
     if (*cfg.redis.redis && cfg.snapshot_ms > 0) {
         keeper_config_t kc = {
             .redis_url = cfg.redis.redis,
+            .redis_password_file = pwfile,
             .prefix = prefix,
             .self_id = cfg.id,
             .repo = p.repo,

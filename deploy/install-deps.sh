@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config libsodium-dev libzmq3-dev libczmq-d
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format python3 redis-server opentracker
            aria2 transmission-cli python3-libtorrent mktorrent iproute2 procps util-linux prometheus curl systemd
            podman runc netavark aardvark-dns iptables podman-compose docker-compose mmdebstrap yamllint
-           haproxy)
+           haproxy spiped)
 pkgs=("${build_pkgs[@]}")
 case "${1:-build}" in
 build) ;;

@@ -836,7 +836,7 @@ keeper_t *keeper_new(const keeper_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     rconn_url_t url;
-    if (rconn_parse(cfg->redis_url, &url, err, errlen) != 0)
+    if (rconn_parse_auth(cfg->redis_url, cfg->redis_password_file, &url, err, errlen) != 0)
         return NULL;
     keeper_t *self = calloc(1, sizeof(*self));
     if (!self) {

@@ -74,10 +74,11 @@ typedef struct {
 keeper_view_t keeper_view_all(void);
 
 typedef struct {
-    const char *redis_url; /* redis://... */
-    const char *prefix;    /* key prefix; NULL: "shoal" */
-    const char *self_id;   /* this node's id (the standalone passes its own) */
-    repo_t *repo;          /* borrowed; outlives the keeper */
+    const char *redis_url;           /* redis://... */
+    const char *redis_password_file; /* NULL, or the password's file (rconn_parse_auth()) */
+    const char *prefix;              /* key prefix; NULL: "shoal" */
+    const char *self_id;             /* this node's id (the standalone passes its own) */
+    repo_t *repo;                    /* borrowed; outlives the keeper */
     keeper_view_t view;
     uint32_t interval_ms;      /* snapshot period, > 0 */
     uint32_t handover_ms;      /* longest wait for a live previous owner's release; 0: 3000 */

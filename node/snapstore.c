@@ -242,8 +242,11 @@ int snapstore_acquire(snapstore_t *self, const snapstore_claim_t *claims, size_t
         }
         freeReplyObject(r);
     }
-    if (rc != 0)
-        fail(self, "%s", self->err);
+    if (rc != 0) {
+        char why[sizeof(self->err)]; /* fail() writes self->err: not from itself */
+        memcpy(why, self->err, sizeof(why));
+        fail(self, "%s", why);
+    }
     return rc;
 }
 

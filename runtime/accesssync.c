@@ -77,7 +77,7 @@ accesssync_t *accesssync_new(const accesssync_config_t *cfg, char *err, size_t e
         err_set(err, errlen, "out of memory");
         return NULL;
     }
-    if (rconn_parse(cfg->redis_url, &self->url, err, errlen) != 0) {
+    if (rconn_parse_auth(cfg->redis_url, cfg->redis_password_file, &self->url, err, errlen) != 0) {
         free(self);
         return NULL;
     }

@@ -59,7 +59,8 @@ typedef struct accesssync accesssync_t;
 typedef void (*accesssync_set_fn)(void *arg, aset_t *set, uint64_t version);
 
 typedef struct {
-    const char *redis_url;    /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (rconn.h); required */
+    const char *redis_url; /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (rconn.h); required */
+    const char *redis_password_file; /* NULL, or the password's file (rconn_parse_auth()) */
     const char *prefix;       /* the cluster's key prefix (redisopts_cluster_prefix()); required */
     uint32_t poll_ms;         /* 0 means ACCESSSYNC_POLL_MS_DEFAULT */
     uint32_t timeout_ms;      /* 0 means ACCESSSYNC_TIMEOUT_MS_DEFAULT */

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "hex.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -388,6 +389,13 @@ void config_print(FILE *out, const opts_spec_t *spec, size_t n, const void *cfg,
             if (!v) {
                 fprintf(out, "# %s = (not set)\n", s->name);
                 break;
+            }
+            char shown[1024];
+            if (s->min & OPTS_SECRET_URL && strcmp(redact_url(v, shown, sizeof(shown)), v) != 0) {
+                /* Not a round trip, on purpose: the file would be a copy of the password. */
+                fputs("# the URL's password is not printed: give it with a password file option\n",
+                      out);
+                v = shown;
             }
             fprintf(out, "%s = ", s->name);
             print_string(out, v);

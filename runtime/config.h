@@ -72,7 +72,8 @@ int config_parse_file(const char *path, const opts_spec_t *spec, size_t n, void 
  * header naming prog, then for each option its help and where else it can be set as "# "
  * comment lines, and "name = value". Flags are true/false; strings are quoted (with the escapes
  * above) when they are empty, have space at either end, or hold '#', ';', '"', '\' or a control
- * character; a NULL string (never set) is a comment line "# name = (not set)". The options named
+ * character; a NULL string (never set) is a comment line "# name = (not set)"; a string marked
+ * OPTS_SECRET_URL is printed with its password as "***" (not read back the same). The options named
  * config and print-config are left out. Write errors are the caller's to check (ferror(out)). */
 void config_print(FILE *out, const opts_spec_t *spec, size_t n, const void *cfg, const char *prog);
 

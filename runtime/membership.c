@@ -539,7 +539,8 @@ membership_t *membership_new(const membership_config_t *cfg, char *err, size_t e
     pthread_condattr_destroy(&attr);
 
     if (have_redis) {
-        if (rconn_parse(cfg->redis_url, &self->redis, err, errlen) != 0)
+        if (rconn_parse_auth(cfg->redis_url, cfg->redis_password_file, &self->redis, err, errlen) !=
+            0)
             goto fail;
         self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (self->wake_fd < 0) {

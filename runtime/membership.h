@@ -62,9 +62,10 @@ typedef void (*membership_change_fn)(void *arg, const partition_table_t *table);
 
 typedef struct {
     /* Exactly one of redis_url and static_nodes is set (non-NULL, non-empty). */
-    const char *redis_url;    /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (rconn.h) */
-    const char *static_nodes; /* "ID=tcp://HOST:PORT,ID=...": the whole cluster, no Redis */
-    const char *prefix;       /* Redis key prefix; NULL means MEMBERSHIP_PREFIX_DEFAULT */
+    const char *redis_url;           /* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" (rconn.h) */
+    const char *redis_password_file; /* NULL, or the password's file (rconn_parse_auth()) */
+    const char *static_nodes;        /* "ID=tcp://HOST:PORT,ID=...": the whole cluster, no Redis */
+    const char *prefix;              /* Redis key prefix; NULL means MEMBERSHIP_PREFIX_DEFAULT */
     /* A node sets both (and registers); a gateway leaves both NULL. */
     const char *self_id;       /* < PARTITION_ID_MAX bytes, no '=' ',' or whitespace */
     const char *self_endpoint; /* < PARTITION_ENDPOINT_MAX bytes */

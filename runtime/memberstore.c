@@ -186,11 +186,11 @@ done:
     return rc;
 }
 
-int memberstore_probe(const char *redis_url, const char *prefix, uint32_t timeout_ms, char *ids,
-                      size_t idslen, char *err, size_t errlen)
+int memberstore_probe(const char *redis_url, const char *password_file, const char *prefix,
+                      uint32_t timeout_ms, char *ids, size_t idslen, char *err, size_t errlen)
 {
     rconn_url_t url;
-    if (rconn_parse(redis_url, &url, err, errlen) != 0)
+    if (rconn_parse_auth(redis_url, password_file, &url, err, errlen) != 0)
         return -1;
     redisContext *ctx = rconn_open(&url, timeout_ms, err, errlen);
     if (!ctx)

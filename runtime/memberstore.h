@@ -49,10 +49,10 @@ int memberstore_read(struct redisContext *ctx, const char *prefix, memberstore_k
                      partition_member_t **out, size_t *n, uint64_t *expired, char *err,
                      size_t errlen);
 
-/* Connect to redis_url (bounded by timeout_ms), read the live nodes under prefix, and put their
- * ids ("a, b") into ids. Returns their number, or -1 and why in err (the URL's password never
- * in it). */
-int memberstore_probe(const char *redis_url, const char *prefix, uint32_t timeout_ms, char *ids,
-                      size_t idslen, char *err, size_t errlen);
+/* Connect to redis_url (with the password in password_file if not NULL; bounded by timeout_ms),
+ * read the live nodes under prefix, and put their ids ("a, b") into ids. Returns their number, or
+ * -1 and why in err (the URL's password never in it). */
+int memberstore_probe(const char *redis_url, const char *password_file, const char *prefix,
+                      uint32_t timeout_ms, char *ids, size_t idslen, char *err, size_t errlen);
 
 #endif

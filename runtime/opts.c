@@ -2,6 +2,7 @@
 /* opts: the option table walker. Unknown options and malformed values are errors, never
  * ignored: a typo in a flag must not silently run a tracker with defaults. */
 #include "opts.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -149,6 +150,9 @@ void opts_help(FILE *out, const opts_spec_t *spec, size_t n, const void *cfg)
         switch (o->type) {
         case OPTS_STRING: {
             const char *v = *(const char *const *)(const void *)field;
+            char shown[1024];
+            if (v && (o->min & OPTS_SECRET_URL))
+                v = redact_url(v, shown, sizeof(shown));
             fprintf(out, "  %-28s (default: %s; env %s)\n", "", v && *v ? v : "none", envname);
             break;
         }

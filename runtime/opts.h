@@ -20,6 +20,10 @@ typedef enum {
     OPTS_FLAG,   /* bool; no value on the command line; env "1/true/yes" or "0/false/no" */
 } opts_type_t;
 
+/* In an OPTS_STRING spec's min (unused by strings): the value is a URL that may hold a password;
+ * --help and --print-config show it with the password as "***" (redact.h). */
+#define OPTS_SECRET_URL 1u
+
 typedef struct {
     const char *name;    /* without the leading "--" */
     const char *metavar; /* e.g. "ADDR:PORT"; NULL for flags */

@@ -3,6 +3,8 @@
 #include "rconn.h"
 
 #include "err.h"
+#include "redact.h"
+#include "secretfile.h"
 #include "slog.h"
 
 #include <errno.h>
@@ -13,47 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends to a bounded buffer; what does not fit is dropped, the text stays terminated. */
-typedef struct {
-    char *buf;
-    size_t cap, len;
-} outbuf_t;
-
-static void put(outbuf_t *o, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n && o->len + 1 < o->cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        o->buf[o->len++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    if (o->cap)
-        o->buf[o->len] = '\0';
-}
-
 char *rconn_redact(const char *url, char *out, size_t outlen)
 {
-    outbuf_t o = {.buf = out, .cap = outlen};
-    if (outlen)
-        out[0] = '\0';
-    if (!url)
-        return out;
-    /* The same split as rconn_parse(): credentials end at the last '@', the user at their first
-     * ':'. Any other text is split alike, so a URL that does not parse keeps its secret too. */
-    const char *scheme_end = strstr(url, "://");
-    const char *p = scheme_end ? scheme_end + 3 : url;
-    const char *at = strrchr(p, '@');
-    if (!at) {
-        put(&o, url, strlen(url));
-        return out;
-    }
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    const char *keep = colon ? colon + 1 : p;
-    put(&o, url, (size_t)(keep - url));
-    put(&o, "***", 3);
-    put(&o, at, strlen(at));
-    return out;
+    return redact_url(url, out, outlen);
 }
 
-int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
+/* rconn_parse(); user_only: "USER@" names a user (its password comes from a file). */
+static int parse_url(const char *url, bool user_only, rconn_url_t *out, char *err, size_t errlen)
 {
     static const char scheme[] = "redis://";
     memset(out, 0, sizeof(*out));
@@ -72,13 +40,16 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     const char *at = strrchr(p, '@');
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon || (size_t)(colon - p) >= sizeof(out->user) ||
-            (size_t)(at - colon - 1) >= sizeof(out->password)) {
-            err_set(err, errlen, "redis url: credentials must be [USER]:PASSWORD@");
+        const char *user_end = colon ? colon : user_only ? at : NULL;
+        if (!user_end || (size_t)(user_end - p) >= sizeof(out->user) ||
+            (colon && (size_t)(at - colon - 1) >= sizeof(out->password))) {
+            err_set(err, errlen, "redis url: credentials must be %s",
+                    user_only ? "USER@ or [USER]:PASSWORD@" : "[USER]:PASSWORD@");
             return -1;
         }
-        memcpy(out->user, p, (size_t)(colon - p));
-        memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
+        memcpy(out->user, p, (size_t)(user_end - p));
+        if (colon)
+            memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
         p = at + 1;
     }
     const char *host_end;
@@ -132,6 +103,34 @@ int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
     return 0;
 }
 
+int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)
+{
+    return parse_url(url, false, out, err, errlen);
+}
+
+int rconn_parse_auth(const char *url, const char *password_file, rconn_url_t *out, char *err,
+                     size_t errlen)
+{
+    bool file = password_file && *password_file;
+    if (parse_url(url, file, out, err, errlen) != 0)
+        return -1;
+    if (!file)
+        return 0;
+    if (out->password[0]) {
+        memset(out, 0, sizeof(*out));
+        err_set(err, errlen,
+                "give the password once: the redis url has one and --redis-password-file is set");
+        return -1;
+    }
+    if (strlen(password_file) >= sizeof(out->password_file)) {
+        err_set(err, errlen, "--redis-password-file: path longer than %d bytes",
+                RCONN_PATH_MAX - 1);
+        return -1;
+    }
+    snprintf(out->password_file, sizeof(out->password_file), "%s", password_file);
+    return 0;
+}
+
 int rconn_failed(redisContext *c, redisReply *r, const char *what, char *err, size_t errlen)
 {
     if (!r) {
@@ -151,23 +150,43 @@ static struct timeval tv_ms(uint32_t ms)
     return tv;
 }
 
-/* One setup command (AUTH, SELECT): 0, or -1 and why in err. */
-static int setup_command(redisContext *c, char *err, size_t errlen, const char *what,
-                         const char *fmt, ...)
+/* Whether an error reply to AUTH or SELECT says the configuration is wrong (a retry gives the same
+ * answer), rather than a passing state such as LOADING, BUSY or "ERR max number of clients". */
+static bool refusal(const char *reason)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    int bad = rconn_failed(c, r, what, err, errlen);
-    if (r)
-        freeReplyObject(r);
-    return bad ? -1 : 0;
+    static const char *const prefixes[] = {
+        "WRONGPASS",            /* Redis 6+: wrong password, unknown or disabled user */
+        "NOPERM",               /* a user without the right */
+        "NOAUTH",               /* authentication required */
+        "ERR AUTH",             /* AUTH without any password configured (Redis 6+) */
+        "ERR Client sent AUTH", /* the same, Redis 5 */
+        "ERR invalid password", /* requirepass, Redis 5 */
+        "ERR invalid DB index", /* SELECT of a number Redis cannot take */
+        "ERR DB index is out of range",
+    };
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(reason, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
 }
 
-redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err, size_t errlen)
+redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *refused, char *err,
+                             size_t errlen)
 {
-    redisContext *c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
+    bool no = false;
+    char why[256];
+    char pw[RCONN_PASS_MAX] = "";
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    /* Read first: a file that cannot be used is a refusal without a connection. */
+    if (url->password_file[0] &&
+        secretfile_read(url->password_file, pw, sizeof(pw), NULL, why, sizeof(why)) != 0) {
+        err_set(err, errlen, "--redis-password-file %s", why);
+        no = true;
+        goto fail;
+    }
+    const char *password = url->password_file[0] ? pw : url->password;
+    c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
     if (!c || c->err) {
         err_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
                 c ? c->errstr : "out of memory");
@@ -177,18 +196,64 @@ redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err,
         err_set(err, errlen, "setting the timeout failed");
         goto fail;
     }
-    if (url->password[0]) {
-        int rc = url->user[0]
-                     ? setup_command(c, err, errlen, "AUTH", "AUTH %s %s", url->user, url->password)
-                     : setup_command(c, err, errlen, "AUTH", "AUTH %s", url->password);
-        if (rc != 0)
+    if (password[0]) {
+        r = url->user[0] ? redisCommand(c, "AUTH %s %s", url->user, password)
+                         : redisCommand(c, "AUTH %s", password);
+        if (rconn_failed(c, r, "AUTH", why, sizeof(why))) {
+            no = r && refusal(r->str);
+            char who[160] = "";
+            if (url->user[0])
+                snprintf(who, sizeof(who), " (as user '%s')", url->user);
+            err_set(err, errlen, "%s%s", why, who);
             goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
     }
-    if (url->db && setup_command(c, err, errlen, "SELECT", "SELECT %d", url->db) != 0)
-        goto fail;
+    if (url->db) {
+        r = redisCommand(c, "SELECT %d", url->db);
+        if (rconn_failed(c, r, "SELECT", why, sizeof(why))) {
+            no = r && refusal(r->str);
+            err_set(err, errlen, "%s", why);
+            goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    explicit_bzero(pw, sizeof(pw));
+    if (refused)
+        *refused = false;
     return c;
 fail:
+    if (r)
+        freeReplyObject(r);
+    explicit_bzero(pw, sizeof(pw));
     if (c)
         redisFree(c);
+    if (refused)
+        *refused = no;
     return NULL;
+}
+
+redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err, size_t errlen)
+{
+    return rconn_open_why(url, timeout_ms, NULL, err, errlen);
+}
+
+int rconn_check(const char *url, const char *password_file, uint32_t timeout_ms, char *err,
+                size_t errlen)
+{
+    rconn_url_t u;
+    if (rconn_parse_auth(url, password_file, &u, err, errlen) != 0)
+        return RCONN_REFUSED;
+    bool refused = false;
+    char why[384];
+    redisContext *c = rconn_open_why(&u, timeout_ms, &refused, why, sizeof(why));
+    explicit_bzero(u.password, sizeof(u.password));
+    if (!c) {
+        err_set(err, errlen, "redis %s: %s", u.redacted, why);
+        return refused ? RCONN_REFUSED : RCONN_DOWN;
+    }
+    redisFree(c);
+    return 0;
 }

@@ -3,6 +3,8 @@
 #include "redisopts.h"
 
 #include "err.h"
+#include "secretfile.h"
+#include "slog.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,12 +12,15 @@
 
 void redisopts_defaults(redisopts_t *o)
 {
-    *o = (redisopts_t){.redis = "", .cluster = REDISOPTS_CLUSTER_DEFAULT};
+    *o = (redisopts_t){.redis = "", .password_file = "", .cluster = REDISOPTS_CLUSTER_DEFAULT};
 }
 
 static const opts_spec_t specs[] = {
-    OPTS_SPEC(redisopts_t, "redis", "URL", OPTS_STRING, redis, 0, 0,
+    OPTS_SPEC(redisopts_t, "redis", "URL", OPTS_STRING, redis, OPTS_SECRET_URL, 0,
               "Redis for membership and snapshots, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"),
+    OPTS_SPEC(redisopts_t, "redis-password-file", "FILE", OPTS_STRING, password_file, 0, 0,
+              "the Redis password, read from this file (first line) at each connection instead of "
+              "the URL; the URL may still name the ACL user: redis://USER@HOST:PORT"),
     OPTS_SPEC(redisopts_t, "cluster", "NAME", OPTS_STRING, cluster, 0, 0,
               "the deployment's name: every Redis key is under it, so deployments sharing a Redis "
               "never meet"),
@@ -40,7 +45,29 @@ int redisopts_check(const redisopts_t *o, char *err, size_t errlen)
                 REDISOPTS_CLUSTER_MAX);
         return -1;
     }
+    if (!*o->password_file)
+        return 0;
+    if (!*o->redis) {
+        err_set(err, errlen, "--redis-password-file needs --redis");
+        return -1;
+    }
+    char pw[128], why[256];
+    bool loose = false;
+    int rc = secretfile_read(o->password_file, pw, sizeof(pw), &loose, why, sizeof(why));
+    explicit_bzero(pw, sizeof(pw));
+    if (rc != 0) {
+        err_set(err, errlen, "--redis-password-file %s", why);
+        return -1;
+    }
+    if (loose)
+        slog_msg(SLOG_WARN, "--redis-password-file %s can be read by every user: chmod o-r it",
+                 o->password_file);
     return 0;
+}
+
+const char *redisopts_password_file(const redisopts_t *o)
+{
+    return *o->password_file ? o->password_file : NULL;
 }
 
 void redisopts_cluster_prefix(const redisopts_t *o, char *out)

@@ -19,18 +19,25 @@
 #define REDISOPTS_PREFIX_MAX      (REDISOPTS_CLUSTER_MAX + 16)
 
 typedef struct {
-    const char *redis;   /* "" for none */
-    const char *cluster; /* the namespace */
+    const char *redis;         /* "" for none */
+    const char *password_file; /* "" for none: the Redis password, out of argv and env */
+    const char *cluster;       /* the namespace */
 } redisopts_t;
 
 void redisopts_defaults(redisopts_t *o);
 
-/* The option specs (--redis, --cluster), offsets relative to a redisopts_t. Static storage. */
+/* The option specs (--redis, --redis-password-file, --cluster), offsets relative to a redisopts_t.
+ * Static storage. */
 opts_table_t redisopts_spec(void);
 
-/* Check the cluster name. Returns 0, or -1 and why in err. (The URL is checked by whoever
- * connects: it knows what it needs.) */
+/* Check the cluster name and the password file (given with --redis, readable, not empty, one
+ * line; a warning if every user may read it). Returns 0, or -1 and why in err. (The URL is checked
+ * by whoever connects: it knows what it needs; rconn_check() also refuses a URL that has a
+ * password when the file is given.) */
 int redisopts_check(const redisopts_t *o, char *err, size_t errlen);
+
+/* The password file for rconn_parse_auth(): NULL when none is given. */
+const char *redisopts_password_file(const redisopts_t *o);
 
 /* The key prefix of a cluster member (node or gateway) into out[REDISOPTS_PREFIX_MAX]. */
 void redisopts_cluster_prefix(const redisopts_t *o, char *out);

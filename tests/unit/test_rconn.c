@@ -194,6 +194,10 @@ static void connect_error_has_no_password(void **state)
     close(fd);
     assert_non_null(strstr(err, "connect 127.0.0.1:"));
     assert_null(strstr(err, SECRET));
+    /* The start-up check names the URL, redacted. */
+    assert_int_equal(rconn_check(url, NULL, 300, err, sizeof(err)), RCONN_DOWN);
+    assert_non_null(strstr(err, "redis redis://someuser:***@127.0.0.1:"));
+    assert_null(strstr(err, SECRET));
 }
 
 /* A real server that has no such user refuses the AUTH; the reason names no password. */
@@ -202,7 +206,8 @@ static void refused_auth_has_no_password(void **state)
     (void)state;
     if (!redis_fixture_find(&redis))
         skip();
-    assert_int_equal(redis_fixture_setup(&redis), 0);
+    if (redis.pid < 0)
+        assert_int_equal(redis_fixture_setup(&redis), 0);
     char url[128];
     const char *forms[] = {"redis://someuser:" SECRET "@127.0.0.1:%d",
                            "redis://:" SECRET "@127.0.0.1:%d"};
@@ -218,6 +223,95 @@ static void refused_auth_has_no_password(void **state)
         assert_non_null(strstr(err, "AUTH"));
         assert_null(strstr(err, SECRET));
     }
+}
+
+/* A password file for the tests below: path in out[64]. */
+static void write_password_file(char *out, const char *content)
+{
+    snprintf(out, 64, "/tmp/test_rconn_pw_%ld", (long)getpid());
+    FILE *f = fopen(out, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+/* --redis-password-file: the URL names the user (or nobody), the file holds the password; a URL
+ * with a password as well is refused, and rconn_check() tells refused from down. */
+static void password_file(void **state)
+{
+    (void)state;
+    char path[64], err[512] = "";
+    write_password_file(path, SECRET "\n");
+    rconn_url_t u;
+    assert_int_equal(rconn_parse_auth("redis://someuser@127.0.0.1:7", path, &u, err, sizeof(err)),
+                     0);
+    assert_string_equal(u.user, "someuser");
+    assert_string_equal(u.password, "");
+    assert_string_equal(u.password_file, path);
+    assert_int_equal(rconn_parse_auth("redis://:@127.0.0.1:7", path, &u, err, sizeof(err)), 0);
+    assert_string_equal(u.user, "");
+    /* "USER@" without a file stays an error: it could be a password written without ':'. */
+    assert_int_equal(rconn_parse_auth("redis://someuser@h", NULL, &u, err, sizeof(err)), -1);
+    assert_int_equal(rconn_parse_auth("redis://someuser@h", "", &u, err, sizeof(err)), -1);
+    assert_int_equal(rconn_parse_auth("redis://someuser:" SECRET "@h", path, &u, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "give the password once"));
+    assert_null(strstr(err, SECRET));
+
+    int port = 0;
+    int fd = refusing_port(&port);
+    assert_true(fd >= 0);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://someuser@127.0.0.1:%d", port);
+    assert_int_equal(rconn_check(url, path, 300, err, sizeof(err)), RCONN_DOWN);
+    assert_null(strstr(err, SECRET));
+    close(fd);
+    assert_int_equal(rconn_check("redis://a:b@h", path, 300, err, sizeof(err)), RCONN_REFUSED);
+    unlink(path);
+    /* A file gone by the time of a connection: refused, naming the path. */
+    assert_int_equal(rconn_check(url, path, 300, err, sizeof(err)), RCONN_REFUSED);
+    assert_non_null(strstr(err, path));
+}
+
+/* A real server with a password: the file's password is used (read again at each connection),
+ * a wrong one is refused with Redis's WRONGPASS and no password in the text. */
+static void password_file_against_redis(void **state)
+{
+    (void)state;
+    if (!redis_fixture_find(&redis))
+        skip();
+    if (redis.pid < 0)
+        assert_int_equal(redis_fixture_setup(&redis), 0);
+    redisReply *r = redis_fixture_command(&redis, "ACL SETUSER fileuser on >%s ~* +ping", SECRET);
+    assert_non_null(r);
+    freeReplyObject(r);
+    char path[64], url[128], err[512] = "";
+    snprintf(url, sizeof(url), "redis://fileuser@127.0.0.1:%d", redis.port);
+    write_password_file(path, "wrong-" SECRET "\n");
+    assert_int_equal(rconn_check(url, path, 1000, err, sizeof(err)), RCONN_REFUSED);
+    assert_non_null(strstr(err, "WRONGPASS"));
+    assert_non_null(strstr(err, "fileuser"));
+    assert_null(strstr(err, SECRET));
+    write_password_file(path, SECRET "\n");
+    assert_int_equal(rconn_check(url, path, 1000, err, sizeof(err)), 0);
+    /* A passing error is not a refusal: a Redis at its client limit answers the AUTH with "ERR
+     * max number of clients reached" (the one client allowed is ours here). */
+    redisContext *admin = redis_fixture_connect(&redis);
+    assert_non_null(admin);
+    r = redisCommand(admin, "CONFIG SET maxclients 1");
+    assert_non_null(r);
+    freeReplyObject(r);
+    int rc = rconn_check(url, path, 1000, err, sizeof(err));
+    r = redisCommand(admin, "CONFIG SET maxclients 10000");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(admin);
+    assert_int_equal(rc, RCONN_DOWN);
+    assert_non_null(strstr(err, "max number of clients"));
+    unlink(path);
+    r = redis_fixture_command(&redis, "ACL DELUSER fileuser");
+    if (r)
+        freeReplyObject(r);
 }
 
 static int group_teardown(void **state)
@@ -239,6 +333,8 @@ int main(void)
         cmocka_unit_test(truncation_keeps_a_prefix),
         cmocka_unit_test(bad_urls_keep_the_password_out_of_errors),
         cmocka_unit_test(connect_error_has_no_password),
+        cmocka_unit_test(password_file),
+        cmocka_unit_test(password_file_against_redis),
         cmocka_unit_test(refused_auth_has_no_password),
     };
     return cmocka_run_group_tests_name("rconn", tests, NULL, group_teardown);
