@@ -75,12 +75,14 @@ void ops_curve_tick(ops_curve_t *self)
     }
     if (!backoff_due(&self->backoff, now))
         return;
+    char last[160] = "";
+    if (r.auth > 0)
+        snprintf(last, sizeof(last), "; last untrusted key %s from %s", r.last_key, r.last_address);
     slog_msg(SLOG_WARN,
              "CURVE: refused %llu connections (%llu total: %llu with an untrusted key, %llu "
-             "without CURVE or not ZeroMQ); last untrusted key %s from %s",
+             "without CURVE or not ZeroMQ)%s",
              (unsigned long long)(total - self->logged), (unsigned long long)total,
-             (unsigned long long)r.auth, (unsigned long long)r.protocol,
-             *r.last_key ? r.last_key : "(none)", *r.last_address ? r.last_address : "(none)");
+             (unsigned long long)r.auth, (unsigned long long)r.protocol, last);
     self->logged = total;
 }
 

@@ -377,7 +377,8 @@ int main(int argc, char **argv)
         .log = slog_sink,
     };
     if (!(p.members = membership_new(&mc, err, sizeof(err))))
-        return daemon_fail(&d, 2, "%s: %s", *cfg.redis.redis ? "--redis" : "--nodes", err);
+        return stop_all(
+            &p, daemon_fail(&d, 2, "%s: %s", *cfg.redis.redis ? "--redis" : "--nodes", err));
     if (!(p.access = feopts_access_new(&cfg.fe, cfg.fe.workers, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 2, "%s", err));
     fc.access = p.access;

@@ -32,7 +32,9 @@ static int reserve(const char *path, mode_t mode)
         return -1;
     }
     if (fchmod(fd, mode) != 0) { /* the umask may have taken bits a public file needs */
+        fprintf(stderr, "shoal-keygen: %s: %s\n", path, strerror(errno));
         close(fd);
+        unlink(path);
         return -1;
     }
     close(fd);

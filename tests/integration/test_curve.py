@@ -366,6 +366,113 @@ def raw_dealer_and_tcp_get_no_data_from_a_curve_node():
     del ENV.nodes["p1"]
 
 
+class Relay(clusterlib.Background):
+    """A TCP relay from a free port to 127.0.0.1:target that keeps every byte it passes."""
+
+    what = "TCP relay"
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.lsock.settimeout(0.1)
+        self.port = self.lsock.getsockname()[1]
+        self.seen = bytearray()
+        self.lock = threading.Lock()
+
+    def pump(self, a, b):
+        while not self.stop_flag.is_set():
+            try:
+                data = a.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            with self.lock:
+                self.seen += data
+            try:
+                b.sendall(data)
+            except OSError:
+                break
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def loop(self):
+        while not self.stop_flag.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            u = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+            for x in (c, u):
+                x.settimeout(0.1)
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+        self.lsock.close()
+
+    def bytes_seen(self):
+        with self.lock:
+            return bytes(self.seen)
+
+
+def through_relay(curve):
+    """A node and a gateway (static list) with a relay between them, CURVE on or off: one
+    announce through the gateway; returns (its outcome, every byte the relay carried, the
+    announce's info-hash and peer id)."""
+    node_port = free_port()
+    relay = Relay(node_port)
+    relay.start()
+    name = "w%d" % int(curve)
+    ep = "tcp://127.0.0.1:%d" % relay.port
+    gw_curve = None
+    node_extra = ["--admin", "off"]
+    if curve:
+        ENV.newkey(name)
+        ENV.trust("wire-trust", name)
+        ep += "|curve=" + ENV.keys[name]
+        node_extra += ["--curve-cert", ENV.path("keys", name + "_secret"), "--curve-trust",
+                       ENV.path("node-trust")]
+        gw_curve = (ENV.path("keys", "g1_secret"), ENV.path("wire-trust"))
+    members = "%s=%s" % (name, ep)
+    node = Node(ENV.node_bin, name, ("nodes", members), port=node_port, extra=node_extra)
+    ENV.nodes[name] = node.start()
+    gw = ENV.gateway("gw-" + name, gw_curve, membership=("nodes", members))
+    info_hash, pid = secrets.token_bytes(20), b"-CV0001-" + secrets.token_bytes(12)
+    try:
+        with HttpConn("127.0.0.1", gw.port, timeout=3) as c:
+            c.send(get_request(announce_target(info_hash, pid, 31337, left=0, event="started",
+                                               compact=1)))
+            d = c.read_response().bencoded()
+        outcome = d[b"failure reason"].decode() if b"failure reason" in d else "ok"
+    finally:
+        gw.stop()
+        del ENV.gateways["gw-" + name]
+        node.cleanup()
+        del ENV.nodes[name]
+        relay.finish()
+    return outcome, relay.bytes_seen(), info_hash, pid
+
+
+@test
+def traffic_between_gateway_and_node_is_encrypted():
+    outcome, seen, info_hash, pid = through_relay(curve=False)
+    eq(outcome, "ok", "announce through the plaintext relay")
+    check(info_hash in seen and pid in seen, "the control: plaintext carries the announce as is")
+    outcome, seen, info_hash, pid = through_relay(curve=True)
+    eq(outcome, "ok", "announce through the relay with CURVE")
+    check(len(seen) > 200, "the relay carried the CURVE handshake and the batch: %d bytes"
+          % len(seen))
+    check(info_hash not in seen and pid not in seen and b"CURVE" in seen,
+          "with CURVE the info-hash and peer id never cross in clear")
+
+
 # ---- rotation ---------------------------------------------------------------------------------
 
 
