@@ -220,6 +220,93 @@ static void judges_advertised_endpoints(void **state)
     curve_destroy(&c);
 }
 
+/* A DEALER on port toward the server, CURVE with the certificate at cert (NULL: plaintext). */
+static zsock_t *client(int port, const char *server_key, const char *cert)
+{
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    assert_non_null(d);
+    zsock_set_linger(d, 0);
+    zsock_set_rcvtimeo(d, 1500);
+    if (cert) {
+        zcert_t *c = zcert_load(cert);
+        assert_non_null(c);
+        zcert_apply(c, d);
+        zcert_destroy(&c);
+        zsock_set_curve_serverkey(d, server_key);
+    }
+    assert_int_equal(zsock_connect(d, "tcp://127.0.0.1:%d", port), 0);
+    return d;
+}
+
+/* Send "ping" from d; true if the server (echoing) answered "ping" within the timeout. */
+static bool echoed(zsock_t *d, zsock_t *server)
+{
+    zstr_send(d, "ping");
+    zpoller_t *p = zpoller_new(server, NULL);
+    bool got = false;
+    if (zpoller_wait(p, 1500) == server) {
+        zmsg_t *m = zmsg_recv(server); /* [identity][ping]: sent back as is */
+        zmsg_send(&m, server);
+        char *back = zstr_recv(d);
+        got = back && strcmp(back, "ping") == 0;
+        zstr_free(&back);
+    }
+    zpoller_destroy(&p);
+    return got;
+}
+
+static void server_serves_trusted_clients_only(void **state)
+{
+    fix_t *f = *state;
+    char err[512], gw_cert[400], other[400], pub[CURVE_KEY_TXT];
+    /* The trusted gateway needs its secret part: make a pair and trust its public part. */
+    snprintf(gw_cert, sizeof(gw_cert), "%s/gw", f->dir);
+    char gw_key[CURVE_KEY_TXT], trusted[400];
+    make_cert(gw_cert, gw_key);
+    snprintf(trusted, sizeof(trusted), "%s/gw", f->trust);
+    zcert_t *c = zcert_load(gw_cert);
+    zcert_save_public(c, trusted);
+    zcert_destroy(&c);
+    snprintf(other, sizeof(other), "%s/other", f->dir);
+    make_cert(other, NULL);
+    strcat(gw_cert, "_secret");
+    strcat(other, "_secret");
+
+    curve_t *cv = load(f, f->cert, f->trust, err, sizeof(err));
+    assert_non_null(cv);
+    assert_int_equal(curve_server_start(cv, err, sizeof(err)), 0);
+    curve_public(cv, pub);
+    zsock_t *server = zsock_new(ZMQ_ROUTER);
+    zsock_set_linger(server, 0);
+    assert_int_equal(curve_server_socket(cv, zsock_resolve(server), err, sizeof(err)), 0);
+    int port = zsock_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+
+    zsock_t *good = client(port, pub, gw_cert);
+    assert_true(echoed(good, server));
+    zsock_t *bad = client(port, pub, other);
+    assert_false(echoed(bad, server));
+    zsock_t *plain = client(port, NULL, NULL);
+    assert_false(echoed(plain, server));
+    curve_refusals_t r;
+    for (int i = 0; i < 100; i++) { /* the monitor's events arrive asynchronously */
+        curve_refusals(cv, &r);
+        if (r.auth >= 1 && r.protocol >= 1)
+            break;
+        zclock_sleep(20);
+    }
+    assert_true(r.auth >= 1);
+    assert_true(r.protocol >= 1);
+    assert_string_equal(r.last_address, "127.0.0.1");
+    assert_int_equal(strlen(r.last_key), 40);
+    assert_true(echoed(good, server)); /* still served */
+    zsock_destroy(&good);
+    zsock_destroy(&bad);
+    zsock_destroy(&plain);
+    zsock_destroy(&server);
+    curve_destroy(&cv);
+}
+
 static void opts_both_or_neither(void **state)
 {
     (void)state;
@@ -244,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reload_adds_and_removes_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(reload_takes_a_new_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(judges_advertised_endpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_serves_trusted_clients_only, setup, teardown),
         cmocka_unit_test(opts_both_or_neither),
     };
     return cmocka_run_group_tests_name("curve", tests, NULL, NULL);
