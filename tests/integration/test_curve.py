@@ -8,7 +8,8 @@ shoal-gateway and shoal-keygen processes on loopback.
   options     bad --curve-cert / --curve-trust combinations stop both daemons at start (exit 2);
   cluster     2 CURVE nodes (their keys advertised in Redis) and a gateway with a trusted key:
               announces served;
-  refusals    a gateway with an untrusted key, and one without CURVE, get nothing from the nodes
+  refusals    a gateway with an untrusted key, and one without CURVE (refusing CURVE nodes, or
+              told by a static list that a node is plaintext), get nothing from the nodes
               (retryable failures), and the nodes or the gateway count and log why; a gateway
               trusting only one node serves that node's partitions only; a plaintext DEALER
               (shoal-node-client) and a raw TCP client get no data from a CURVE node, while the
@@ -288,6 +289,16 @@ def gateway_without_curve_refuses_curve_nodes():
        "refused nodes counted")
     gw.stop()
     del ENV.gateways["gplain"]
+    # A plaintext gateway told (by a static list without the key) that n1 is plaintext tries:
+    # n1 refuses its handshake and serves it nothing.
+    n1 = ENV.nodes["n1"]
+    before = metric(n1.admin, "shoal_curve_refused_total", 'reason="handshake"')
+    gw = ENV.gateway("gblind", membership=("nodes", "n1=" + n1.endpoint))
+    eq(set(served(gw, HASHES[:8])), {FAIL_TIMEOUT}, "announces through the blind gateway")
+    check(wait_until(lambda: metric(n1.admin, "shoal_curve_refused_total", 'reason="handshake"')
+                     > before, 5), "n1 counts the plaintext gateway's failed handshakes")
+    gw.stop()
+    del ENV.gateways["gblind"]
 
 
 @test
