@@ -6,6 +6,7 @@
  * Threads: the main thread parses options, opens the sockets, then waits for signals (and logs
  * counters now and then); N front-end workers each run one router with one ZeroMQ
  * DEALER per node; with --redis, one membership actor polls Redis and publishes tables. */
+#include "curve.h"
 #include "daemon.h"
 #include "feopts.h"
 #include "frontend.h"
@@ -14,6 +15,7 @@
 #include "ops.h"
 #include "ops_access.h"
 #include "ops_cluster.h"
+#include "ops_curve.h"
 #include "ops_fe.h"
 #include "ops_swarms.h"
 #include "rconn.h"
@@ -36,7 +38,8 @@ typedef struct {
     uint32_t membership_poll_ms;
     uint32_t node_timeout_ms;
     uint32_t stats_interval;
-    opsopts_t ops; /* --admin, --admin-token-file */
+    opsopts_t ops;     /* --admin, --admin-token-file */
+    curveopts_t curve; /* --curve-cert, --curve-trust */
 } gw_config_t;
 
 #define OPT(...) OPTS_SPEC(gw_config_t, __VA_ARGS__)
@@ -84,7 +87,7 @@ static void tables_refresh(void *arg)
 
 static void membership_changed(void *arg, const partition_table_t *table)
 {
-    (void)arg;
+    ops_curve_table(arg, table);
     size_t n = partition_table_count(table);
     char list[1024];
     size_t used = 0;
@@ -138,8 +141,10 @@ typedef struct {
     router_counters_t *counters;
     atomic_bool serving; /* the front end's workers run (so their loops must turn) */
     bool from_redis;
-    uint32_t poll_ms;   /* membership period, for /healthz */
-    uint32_t lookup_ms; /* a torrents/{hash} lookup's wait for its node */
+    uint32_t poll_ms;       /* membership period, for /healthz */
+    uint32_t lookup_ms;     /* a torrents/{hash} lookup's wait for its node */
+    curve_t *curve;         /* NULL: CURVE off */
+    ops_curve_t *curve_ops; /* refused nodes: logs, metrics */
 } parts_t;
 
 /* ---- the admin listener --------------------------------------------------------------------- */
@@ -192,6 +197,7 @@ static void collect(void *arg, metrics_t *m)
     ops_access_metrics(m, p->access_api);
     router_metrics(m, p->counters);
     ops_membership_metrics(m, p->members);
+    ops_curve_metrics(m, p->curve_ops);
 }
 
 static bool alive(void *arg, char *why, size_t len)
@@ -253,8 +259,8 @@ static void get_torrent(void *arg, const admin_req_t *req, admin_reply_t *reply)
         admin_reply_error(reply, 500, "out of memory");
         return;
     }
-    lookup_status_t st = lookup_remote(p->zctx, endpoint, hash, offset, max_peers, p->lookup_ms, r,
-                                       err, sizeof(err));
+    lookup_status_t st = lookup_remote(p->zctx, p->curve, endpoint, hash, offset, max_peers,
+                                       p->lookup_ms, r, err, sizeof(err));
     if (st == LOOKUP_OK)
         ops_torrent_reply(reply, hash, &r->result);
     else
@@ -273,7 +279,25 @@ static int stop_all(parts_t *p, int rc)
         zmq_ctx_term(p->zctx);
     p->zctx = NULL;
     membership_destroy(&p->members);
+    ops_curve_destroy(&p->curve_ops);
+    curve_destroy(&p->curve);
     return rc;
+}
+
+/* SIGHUP: what ops_access_on_reload() does, then the CURVE certificate and trust dir (the routers
+ * re-check their nodes; a new certificate reconnects them all). */
+typedef struct {
+    ops_reload_t access;
+    parts_t *p;
+} gw_reload_t;
+
+static void on_reload(void *arg)
+{
+    gw_reload_t *r = arg;
+    ops_access_on_reload(&r->access);
+    const partition_table_t *t = membership_current(r->p->members);
+    ops_curve_reload(r->p->curve_ops, t);
+    membership_release(r->p->members, &t);
 }
 
 int main(int argc, char **argv)
@@ -294,6 +318,8 @@ int main(int argc, char **argv)
     daemon_options(&d, redisopts_spec(), offsetof(gw_config_t, redis));
     daemon_options(&d, opsopts_spec(), offsetof(gw_config_t, ops));
     daemon_options(&d, OPTS_TABLE(gw_opts), 0);
+    curveopts_defaults(&cfg.curve);
+    daemon_options(&d, curveopts_spec(), offsetof(gw_config_t, curve));
     int rc = daemon_parse(&d,
                           "the stateless gateway of a shoal tracker cluster (UDP BEP 15, HTTP BEP "
                           "3/23/7/48); routes each request to the node owning its info-hash",
@@ -316,6 +342,11 @@ int main(int argc, char **argv)
         ops_redis_check(cfg.redis.redis, pwfile, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
         return daemon_fail(&d, 2, "%s", err);
     fc.backend_open = router_open;
+    curve_t *curve = NULL;
+    if (curveopts_on(&cfg.curve) && !(curve = curve_new(&cfg.curve, err, sizeof(err)))) {
+        sodium_memzero(fc.secret, sizeof(fc.secret));
+        return daemon_fail(&d, 2, "%s", err);
+    }
 
     /* Every thread started from here on (workers, the membership actor, ZeroMQ's I/O threads)
      * inherits the mask, so the handlers czmq installs when the membership actor starts never
@@ -325,7 +356,10 @@ int main(int argc, char **argv)
     parts_t p = {.counters = &counters,
                  .from_redis = *cfg.redis.redis != '\0',
                  .poll_ms = cfg.membership_poll_ms,
-                 .lookup_ms = cfg.node_timeout_ms};
+                 .lookup_ms = cfg.node_timeout_ms,
+                 .curve = curve};
+    if (!(p.curve_ops = ops_curve_new(curve, "shoal-gateway")))
+        return stop_all(&p, daemon_fail(&d, 1, "out of memory"));
     /* The gateway's id in the membership: host name, pid and a random part. */
     char host[64] = "gateway", gw_id[PARTITION_ID_MAX], fingerprint[CONNID_FINGERPRINT_LEN];
     gethostname(host, sizeof(host) - 1);
@@ -344,10 +378,12 @@ int main(int argc, char **argv)
         .gateway_fingerprint = fingerprint,
         .poll_ms = cfg.membership_poll_ms,
         .on_change = membership_changed,
+        .change_arg = p.curve_ops,
         .log = slog_sink,
     };
     if (!(p.members = membership_new(&mc, err, sizeof(err))))
-        return daemon_fail(&d, 2, "%s: %s", *cfg.redis.redis ? "--redis" : "--nodes", err);
+        return stop_all(
+            &p, daemon_fail(&d, 2, "%s: %s", *cfg.redis.redis ? "--redis" : "--nodes", err));
     if (!(p.access = feopts_access_new(&cfg.fe, cfg.fe.workers, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 2, "%s", err));
     fc.access = p.access;
@@ -376,6 +412,7 @@ int main(int argc, char **argv)
             },
         .timeout_ms = cfg.node_timeout_ms,
         .counters = &counters,
+        .curve = p.curve,
     };
     fc.backend_arg = &rc_;
     p.fe = frontend_new(&fc, err, sizeof(err));
@@ -396,8 +433,8 @@ int main(int argc, char **argv)
         return stop_all(&p, daemon_fail(&d, 1, "admin: route table full"));
     if (ops_start(p.ops, err, sizeof(err)) != 0)
         return stop_all(&p, daemon_fail(&d, 2, "%s", err));
-    ops_reload_t reload = {.d = &d, .ops = p.ops, .access = p.access_api};
-    daemon_on_reload(&d, ops_access_on_reload, &reload);
+    gw_reload_t reload = {.access = {.d = &d, .ops = p.ops, .access = p.access_api}, .p = &p};
+    daemon_on_reload(&d, on_reload, &reload);
     if (frontend_start(p.fe, err, sizeof(err)) != 0)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
     atomic_store(&p.serving, true);
@@ -409,10 +446,17 @@ int main(int argc, char **argv)
     ops_describe(p.ops, admin_at, sizeof(admin_at));
     slog_msg(SLOG_INFO,
              "shoal-gateway %s serving %s with %u workers, members from %s, gateway id %s, secret "
-             "fingerprint %s, admin %s",
+             "fingerprint %s, admin %s, CURVE %s",
              SHOAL_VERSION, where, cfg.fe.workers,
              *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "--nodes",
-             gw_id, fingerprint, admin_at);
+             gw_id, fingerprint, admin_at, curve ? "on" : "off");
+    if (curve) {
+        char pub[CURVE_KEY_TXT];
+        curve_public(curve, pub);
+        size_t skipped = 0, trusted = curve_trusted(curve, &skipped);
+        slog_msg(SLOG_INFO, "CURVE: key %s; %zu trusted node keys in %s (%zu files skipped)", pub,
+                 trusted, cfg.curve.trust, skipped);
+    }
 
     frontend_stats_t st;
     while (daemon_wait(&d, cfg.stats_interval * 1000u) != DAEMON_STOP) {

@@ -11,13 +11,16 @@
  * Redis and returns 0. */
 #include "backoff.h"
 #include "cmsg.h"
+#include "curve.h"
 #include "daemon.h"
 #include "keeper.h"
+#include "members.h"
 #include "membership.h"
 #include "mono.h"
 #include "nodesrv.h"
 #include "ops.h"
 #include "ops_cluster.h"
+#include "ops_curve.h"
 #include "ops_repo.h"
 #include "rconn.h"
 #include "redisopts.h"
@@ -45,7 +48,8 @@ typedef struct {
     uint32_t member_ttl_ms;
     uint32_t snapshot_ms;
     uint32_t numwant;
-    opsopts_t ops; /* --admin, --admin-token-file */
+    opsopts_t ops;     /* --admin, --admin-token-file */
+    curveopts_t curve; /* --curve-cert, --curve-trust */
 } node_config_t;
 
 #define OPT(...) OPTS_SPEC(node_config_t, __VA_ARGS__)
@@ -173,7 +177,9 @@ typedef struct {
     keeper_t *keeper;
     nodesrv_t *srv;
     sweeper_t *sweeper;
-    ops_t *ops; /* the admin listener; reads the parts above, set before it started */
+    ops_t *ops;             /* the admin listener; reads the parts above, set before it started */
+    curve_t *curve;         /* NULL: CURVE off */
+    ops_curve_t *curve_ops; /* its logs and metrics */
     const char *id;
     bool from_redis;
     uint32_t heartbeat_ms, snapshot_ms; /* the loops' periods, for /healthz */
@@ -207,6 +213,7 @@ static void collect(void *arg, metrics_t *m)
 {
     parts_t *p = arg;
     node_metrics(m, p->srv);
+    ops_curve_metrics(m, p->curve_ops);
     ops_repo_metrics(m, p->repo);
     ops_membership_metrics(m, p->members);
     if (p->keeper)
@@ -287,7 +294,7 @@ static int admin_auto(const char *bind, char *out, size_t outlen, char *err, siz
 }
 
 /* SIGHUP: the config file again (log level and format apply live; the rest is reported as
- * needing a restart), then the admin token. */
+ * needing a restart), then the admin token, then the CURVE trust dir. */
 typedef struct {
     daemon_t *d;
     parts_t *p;
@@ -298,6 +305,7 @@ static void on_reload(void *arg)
     reload_t *r = arg;
     daemon_reload(r->d, NULL, NULL);
     ops_reload(r->p->ops);
+    ops_curve_reload(r->p->curve_ops, NULL);
 }
 
 static int stop_all(parts_t *p, int rc)
@@ -310,6 +318,8 @@ static int stop_all(parts_t *p, int rc)
     keeper_destroy(&p->keeper);
     membership_destroy(&p->members);
     repo_destroy(&p->repo);
+    ops_curve_destroy(&p->curve_ops);
+    curve_destroy(&p->curve); /* after the server: its socket is monitored by curve's actor */
     return rc;
 }
 
@@ -339,6 +349,8 @@ int main(int argc, char **argv)
     daemon_options(&d, repoopts_spec(), offsetof(node_config_t, repo));
     daemon_options(&d, redisopts_spec(), offsetof(node_config_t, redis));
     daemon_options(&d, opsopts_spec(), offsetof(node_config_t, ops));
+    curveopts_defaults(&cfg.curve);
+    daemon_options(&d, curveopts_spec(), offsetof(node_config_t, curve));
     int rc = daemon_parse(
         &d, "a partition-owning node of a shoal tracker cluster",
         "shoal-node --id ID (--redis redis://HOST:PORT | --nodes ID=tcp://H:P,..) [options]", &cfg,
@@ -367,10 +379,28 @@ int main(int argc, char **argv)
                            "that gateways can reach",
                            cfg.bind);
 
+    /* With CURVE the key travels with the endpoint (members.h): gateways learn it there. */
+    curve_t *curve = NULL;
+    char advertised[PARTITION_ENDPOINT_MAX];
+    if (curveopts_on(&cfg.curve) && !(curve = curve_new(&cfg.curve, err, sizeof(err))))
+        return daemon_fail(&d, 2, "%s", err);
+    char pubkey[CURVE_KEY_TXT] = "";
+    if (curve)
+        curve_public(curve, pubkey);
+    if (members_join(advertise, pubkey, advertised, sizeof(advertised)) != 0) {
+        curve_destroy(&curve);
+        return daemon_fail(
+            &d, 2, "--advertise %s: too long to carry the CURVE key (%d bytes at most)", advertise,
+            PARTITION_ENDPOINT_MAX - 1 - (int)sizeof(MEMBERS_CURVE_TAG) + 1 -
+                MEMBERS_CURVE_KEY_LEN);
+    }
+
     char admin_addr[64];
     if (strcmp(cfg.ops.admin, ADMIN_AUTO) == 0) {
-        if (admin_auto(cfg.bind, admin_addr, sizeof(admin_addr), err, sizeof(err)) != 0)
+        if (admin_auto(cfg.bind, admin_addr, sizeof(admin_addr), err, sizeof(err)) != 0) {
+            curve_destroy(&curve);
             return daemon_fail(&d, 2, "%s", err);
+        }
         cfg.ops.admin = admin_addr;
     }
 
@@ -378,7 +408,8 @@ int main(int argc, char **argv)
     parts_t p = {.id = cfg.id,
                  .from_redis = *cfg.redis.redis != '\0',
                  .heartbeat_ms = cfg.heartbeat_ms,
-                 .snapshot_ms = cfg.snapshot_ms};
+                 .snapshot_ms = cfg.snapshot_ms,
+                 .curve = curve};
     node_ctx_t ctx = {.self_id = cfg.id};
     membership_config_t mc = {
         .redis_url = *cfg.redis.redis ? cfg.redis.redis : NULL,
@@ -386,15 +417,20 @@ int main(int argc, char **argv)
         .static_nodes = *cfg.nodes ? cfg.nodes : NULL,
         .prefix = prefix,
         .self_id = cfg.id,
-        .self_endpoint = advertise,
+        .self_endpoint = advertised,
         .heartbeat_ms = cfg.heartbeat_ms,
         .ttl_ms = cfg.member_ttl_ms,
         .log = slog_sink,
         .on_change = on_table,
         .change_arg = &ctx,
     };
+    if (!(p.curve_ops = ops_curve_new(p.curve, "shoal-node")))
+        return stop_all(&p, daemon_fail(&d, 1, "out of memory"));
+    /* The authenticator runs before the socket is bound: no handshake may go unchecked. */
+    if (p.curve && curve_server_start(p.curve, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "%s", err));
     if (!(p.members = membership_new(&mc, err, sizeof(err))))
-        return daemon_fail(&d, 2, "membership: %s", err);
+        return stop_all(&p, daemon_fail(&d, 2, "membership: %s", err));
     if (!(p.repo = repoopts_new_repo(&cfg.repo)))
         return stop_all(&p, daemon_fail(&d, 1, "out of memory creating the repository"));
     ctx.members = p.members;
@@ -426,6 +462,7 @@ int main(int argc, char **argv)
         .membership = p.members,
         .self_id = cfg.id,
         .numwant_default = cfg.numwant,
+        .curve = p.curve,
     };
     if (!(p.srv = nodesrv_new(&sc, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
@@ -458,11 +495,16 @@ int main(int argc, char **argv)
     ops_describe(p.ops, admin, sizeof(admin));
     slog_msg(SLOG_INFO,
              "shoal-node %s id %s serving %s (advertised %s) with %u workers, %zu stripes, "
-             "membership %s, snapshots %s, admin %s",
+             "membership %s, snapshots %s, admin %s, CURVE %s",
              SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
              repo_stripes(p.repo),
              *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "static",
-             p.keeper ? "on" : "off", admin);
+             p.keeper ? "on" : "off", admin, p.curve ? pubkey : "off");
+    if (p.curve) {
+        size_t skipped = 0, trusted = curve_trusted(p.curve, &skipped);
+        slog_msg(SLOG_INFO, "CURVE: %zu trusted gateway keys in %s (%zu files skipped)", trusted,
+                 cfg.curve.trust, skipped);
+    }
 
     garbage_log_t glog = {.backoff = {.first_ms = 1000, .max_ms = 64000}};
     char other[PARTITION_ENDPOINT_MAX];
@@ -470,6 +512,7 @@ int main(int argc, char **argv)
         nodesrv_stats_t st;
         nodesrv_stats(p.srv, &st);
         log_garbage(&glog, &st);
+        ops_curve_tick(p.curve_ops);
         if (membership_conflict(p.members, other, sizeof(other))) {
             /* Another process took our id (ours lapsed during a pause): it serves the id now.
              * Stop without a handover: its partitions are that process's to write. */

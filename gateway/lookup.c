@@ -97,7 +97,7 @@ static lookup_status_t await_reply(void *sock, const char *endpoint, uint32_t id
     return LOOKUP_TIMEOUT;
 }
 
-lookup_status_t lookup_remote(void *zmq_ctx, const char *endpoint,
+lookup_status_t lookup_remote(void *zmq_ctx, curve_t *curve, const char *advert,
                               const uint8_t info_hash[SHOAL_HASH_LEN], uint32_t offset,
                               uint32_t max_peers, uint32_t timeout_ms, cmsg_lookup_reply_t *out,
                               char *err, size_t errlen)
@@ -113,8 +113,14 @@ lookup_status_t lookup_remote(void *zmq_ctx, const char *endpoint,
     memset(out->error, 0, sizeof(out->error));
     uint8_t msg[CMSG_LOOKUP_REQUEST_BOUND];
     const ssize_t n = cmsg_encode_lookup_request(&q, msg, sizeof(msg));
-    if (!zmq_ctx || !endpoint || n < 0) {
+    if (!zmq_ctx || !advert || n < 0) {
         err_set(err, errlen, "lookup: invalid arguments");
+        return LOOKUP_FAILED;
+    }
+    char endpoint[PARTITION_ENDPOINT_MAX], key[CURVE_KEY_TXT];
+    curve_node_t verdict = curve_check_node(curve, advert, endpoint, key);
+    if (verdict != CURVE_NODE_OK) {
+        err_set(err, errlen, "node %s refused: %s", endpoint, curve_node_strerror(verdict));
         return LOOKUP_FAILED;
     }
     void *sock = zmq_socket(zmq_ctx, ZMQ_DEALER);
@@ -127,7 +133,7 @@ lookup_status_t lookup_remote(void *zmq_ctx, const char *endpoint,
     /* No valid answer is larger: a peer sending more is dropped, not buffered. */
     if (set_int(sock, ZMQ_LINGER, 0) != 0 || set_int(sock, ZMQ_IPV6, 1) != 0 ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0 ||
-        zmq_connect(sock, endpoint) != 0) {
+        (curve && curve_client_socket(curve, sock, key) != 0) || zmq_connect(sock, endpoint) != 0) {
         err_set(err, errlen, "lookup: cannot connect to %s: %s", endpoint,
                 zmq_strerror(zmq_errno()));
         st = LOOKUP_FAILED;

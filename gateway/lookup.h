@@ -12,6 +12,7 @@
 #define SHOAL_LOOKUP_H
 
 #include "cmsg.h"
+#include "curve.h"
 #include "partition.h"
 
 #include <stddef.h>
@@ -33,14 +34,16 @@ typedef enum {
 int lookup_owner(const partition_table_t *t, const uint8_t hash[SHOAL_HASH_LEN], char *endpoint,
                  size_t len, char *id, size_t idlen);
 
-/* Ask the node at endpoint (e.g. "tcp://10.0.0.7:7000", "tcp://[::1]:7000") for info_hash's swarm:
+/* Ask the node at endpoint (as advertised: e.g. "tcp://10.0.0.7:7000", "tcp://[::1]:7000", with
+ * "|curve=KEY" for a node with CURVE) for info_hash's swarm, over CURVE with curve's certificate
+ * if curve is not NULL (a node curve_check_node() refuses is not asked: LOOKUP_FAILED):
  * its counts and up to max_peers (capped at CMSG_LOOKUP_PEERS_MAX) of its peers from index offset.
  * Opens a DEALER socket in zmq_ctx (borrowed; IPv6 on, linger 0), sends one lookup, waits up to
  * timeout_ms for the answer carrying its request id (anything else is skipped), closes the
  * socket. Fills *out (caller's memory, about 24 KB; its id, epoch and status always, its result
  * for LOOKUP_OK, its error text for LOOKUP_NODE_ERROR). Returns what happened; err gets a
  * sentence for every status but LOOKUP_OK. Blocks the calling thread up to timeout_ms. */
-lookup_status_t lookup_remote(void *zmq_ctx, const char *endpoint,
+lookup_status_t lookup_remote(void *zmq_ctx, curve_t *curve, const char *endpoint,
                               const uint8_t info_hash[SHOAL_HASH_LEN], uint32_t offset,
                               uint32_t max_peers, uint32_t timeout_ms, cmsg_lookup_reply_t *out,
                               char *err, size_t errlen);

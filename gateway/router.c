@@ -9,10 +9,12 @@
  * each part a range of it) and the stats gathered so far.
  *
  * Sockets. One DEALER per node endpoint of the current table, kept across table changes while
- * the endpoint stays. Their ZMQ_FDs sit in a private epoll set whose descriptor is the backend's
- * fd(). ZMQ_FD only signals a change of state, and any zmq call on the socket (a send included)
- * may consume that signal, so poll() drains every socket that was signalled or used since the
- * last poll until it says it has nothing, and the front end calls poll() after each flush().
+ * the endpoint stays (the advertised endpoint: a node's CURVE key is part of it, so a new key is
+ * a new connection; a new certificate of this gateway's, after a reload, reconnects them all).
+ * Their ZMQ_FDs sit in a private epoll set whose descriptor is the backend's fd(). ZMQ_FD only
+ * signals a change of state, and any zmq call on the socket (a send included) may consume that
+ * signal, so poll() drains every socket that was signalled or used since the last poll until it
+ * says it has nothing, and the front end calls poll() after each flush().
  *
  * Deadlines. Every slot has its client's deadline. next_due is a lower bound of every deadline
  * and retry time in the table; tick() scans the table (8192 slots) only once it has passed, and
@@ -141,6 +143,8 @@ struct router {
     int epfd;
     const partition_table_t *table;
     uint64_t version;
+    uint64_t curve_version; /* of cfg.curve when the table was last (re)adopted */
+    uint64_t cert_gen;      /* of cfg.curve's certificate the connections were made with */
     uint64_t epoch;
     uint64_t now;
     uint64_t next_due; /* no slot's deadline or retry time is earlier than this */
@@ -407,8 +411,9 @@ static int set_int(void *sock, int opt, int value)
     return zmq_setsockopt(sock, opt, &value, sizeof(value));
 }
 
-/* A DEALER toward endpoint, watched by the private epoll set. Returns its index or NO_CONN. */
-static uint16_t conn_open(router_t *self, const char *endpoint)
+/* A DEALER toward advert (an advertised endpoint: ep and, with CURVE, the node's key), watched by
+ * the private epoll set. Returns its index or NO_CONN. */
+static uint16_t conn_open(router_t *self, const char *advert, const char *ep, const char *key)
 {
     uint16_t ci = 0;
     while (ci < CONNS_MAX && self->conns[ci])
@@ -435,8 +440,8 @@ static uint16_t conn_open(router_t *self, const char *endpoint)
         set_int(c->sock, ZMQ_HEARTBEAT_IVL, DEALER_HEARTBEAT_MS) != 0 ||
         set_int(c->sock, ZMQ_HEARTBEAT_TIMEOUT, DEALER_HEARTBEAT_TIMEOUT_MS) != 0 ||
         set_int(c->sock, ZMQ_IPV6, 1) != 0 || /* nodes at tcp://[v6]:PORT or v6-only names */
-        zmq_connect(c->sock, endpoint) != 0 ||
-        zmq_getsockopt(c->sock, ZMQ_FD, &c->fd, &fd_len) != 0) {
+        (self->cfg.curve && curve_client_socket(self->cfg.curve, c->sock, key) != 0) ||
+        zmq_connect(c->sock, ep) != 0 || zmq_getsockopt(c->sock, ZMQ_FD, &c->fd, &fd_len) != 0) {
         zmq_close(c->sock);
         free(c);
         return NO_CONN;
@@ -447,7 +452,7 @@ static uint16_t conn_open(router_t *self, const char *endpoint)
         free(c);
         return NO_CONN;
     }
-    snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s", advert);
     self->conns[ci] = c;
     return ci;
 }
@@ -674,11 +679,20 @@ static void adopt(router_t *self, const partition_table_t *t, uint64_t version,
         if (self->conns[ci])
             self->conns[ci]->keep = false;
     }
+    /* A new certificate of ours: no connection made with the old one is kept. */
+    uint64_t cert_gen = self->cfg.curve ? curve_generation(self->cfg.curve) : 0;
+    bool reuse = cert_gen == self->cert_gen;
+    self->cert_gen = cert_gen;
     for (size_t m = 0; m < n; m++) {
-        const char *ep = partition_table_member(t, m)->endpoint;
-        uint16_t ci = conn_find(self, ep);
+        const char *advert = partition_table_member(t, m)->endpoint;
+        char ep[PARTITION_ENDPOINT_MAX], key[CURVE_KEY_TXT];
+        if (curve_check_node(self->cfg.curve, advert, ep, key) != CURVE_NODE_OK) {
+            member_conn[m] = NO_CONN; /* refused: the daemon logs and counts it */
+            continue;
+        }
+        uint16_t ci = reuse ? conn_find(self, advert) : NO_CONN;
         if (ci == NO_CONN)
-            ci = conn_open(self, ep);
+            ci = conn_open(self, advert, ep, key);
         if (ci != NO_CONN) {
             self->conns[ci]->keep = true;
             node_attach(self, self->conns[ci], partition_table_member(t, m)->id);
@@ -725,8 +739,10 @@ static void sync_table(router_t *self, backend_done_fn done, void *arg)
 {
     const router_tables_t *src = &self->cfg.tables;
     uint64_t v = src->version(src->arg);
-    if (v == self->version && self->table)
+    uint64_t cv = self->cfg.curve ? curve_version(self->cfg.curve) : 0;
+    if (v == self->version && cv == self->curve_version && self->table)
         return;
+    self->curve_version = cv;
     const partition_table_t *t = src->current(src->arg);
     if (!t)
         return;

@@ -25,6 +25,7 @@
 #define SHOAL_ROUTER_H
 
 #include "backend.h"
+#include "curve.h"
 #include "partition.h"
 
 #include <stdatomic.h>
@@ -125,6 +126,11 @@ typedef struct {
     router_tables_t tables;
     uint32_t timeout_ms;         /* a request's deadline; 0 means ROUTER_TIMEOUT_MS */
     router_counters_t *counters; /* may be NULL */
+    /* CURVE toward the nodes, or NULL for plaintext; borrowed, outlives the routers. A router
+     * connects only to nodes curve_check_node() accepts; the partitions of the others fail as
+     * "not answering". After curve_reload() (curve_version() moves) each router re-checks its
+     * table, and reconnects every node if the certificate changed. */
+    curve_t *curve;
 } router_config_t;
 
 /* A backend_open_fn: arg is a const router_config_t *, which must outlive the routers it opens.

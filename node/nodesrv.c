@@ -413,6 +413,9 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
      * with "No such device". IPv4 endpoints stay IPv4-only sockets. */
     if (strchr(self->bind, '['))
         zsock_set_ipv6(self->front, 1);
+    /* Before the bind: the first connection must already meet the CURVE handshake. */
+    if (cfg->curve && curve_server_socket(cfg->curve, zsock_resolve(self->front), err, errlen) != 0)
+        goto fail;
     if (zsock_bind(self->front, "%s", self->bind) < 0) {
         err_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
         goto fail;

@@ -31,6 +31,7 @@
 #ifndef SHOAL_NODESRV_H
 #define SHOAL_NODESRV_H
 
+#include "curve.h"
 #include "keeper.h"
 #include "membership.h"
 #include "repo.h"
@@ -50,6 +51,7 @@ typedef struct {
     uint32_t (*clock)(void);  /* monotonic seconds for the repository; NULL: CLOCK_MONOTONIC */
     int hwm;                  /* ZeroMQ high-water marks (messages); 0 means 10000 */
     keeper_t *keeper;         /* borrowed, optional: snapshots and fencing (keeper.h) */
+    curve_t *curve; /* borrowed, optional: CURVE on the ROUTER (curve_server_start() first) */
 } nodesrv_config_t;
 
 typedef struct {

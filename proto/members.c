@@ -146,3 +146,49 @@ int members_parse(const char *list, partition_member_t *out, size_t max, size_t 
         p = end + 1;
     }
 }
+
+/* Z85's alphabet (ZeroMQ RFC 32). */
+static bool z85_key(const char *k, size_t len)
+{
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   ".-:+=^!/*?&<>()[]{}@%$#";
+    if (len != MEMBERS_CURVE_KEY_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (k[i] == '\0' || !strchr(alphabet, k[i]))
+            return false;
+    }
+    return true;
+}
+
+members_advert_t members_split(const char *adv, char *ep, char *key)
+{
+    size_t n = strnlen(adv, PARTITION_ENDPOINT_MAX - 1);
+    const char *bar = memchr(adv, '|', n);
+    size_t eplen = bar ? (size_t)(bar - adv) : n;
+    memcpy(ep, adv, eplen);
+    ep[eplen] = '\0';
+    key[0] = '\0';
+    if (!bar)
+        return MEMBERS_PLAIN;
+    const size_t tag = sizeof(MEMBERS_CURVE_TAG) - 1;
+    size_t rest = n - eplen;
+    if (rest != tag + MEMBERS_CURVE_KEY_LEN || memcmp(bar, MEMBERS_CURVE_TAG, tag) != 0 ||
+        !z85_key(bar + tag, MEMBERS_CURVE_KEY_LEN))
+        return MEMBERS_BAD_KEY;
+    memcpy(key, bar + tag, MEMBERS_CURVE_KEY_LEN);
+    key[MEMBERS_CURVE_KEY_LEN] = '\0';
+    return MEMBERS_CURVE;
+}
+
+int members_join(const char *ep, const char *key, char *out, size_t outlen)
+{
+    if (!key || !*key) {
+        int k = snprintf(out, outlen, "%s", ep);
+        return k < 0 || (size_t)k >= outlen ? -1 : 0;
+    }
+    if (!z85_key(key, strlen(key)) || strchr(ep, '|'))
+        return -1;
+    int k = snprintf(out, outlen, "%s%s%s", ep, MEMBERS_CURVE_TAG, key);
+    return k < 0 || (size_t)k >= outlen ? -1 : 0;
+}

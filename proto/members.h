@@ -29,6 +29,28 @@ bool members_valid_id(const char *id, size_t len);
 /* An endpoint: 1..PARTITION_ENDPOINT_MAX-1 bytes, no control characters, spaces or ','. */
 bool members_valid_endpoint(const char *ep, size_t len);
 
+/* A node with CURVE advertises "ENDPOINT|curve=KEY" in place of its endpoint (in Redis and in a
+ * static list alike), KEY being its 40-character Z85 public key; a record without it is a node
+ * without CURVE. '|' appears neither in a ZeroMQ tcp endpoint nor in Z85, so the split is at the
+ * first '|'. The key is part of the member's endpoint text, so it is in the epoch too: a node
+ * that changes its key is a changed member set for everyone. */
+#define MEMBERS_CURVE_TAG     "|curve="
+#define MEMBERS_CURVE_KEY_LEN 40
+
+typedef enum {
+    MEMBERS_PLAIN = 0,    /* no key: ep is the whole text */
+    MEMBERS_CURVE = 1,    /* ep and key filled */
+    MEMBERS_BAD_KEY = -1, /* a '|' not followed by a well-formed "curve=KEY": ep filled, no key */
+} members_advert_t;
+
+/* Split an advertised endpoint adv (NUL-terminated, < PARTITION_ENDPOINT_MAX) into the ZeroMQ
+ * endpoint ep[PARTITION_ENDPOINT_MAX] and key[MEMBERS_CURVE_KEY_LEN + 1] ("" without one). */
+members_advert_t members_split(const char *adv, char *ep, char *key);
+
+/* Join endpoint and key (NULL or "": none) into out[outlen]. Returns 0, or -1 if it does not fit
+ * or the key is not 40 Z85 characters. */
+int members_join(const char *ep, const char *key, char *out, size_t outlen);
+
 /* Parse a static member list "ID=ENDPOINT,ID=ENDPOINT" (whitespace around items is ignored) into
  * out[0..max), the count into *n. Returns 0, or -1 and why in err: an empty list, an item
  * without '=', an empty or too long id or endpoint, a duplicate id, more than max items. */

@@ -5,7 +5,8 @@
  * connection; no state.
  *
  * Keys, under a prefix (the cluster name):
- *   PREFIX:member:ID    a node's endpoint, with the member ttl; PREFIX:members  the set of ids
+ *   PREFIX:member:ID    a node's endpoint (with "|curve=KEY" if it runs CURVE: members.h), with
+ *                       the member ttl; PREFIX:members  the set of ids
  *   PREFIX:gateway:ID   a gateway's secret fingerprint, with the ttl; PREFIX:gateways  the set
  * A key is set only while it is missing or already holds the same value (one script), so two
  * processes with one id cannot both register; an id whose key expired is removed from its set

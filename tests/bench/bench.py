@@ -23,11 +23,14 @@ every run is bounded in time.
       --no-latency --access-list-size 1000000   # allow list of 1M (the load's pool) vs access off
   tests/bench/bench.py --build build/release --modes udp,http --no-opentracker --no-ceiling \
       --no-latency --rate-limit 1000000   # rate limit and connid ban on (refusing nothing) vs off
+  tests/bench/bench.py --build build/release --cluster --curve --no-opentracker --no-ceiling \
+      --no-latency --modes udp,http   # the cluster with CURVE on and off, same rounds
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -111,16 +114,23 @@ class Cluster:
     measured as one tracker (CPU and RSS summed over both processes). With node_cores the node
     runs there instead (--roles: the gateway alone on the tracker cores)."""
 
-    def __init__(self, args, port, workdir, cores, node_cores=None):
-        self.name, self.port = "cluster", port
+    def __init__(self, args, port, workdir, cores, node_cores=None, curve=False):
+        self.name, self.port = "cluster-curve" if curve else "cluster", port
         zport = free_port()
         nodes = f"n1=tcp://127.0.0.1:{zport}"
+        node_extra, gw_extra = [], []
+        if curve:  # CURVE between the two: a key pair each, each trusting the other's
+            node_key, gw_key = curve_keys(args, workdir)
+            nodes += "|curve=" + node_key[2]
+            node_extra = ["--curve-cert", node_key[0], "--curve-trust", gw_key[1]]
+            gw_extra = ["--curve-cert", gw_key[0], "--curve-trust", node_key[1]]
         pin = ["taskset", "-c", args.tracker_cores]
-        self.node = make_node(args, zport, node_cores or args.tracker_cores, cores, workdir)
-        self.gateway = Tracker("cluster-gateway", pin + [
+        self.node = make_node(args, zport, node_cores or args.tracker_cores, cores, workdir,
+                              node_extra)
+        self.gateway = Tracker(self.name + "-gateway", pin + [
             args.gateway, "--udp", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{port}",
             "--nodes", nodes, "--workers", str(cores), "--secret", "ab" * 32,
-            "--log-level", "warn"], port, workdir)
+            "--log-level", "warn"] + gw_extra, port, workdir)
 
     def start(self):
         self.node.proc = subprocess.Popen(self.node.argv, stdout=subprocess.DEVNULL,
@@ -149,12 +159,29 @@ class Cluster:
         self.node.stop()
 
 
-def make_node(args, zport, core_list, workers, workdir):
+def make_node(args, zport, core_list, workers, workdir, extra=()):
     """A shoal-node owning every partition, on ZeroMQ port zport, pinned to core_list."""
     nodes = f"n1=tcp://127.0.0.1:{zport}"
     return Tracker("node", ["taskset", "-c", core_list, args.node, "--id", "n1", "--bind",
                             f"tcp://127.0.0.1:{zport}", "--nodes", nodes, "--workers",
-                            str(workers), "--log-level", "warn"], zport, workdir)
+                            str(workers), "--log-level", "warn"] + list(extra), zport, workdir)
+
+
+def curve_keys(args, workdir):
+    """Certificates for a CURVE cluster (made once per run): for the node and the gateway each
+    (secret part, a trust dir holding the public part, the public key)."""
+    out = []
+    for who in ("node", "gateway"):
+        d = os.path.join(workdir, "curve-" + who)
+        path = os.path.join(d, "cert")
+        if not os.path.exists(path):
+            os.makedirs(os.path.join(d, "trust"))
+            subprocess.run([args.keygen, path], check=True, capture_output=True)
+            shutil.copy(path, os.path.join(d, "trust", who))
+        with open(path) as f:
+            key = re.search(r'public-key = "(.{40})"', f.read()).group(1)
+        out.append((path + "_secret", os.path.join(d, "trust"), key))
+    return out
 
 
 def tcp_listening(port):
@@ -191,6 +218,8 @@ def make_tracker(args, name, port, workdir, cores, whitelist):
         return make_shoal(args, port, workdir, cores, rate_limit=args.rate_limit)
     if name == "cluster":
         return Cluster(args, port, workdir, cores)
+    if name == "cluster-curve":
+        return Cluster(args, port, workdir, cores, curve=True)
     return make_opentracker(args, port, workdir, whitelist)
 
 
@@ -463,6 +492,9 @@ def main():
     ap.add_argument("--memory", action="store_true", help="also run the memory benchmark")
     ap.add_argument("--cluster", action="store_true",
                     help="also run 1 shoal-gateway + 1 shoal-node sharing the tracker cores")
+    ap.add_argument("--curve", action="store_true",
+                    help="with --cluster: also run the cluster with CURVE between gateway and "
+                         "node, in the same rounds, and print CURVE on / off")
     ap.add_argument("--roles", action="store_true",
                     help="also measure each cluster role alone: the gateway on the tracker cores "
                     "with its node on the load cores, and the node driven by shoal-node-bench")
@@ -497,12 +529,16 @@ def main():
     args.echo = os.path.join(args.build, "tests", "loadgen", "shoal-echo")
     args.gateway = os.path.join(args.build, "cmd", "shoal-gateway")
     args.node = os.path.join(args.build, "cmd", "shoal-node")
+    args.keygen = os.path.join(args.build, "cmd", "shoal-keygen")
+    if args.curve and not args.cluster:
+        ap.error("--curve needs --cluster (it measures the cluster with CURVE on and off)")
     args.node_bench = os.path.join(args.build, "tests", "shoal-node-bench")
     args.bench_snapshot = os.path.join(args.build, "tests", "bench", "shoal-bench-snapshot")
     args.node_batches = [int(b) for b in args.node_batches.split(",") if b]
     if args.smoke:
         args.node_batches = args.node_batches[:1]
     need = (args.gateway, args.node) if args.cluster or args.roles else ()
+    need += (args.keygen,) if args.curve else ()
     need += (args.node_bench,) if args.roles else ()
     need += (args.gateway, args.node, args.bench_snapshot) if args.failover else ()
     for p in (args.shoal, args.load, args.echo) + need:
@@ -541,7 +577,8 @@ def main():
                 echo.stop()
         names = ["shoal"] + (["shoal-acl"] if args.acl_file else []) + \
             (["shoal-rl"] if args.rate_limit else []) + \
-            (["opentracker"] if args.opentracker else []) + (["cluster"] if args.cluster else [])
+            (["opentracker"] if args.opentracker else []) + (["cluster"] if args.cluster else []) + \
+            (["cluster-curve"] if args.curve else [])
         for rnd in range(args.rounds):
             order = names if rnd % 2 == 0 else names[::-1]  # alternate who goes first
             for name in order:
@@ -629,6 +666,26 @@ def cpu_model():
     return "unknown"
 
 
+def ratio_table(args, runs, summary, modes, a_name, b_name, title):
+    """Tracker a_name against b_name, measured in the same rounds: median ratios and each
+    round's."""
+    print(f"\n| mode | {title} | rps per CPU-s | per-round rps ratios |")
+    print("| --- | --- | --- | --- |")
+    for m in modes:
+        a, b = summary.get((a_name, m)), summary.get((b_name, m))
+        per_round = []
+        for rnd in range(args.rounds):
+            x = [r["rps"] for r in runs if r["tracker"] == a_name and r["mode"] == m
+                 and r["round"] == rnd]
+            y = [r["rps"] for r in runs if r["tracker"] == b_name and r["mode"] == m
+                 and r["round"] == rnd]
+            if x and y and y[0]:
+                per_round.append(f"{x[0] / y[0]:.3f}")
+        if a and b and b["rps"] and b["per_cpu"]:
+            print(f"| {m} | {a['rps'] / b['rps']:.3f} | {a['per_cpu'] / b['per_cpu']:.3f} | "
+                  f"{', '.join(per_round)} |")
+
+
 def print_report(args, report, modes, cores):
     runs = report["runs"]
     print(f"\n# shoal vs opentracker: tracker cores {args.tracker_cores} ({cores}), load cores "
@@ -643,7 +700,7 @@ def print_report(args, report, modes, cores):
     print("| --- | --- | --- | --- | --- | --- | --- |")
     summary = {}
     for m in modes:
-        for name in ("shoal", "shoal-acl", "shoal-rl", "opentracker", "cluster"):
+        for name in ("shoal", "shoal-acl", "shoal-rl", "opentracker", "cluster", "cluster-curve"):
             rs = [r for r in runs if r["tracker"] == name and r["mode"] == m]
             if not rs:
                 continue
@@ -662,10 +719,11 @@ def print_report(args, report, modes, cores):
             a, b = summary.get(("shoal", m)), summary.get(("opentracker", m))
             if a and b and b["rps"] and b["per_cpu"]:
                 print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
-    print_variant(args, runs, summary, modes, "shoal-acl",
-                  f"shoal allow-list ({args.access_list_size} entries) / shoal access off")
-    print_variant(args, runs, summary, modes, "shoal-rl",
-                  f"shoal --rate-limit {args.rate_limit} --connid-ban 100 / shoal without")
+    for name, title in (
+            ("shoal-acl", f"shoal allow-list ({args.access_list_size} entries) / shoal access off rps"),
+            ("shoal-rl", f"shoal --rate-limit {args.rate_limit} --connid-ban 100 / shoal without rps")):
+        if any(n == name for n, _ in summary):
+            ratio_table(args, runs, summary, modes, name, "shoal", title)
     if any(n == "cluster" for n, _ in summary):
         print("\n| mode | cluster/standalone rps | cluster/standalone rps per CPU-s |")
         print("| --- | --- | --- |")
@@ -673,6 +731,9 @@ def print_report(args, report, modes, cores):
             a, b = summary.get(("cluster", m)), summary.get(("shoal", m))
             if a and b and b["rps"] and b["per_cpu"]:
                 print(f"| {m} | {a['rps'] / b['rps']:.2f} | {a['per_cpu'] / b['per_cpu']:.2f} |")
+    if any(n == "cluster-curve" for n, _ in summary):
+        ratio_table(args, runs, summary, modes, "cluster-curve", "cluster",
+                    "cluster CURVE on / off rps")
     print("\nbencher-style (per tracker and core count):")
     print(f"| tracker | cores | mode | avg rps | CPU util | peak RSS MiB |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -699,27 +760,6 @@ def print_report(args, report, modes, cores):
         if sh and ot and ot[0]["bytes_per_peer"] > 0:
             print(f"\nshoal/opentracker bytes per peer: "
                   f"{sh[0]['bytes_per_peer'] / ot[0]['bytes_per_peer']:.2f}")
-
-
-def print_variant(args, runs, summary, modes, name, title):
-    """The ratios of a shoal variant (name) to plain shoal, overall and per round."""
-    if not any(n == name for n, _ in summary):
-        return
-    print(f"\n| mode | {title} rps | rps per CPU-s | per-round rps ratios |")
-    print("| --- | --- | --- | --- |")
-    for m in modes:
-        a, b = summary.get((name, m)), summary.get(("shoal", m))
-        per_round = []
-        for rnd in range(args.rounds):
-            x = [r["rps"] for r in runs if r["tracker"] == name and r["mode"] == m
-                 and r["round"] == rnd]
-            y = [r["rps"] for r in runs if r["tracker"] == "shoal" and r["mode"] == m
-                 and r["round"] == rnd]
-            if x and y and y[0]:
-                per_round.append(f"{x[0] / y[0]:.3f}")
-        if a and b and b["rps"] and b["per_cpu"]:
-            print(f"| {m} | {a['rps'] / b['rps']:.3f} | {a['per_cpu'] / b['per_cpu']:.3f} | "
-                  f"{', '.join(per_round)} |")
 
 
 def print_roles(report, modes, summary):

@@ -170,7 +170,7 @@ static void do_lookup(void *ctx, const char *endpoint, char *save, int timeout_m
     }
     char err[256] = "";
     lookup_status_t st =
-        lookup_remote(ctx, endpoint, ih, off ? (uint32_t)strtoul(off, NULL, 10) : 0,
+        lookup_remote(ctx, NULL, endpoint, ih, off ? (uint32_t)strtoul(off, NULL, 10) : 0,
                       max ? (uint32_t)strtoul(max, NULL, 10) : 50, (uint32_t)timeout_ms,
                       &lookup_rep, err, sizeof(err));
     const cmsg_lookup_result_t *x = &lookup_rep.result;

@@ -103,10 +103,52 @@ static void epoch_ignores_order_but_not_endpoints(void **state)
     assert_int_not_equal(members_epoch(a, 1), members_epoch(b, 1));
 }
 
+static void curve_key_rides_with_the_endpoint(void **state)
+{
+    (void)state;
+    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    char adv[PARTITION_ENDPOINT_MAX], ep[PARTITION_ENDPOINT_MAX], k[MEMBERS_CURVE_KEY_LEN + 1];
+    assert_int_equal(members_join("tcp://[::1]:7000", key, adv, sizeof(adv)), 0);
+    assert_string_equal(adv, "tcp://[::1]:7000|curve=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    assert_true(members_valid_endpoint(adv, strlen(adv)));
+    assert_int_equal(members_split(adv, ep, k), MEMBERS_CURVE);
+    assert_string_equal(ep, "tcp://[::1]:7000");
+    assert_string_equal(k, key);
+    /* A static list carries it too ('=' in the key is after the id's '='). */
+    partition_member_t m[2];
+    size_t n;
+    char err[128], list[300];
+    snprintf(list, sizeof(list), "a=%s,b=tcp://h:2", adv);
+    assert_int_equal(members_parse(list, m, 2, &n, err, sizeof(err)), 0);
+    assert_string_equal(m[0].endpoint, adv);
+    /* Without a key: the whole text, a node without CURVE. */
+    assert_int_equal(members_join("tcp://h:1", NULL, adv, sizeof(adv)), 0);
+    assert_string_equal(adv, "tcp://h:1");
+    assert_int_equal(members_split("tcp://h:1", ep, k), MEMBERS_PLAIN);
+    assert_string_equal(ep, "tcp://h:1");
+    assert_string_equal(k, "");
+    /* Malformed tails: no key taken, the endpoint still split off. */
+    const char *bad[] = {"tcp://h:1|",
+                         "tcp://h:1|curve=",
+                         "tcp://h:1|curve=short",
+                         "tcp://h:1|key=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+                         "tcp://h:1|curve=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7x",
+                         "tcp://h:1|curve=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(members_split(bad[i], ep, k), MEMBERS_BAD_KEY);
+        assert_string_equal(ep, "tcp://h:1");
+        assert_string_equal(k, "");
+    }
+    assert_int_equal(members_join("tcp://h:1", "short", adv, sizeof(adv)), -1);
+    assert_int_equal(members_join("tcp://h:1|x", key, adv, sizeof(adv)), -1);
+    assert_int_equal(members_join("tcp://h:1", key, adv, 20), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ids_and_endpoints),
+        cmocka_unit_test(curve_key_rides_with_the_endpoint),
         cmocka_unit_test(parse_nodes_accepts_a_list),
         cmocka_unit_test(parse_nodes_rejects_bad_lists),
         cmocka_unit_test(epoch_matches_vectors),
