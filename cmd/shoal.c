@@ -238,6 +238,11 @@ int main(int argc, char **argv)
                           "shoal [options]", &cfg, sizeof(cfg), argc, argv);
     if (rc >= 0)
         return rc;
+    /* Before anything that takes time or starts a thread: a SIGTERM that comes while the
+     * process is still starting waits for daemon_wait() (a clean stop) instead of killing it,
+     * and every thread inherits the mask (so the handlers czmq installs with its first socket
+     * never run). */
+    daemon_block_signals(&d);
 
     char err[256];
     frontend_config_t fc;
@@ -268,7 +273,6 @@ int main(int argc, char **argv)
     fc.access = p.access;
     char prefix[REDISOPTS_PREFIX_MAX];
     redisopts_standalone_prefix(&cfg.redis, prefix);
-    daemon_block_signals(&d); /* before any thread; a stop signal now waits for daemon_wait() */
     if (*cfg.redis.redis && refuse_live_cluster(&d, &cfg.redis) != 0)
         return stop_all(&p, 2);
     if (*cfg.redis.redis) {

@@ -327,6 +327,11 @@ int main(int argc, char **argv)
                           &cfg, sizeof(cfg), argc, argv);
     if (rc >= 0)
         return rc;
+    /* Before anything that takes time or starts a thread: a SIGTERM that comes while the
+     * process is still starting waits for daemon_wait() (a clean stop) instead of killing it,
+     * and every thread inherits the mask (so the handlers czmq installs with its first socket
+     * never run). */
+    daemon_block_signals(&d);
     if (!*cfg.redis.redis == !*cfg.nodes)
         return daemon_fail(&d, 2, "give exactly one of --redis URL and --nodes LIST");
     char err[512];
@@ -348,10 +353,6 @@ int main(int argc, char **argv)
         return daemon_fail(&d, 2, "%s", err);
     }
 
-    /* Every thread started from here on (workers, the membership actor, ZeroMQ's I/O threads)
-     * inherits the mask, so the handlers czmq installs when the membership actor starts never
-     * run. */
-    daemon_block_signals(&d);
     router_counters_t counters = {0};
     parts_t p = {.counters = &counters,
                  .from_redis = *cfg.redis.redis != '\0',

@@ -357,6 +357,11 @@ int main(int argc, char **argv)
         sizeof(cfg), argc, argv);
     if (rc >= 0)
         return rc;
+    /* Before anything that takes time or starts a thread: a SIGTERM that comes while the
+     * process is still starting waits for daemon_wait() (a clean stop) instead of killing it,
+     * and every thread inherits the mask (so the handlers czmq installs with its first socket
+     * never run). */
+    daemon_block_signals(&d);
     if (!*cfg.id)
         return daemon_fail(&d, 2, "--id is required (see --help)");
     char err[512];
@@ -404,7 +409,6 @@ int main(int argc, char **argv)
         cfg.ops.admin = admin_addr;
     }
 
-    daemon_block_signals(&d); /* before any thread starts, so every thread inherits the mask */
     parts_t p = {.id = cfg.id,
                  .from_redis = *cfg.redis.redis != '\0',
                  .heartbeat_ms = cfg.heartbeat_ms,

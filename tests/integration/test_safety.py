@@ -892,6 +892,18 @@ def spawn_standalone(name, redis_url):
     return p, port
 
 
+def sigterm_blocked(pid):
+    """True once process pid has SIGTERM in its blocked set (/proc/PID/status SigBlk)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for ln in f:
+                if ln.startswith("SigBlk:"):
+                    return bool(int(ln.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except OSError:
+        pass
+    return False
+
+
 @test
 def standalone_redis_paused():
     """redis-server SIGSTOPped (connections accepted, nothing answered): `shoal --redis` must
@@ -905,6 +917,11 @@ def standalone_redis_paused():
         early, port = spawn_standalone("shoal-paused-early", ENV.redis.url)
         check(not answered(port, 0.3), "shoal --redis answered within 0.3 s of its start while "
               "Redis is paused: not restoring any more")
+        # What is tested is a SIGTERM while it restores, not one before its main() has run
+        # (on a loaded machine exec and the dynamic loader alone can take longer than 0.3 s):
+        # wait until the process blocks SIGTERM, its first step after parsing its options.
+        check(wait_until(lambda: sigterm_blocked(early.proc.pid), ENV.secs(5)),
+              "shoal never blocked SIGTERM (not started within %.0f s)" % ENV.secs(5))
         t1 = time.monotonic()
         early.send(signal.SIGTERM)
         try:
