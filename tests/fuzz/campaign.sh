@@ -37,9 +37,9 @@ cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    for f in "$build"/tests/fuzz_*; do
-        [ -x "$f" ] && targets+=("$(basename "$f" | sed 's/^fuzz_//')")
-    done
+    while read -r f; do
+        targets+=("$(basename "$f" | sed 's/^fuzz_//')")
+    done < <(find "$build/tests" -name 'fuzz_*' -type f -executable | sort)
 fi
 [ ${#targets[@]} -gt 0 ] || {
     echo "$0: no fuzz_* executables in $build/tests" >&2
@@ -52,9 +52,9 @@ printf '| target | seconds | executions | exec/s | coverage (edges) | features |
 printf '|---|---|---|---|---|---|---|---|\n' >>"$table"
 status=0
 for t in "${targets[@]}"; do
-    bin=$build/tests/fuzz_$t
-    [ -x "$bin" ] || {
-        echo "$0: no $bin" >&2
+    bin=$(find "$build/tests" -name "fuzz_$t" -type f -executable | head -n 1)
+    [ -n "$bin" ] || {
+        echo "$0: no fuzz_$t under $build/tests" >&2
         status=1
         continue
     }
@@ -62,7 +62,10 @@ for t in "${targets[@]}"; do
     rm -rf "$dir"
     mkdir -p "$dir/new" "$dir/merged" "tests/fuzz/corpus/$t"
     inputs=("tests/fuzz/corpus/$t")
-    [ -d "tests/fuzz/seeds/$t" ] && inputs+=("tests/fuzz/seeds/$t")
+    # Seeds: tests/fuzz/seeds/NAME, or a tool's own (tests/NAME/fuzz-seeds, e.g. loadgen).
+    for d in "tests/fuzz/seeds/$t" "tests/$t/fuzz-seeds"; do
+        [ -d "$d" ] && inputs+=("$d")
+    done
     echo "== $t: ${seconds} s" >&2
     set +e
     nice -n 10 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
