@@ -11,9 +11,11 @@
  * is not there, replaces the group's least useful slot (its own rule): the table never grows, so
  * memory is slots * 8 bytes, fixed at creation.
  *
- * Two keys with the same group and tag share a slot (1 in 65536 per neighbour); two threads
- * adding the same key at once may, rarely, each take a slot of the group. Both only make a limit
- * slightly looser for a while, never stricter than configured for anyone else. */
+ * Two keys with the same group and tag share a slot (1 in 65536 per neighbour, and the seed
+ * keeps a client from choosing its neighbours): they then share one bucket (a rate limit) or
+ * one strike count (a ban), so for those two the limit is stricter than configured, each paying
+ * for the other's requests. Two threads adding the same key at once may, rarely, each take a
+ * slot of the group, which makes that key's limit slightly looser for a while. */
 #ifndef SHOAL_ADDRTAB_H
 #define SHOAL_ADDRTAB_H
 

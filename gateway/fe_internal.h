@@ -378,7 +378,8 @@ static inline uint32_t jittered_interval(worker_t *w)
 static inline void update_clocks(worker_t *w)
 {
     w->now_mono = mono_s();
-    w->now_us = (uint64_t)mono_us();
+    if (w->fe->rl) /* only the rate limiter needs microseconds */
+        w->now_us = (uint64_t)mono_us();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     w->now_wall = (uint64_t)ts.tv_sec;

@@ -21,7 +21,9 @@
 #include <sys/stat.h>
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define KEYLEN       (CURVE_KEY_TXT - 1)
+/* ZMQ_ZAP_ENFORCE_DOMAIN: only under ZMQ_BUILD_DRAFT_API in zmq.h (libzmq 4.3). */
+#define SHOAL_ZMQ_ZAP_ENFORCE_DOMAIN 93
+#define KEYLEN                       (CURVE_KEY_TXT - 1)
 
 struct curve {
     char cert_path[4096];
@@ -36,6 +38,7 @@ struct curve {
     /* Atomics, read without the lock: */
     _Atomic uint64_t generation, version;
     _Atomic uint64_t refused_auth, refused_protocol;
+    _Atomic bool zap_bound; /* the handler holds the ZAP endpoint (set before its start signal) */
     zactor_t *zap;
     unsigned monitors;
 };
@@ -450,6 +453,15 @@ static void zap_actor(zsock_t *pipe, void *arg)
     zsock_t *mons[MONITORS_MAX];
     size_t n_mons = 0;
     zpoller_t *poller = zpoller_new(pipe, rep, NULL);
+    if (!poller) {
+        zsock_destroy(&rep);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    /* Only $TERM (or the context ending) stops the handler: a node whose handler stopped would
+     * have no one to ask (its sockets enforce the ZAP domain, so they then refuse everyone). */
+    zpoller_set_nonstop(poller, true);
+    atomic_store(&self->zap_bound, true);
     zsock_signal(pipe, 0);
     while (poller) {
         void *which = zpoller_wait(poller, -1);
@@ -478,7 +490,7 @@ static void zap_actor(zsock_t *pipe, void *arg)
             zstr_free(&ep);
         } else if (which) {
             monitor_event(self, which);
-        } else if (zpoller_terminated(poller)) {
+        } else if (zpoller_terminated(poller) && zmq_errno() == ETERM) {
             break;
         }
     }
@@ -492,8 +504,11 @@ int curve_server_start(curve_t *self, char *err, size_t errlen)
 {
     if (self->zap)
         return 0;
+    /* zactor_new() waits for the handler's start signal but not for its value: the handler says
+     * whether it holds the endpoint through zap_bound, stored before it signals. */
     self->zap = zactor_new(zap_actor, self);
-    if (!self->zap) {
+    if (!self->zap || !atomic_load(&self->zap_bound)) {
+        zactor_destroy(&self->zap);
         err_set(err, errlen, "cannot start the CURVE authenticator (%s taken?)", ZAP_ENDPOINT);
         return -1;
     }
@@ -514,6 +529,11 @@ int curve_server_socket(curve_t *self, void *sock, char *err, size_t errlen)
         rc = zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, KEYLEN);
     if (rc == 0)
         rc = zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, CURVE_ZAP_DOMAIN, strlen(CURVE_ZAP_DOMAIN));
+    /* Fail closed: without it, a CURVE server whose ZAP handler is gone accepts every client
+     * key (libzmq 4.3's default, for compatibility). A draft option in the headers, accepted by
+     * Debian's libzmq 4.3.4; a libzmq that refuses it refuses to run a CURVE node. */
+    if (rc == 0)
+        rc = zmq_setsockopt(sock, SHOAL_ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof(one));
     sodium_memzero(sec, sizeof(sec));
     if (rc != 0) {
         err_set(err, errlen, "CURVE server options: %s", zmq_strerror(zmq_errno()));

@@ -21,7 +21,8 @@ char *rconn_redact(const char *url, char *out, size_t outlen)
 }
 
 /* rconn_parse(); user_only: "USER@" names a user (its password comes from a file). */
-static int parse_url(const char *url, bool user_only, rconn_url_t *out, char *err, size_t errlen)
+static int parse_url_fields(const char *url, bool user_only, rconn_url_t *out, char *err,
+                            size_t errlen)
 {
     static const char scheme[] = "redis://";
     memset(out, 0, sizeof(*out));
@@ -101,6 +102,15 @@ static int parse_url(const char *url, bool user_only, rconn_url_t *out, char *er
         return -1;
     }
     return 0;
+}
+
+/* parse_url_fields(), leaving no copy of a password behind when the URL is refused. */
+static int parse_url(const char *url, bool user_only, rconn_url_t *out, char *err, size_t errlen)
+{
+    int rc = parse_url_fields(url, user_only, out, err, errlen);
+    if (rc != 0)
+        explicit_bzero(out->password, sizeof(out->password));
+    return rc;
 }
 
 int rconn_parse(const char *url, rconn_url_t *out, char *err, size_t errlen)

@@ -307,6 +307,25 @@ static void server_serves_trusted_clients_only(void **state)
     curve_destroy(&cv);
 }
 
+/* The handler cannot take the ZAP endpoint (something else holds it): the server does not start,
+ * rather than running CURVE sockets nobody checks keys for. */
+static void server_start_fails_when_the_zap_endpoint_is_taken(void **state)
+{
+    fix_t *f = *state;
+    char err[512];
+    zsock_t *squatter = zsock_new_rep("inproc://zeromq.zap.01");
+    assert_non_null(squatter);
+    curve_t *cv = load(f, f->cert, f->trust, err, sizeof(err));
+    assert_non_null(cv);
+    assert_int_equal(curve_server_start(cv, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "authenticator"));
+    zsock_t *server = zsock_new(ZMQ_ROUTER);
+    assert_int_equal(curve_server_socket(cv, zsock_resolve(server), err, sizeof(err)), -1);
+    zsock_destroy(&server);
+    zsock_destroy(&squatter);
+    curve_destroy(&cv);
+}
+
 static void opts_both_or_neither(void **state)
 {
     (void)state;
@@ -332,6 +351,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reload_takes_a_new_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(judges_advertised_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(server_serves_trusted_clients_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_start_fails_when_the_zap_endpoint_is_taken, setup,
+                                        teardown),
         cmocka_unit_test(opts_both_or_neither),
     };
     return cmocka_run_group_tests_name("curve", tests, NULL, NULL);
