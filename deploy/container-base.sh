@@ -15,7 +15,7 @@
 # cache, build/container-cache/apt, seeded with hard links to the host's own downloaded .debs
 # (the host is Debian 12 too, and deploy/install-deps.sh has just fetched most of what the
 # images install), so only what the host lacks is downloaded; the same directory is the apt
-# cache of the image builds (tests/container/podman-hostnet mounts it, SHOAL_APT_CACHE). dpkg
+# cache of the image builds (tests/container/podman-hostnet mounts it as an overlay). dpkg
 # runs with force-unsafe-io: no fsync per file in a root that is thrown away on failure. The
 # image keeps that setting in /etc/dpkg/dpkg.cfg.d/, as Debian's official images do.
 set -euo pipefail
