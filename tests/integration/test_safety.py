@@ -938,12 +938,14 @@ def standalone_redis_paused():
         # Serving within 1 s of its start; then SIGTERM.
         t0 = time.monotonic()
         p, port = spawn_standalone("shoal-paused", ENV.redis.url)
-        first = first_answer(port, t0, ANSWER_S + 2)
+        first = first_answer(port, t0, ENV.secs(ANSWER_S) + 2)
         print("     redis-server SIGSTOPped: shoal --redis answered its first UDP connect "
               "%s after it was started" % ("%.2f s" % first if first is not None else "never"))
         check(first is not None, "shoal --redis answers while Redis is paused")
-        check(first <= ANSWER_S, "it answers clients within %.1f s of its start while Redis is "
-              "paused: %.2f s" % (ANSWER_S, first))
+        # (The 1 s is a Release figure: the fixed waits take 0.7 s of it, the rest is the
+        # process's start, which a sanitizer build on a loaded machine may spend alone.)
+        check(first <= ENV.secs(ANSWER_S), "it answers clients within %.1f s of its start while "
+              "Redis is paused: %.2f s" % (ENV.secs(ANSWER_S), first))
         t1 = time.monotonic()
         p.send(signal.SIGTERM)
         try:
@@ -965,11 +967,11 @@ def standalone_redis_down_at_start():
     rport = free_port()
     t0 = time.monotonic()
     p, port = spawn_standalone("shoal-noredis", "redis://127.0.0.1:%d" % rport)
-    first = first_answer(port, t0, ANSWER_S)
+    first = first_answer(port, t0, ENV.secs(ANSWER_S))
     print("     nobody on the Redis port: shoal --redis answered its first UDP connect %s after "
           "it was started" % ("%.2f s" % first if first is not None else "never"))
-    check(first is not None and first <= ANSWER_S, "answers within 1 s with Redis down: %s; "
-          "%s" % (first, p.log()[-800:]))
+    check(first is not None and first <= ENV.secs(ANSWER_S), "answers within %.1f s with Redis "
+          "down: %s; %s" % (ENV.secs(ANSWER_S), first, p.log()[-800:]))
     r = Redis()
     ENV.cleanups.append(r.stop)
     r.start(port=rport)
