@@ -227,6 +227,36 @@ int ops_redis_check(const char *url, const char *password_file, uint32_t timeout
     return 0;
 }
 
+int ops_redis_setup(const redisopts_t *o, uint32_t timeout_ms, char *err, size_t errlen)
+{
+    rconn_set_sentinel_password_file(o->sentinel_password_file);
+    return ops_redis_check(o->redis, redisopts_password_file(o), timeout_ms, err, errlen);
+}
+
+int ops_redis_watch(const redisopts_t *o, sentinelwatch_t **watch, char *err, size_t errlen)
+{
+    *watch = NULL;
+    if (!*o->redis)
+        return 0;
+    rconn_url_t url;
+    if (rconn_parse_auth(o->redis, redisopts_password_file(o), &url, err, errlen) != 0)
+        return -1;
+    int rc = 0;
+    if (url.n_sentinels && !(*watch = sentinelwatch_new(&url, slog_sink, NULL, err, errlen)))
+        rc = -1;
+    explicit_bzero(url.password, sizeof(url.password));
+    return rc;
+}
+
+void ops_redis_sentinel(metrics_t *m, const sentinelwatch_t *watch)
+{
+    if (!watch)
+        return;
+    metrics_family(m, "shoal_redis_sentinel_switches_total", METRICS_COUNTER,
+                   "+switch-master messages for our master seen on the sentinels");
+    metrics_addu(m, "shoal_redis_sentinel_switches_total", sentinelwatch_switches(watch), NULL);
+}
+
 void ops_redis_health(metrics_t *m, const char *component, uint64_t errors, bool connected)
 {
     metrics_family(m, "shoal_redis_errors_total", METRICS_COUNTER,

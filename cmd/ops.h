@@ -16,6 +16,8 @@
 #include "admin.h"
 #include "metrics.h"
 #include "opts.h"
+#include "redisopts.h"
+#include "sentinelwatch.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -81,6 +83,18 @@ void ops_loop_age(metrics_t *m, const char *loop, uint32_t age_ms);
 #define OPS_REDIS_CHECK_MS 1000 /* the check's connect and command timeout (node, gateway) */
 int ops_redis_check(const char *url, const char *password_file, uint32_t timeout_ms, char *err,
                     size_t errlen);
+
+/* --redis's process-wide side, right after redisopts_check() and before anything parses the URL:
+ * the sentinels' password file for every redis-sentinel:// URL (rconn_set_sentinel_password_file),
+ * then ops_redis_check() of the URL (same returns). */
+int ops_redis_setup(const redisopts_t *o, uint32_t timeout_ms, char *err, size_t errlen);
+
+/* With a redis-sentinel:// URL, start the +switch-master watcher into *watch (the caller destroys
+ * it after the parts that use Redis); *watch = NULL otherwise. 0, or -1 and why in err. */
+int ops_redis_watch(const redisopts_t *o, sentinelwatch_t **watch, char *err, size_t errlen);
+
+/* shoal_redis_sentinel_switches_total: the watcher's count (nothing without a watcher). */
+void ops_redis_sentinel(metrics_t *m, const sentinelwatch_t *watch);
 
 /* shoal_redis_errors_total and shoal_redis_connected for one component's connection. */
 void ops_redis_health(metrics_t *m, const char *component, uint64_t errors, bool connected);

@@ -99,7 +99,7 @@ static int refuse_live_cluster(const daemon_t *d, const redisopts_t *r)
     const char *pwfile = redisopts_password_file(r);
     /* Credentials Redis refuses are a configuration error; a Redis that does not answer is not
      * (and the check below would wait for it again). */
-    int up = ops_redis_check(r->redis, pwfile, LIVE_CHECK_MS, err, sizeof(err));
+    int up = ops_redis_setup(r, LIVE_CHECK_MS, err, sizeof(err));
     if (up != 0) {
         if (up < 0)
             daemon_fail(d, 2, "%s", err);
@@ -132,6 +132,7 @@ typedef struct {
     access_t *access;         /* the front end's access list; outlives it */
     ops_access_t *access_api; /* its API, reload and (with --redis) Redis store */
     ops_t *ops;               /* the admin listener; reads the parts above, set before it started */
+    sentinelwatch_t *watch;   /* with a redis-sentinel:// URL: follows the master's switches */
     atomic_bool ready;    /* serving, with the snapshots restored (or Redis found unreachable) */
     uint32_t snapshot_ms; /* the keeper's period, for /healthz */
 } parts_t;
@@ -144,6 +145,7 @@ static void collect(void *arg, metrics_t *m)
     ops_repo_metrics(m, p->repo);
     if (p->keeper)
         ops_keeper_metrics(m, p->keeper);
+    ops_redis_sentinel(m, p->watch);
 }
 
 static bool alive(void *arg, char *why, size_t len)
@@ -173,6 +175,7 @@ static int stop_all(parts_t *p, int rc)
     ops_access_destroy(&p->access_api);
     access_destroy(&p->access);
     keeper_destroy(&p->keeper);
+    sentinelwatch_destroy(&p->watch);
     repo_destroy(&p->repo);
     return rc;
 }
@@ -275,6 +278,8 @@ int main(int argc, char **argv)
     redisopts_standalone_prefix(&cfg.redis, prefix);
     if (*cfg.redis.redis && refuse_live_cluster(&d, &cfg.redis) != 0)
         return stop_all(&p, 2);
+    if (ops_redis_watch(&cfg.redis, &p.watch, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "--redis: %s", err));
     if (*cfg.redis.redis) {
         keeper_config_t kc = {
             .redis_url = cfg.redis.redis,

@@ -145,6 +145,7 @@ typedef struct {
     uint32_t lookup_ms;     /* a torrents/{hash} lookup's wait for its node */
     curve_t *curve;         /* NULL: CURVE off */
     ops_curve_t *curve_ops; /* refused nodes: logs, metrics */
+    sentinelwatch_t *watch; /* with a redis-sentinel:// URL: follows the master's switches */
 } parts_t;
 
 /* ---- the admin listener --------------------------------------------------------------------- */
@@ -198,6 +199,7 @@ static void collect(void *arg, metrics_t *m)
     router_metrics(m, p->counters);
     ops_membership_metrics(m, p->members);
     ops_curve_metrics(m, p->curve_ops);
+    ops_redis_sentinel(m, p->watch);
 }
 
 static bool alive(void *arg, char *why, size_t len)
@@ -279,6 +281,7 @@ static int stop_all(parts_t *p, int rc)
         zmq_ctx_term(p->zctx);
     p->zctx = NULL;
     membership_destroy(&p->members);
+    sentinelwatch_destroy(&p->watch);
     ops_curve_destroy(&p->curve_ops);
     curve_destroy(&p->curve);
     return rc;
@@ -343,8 +346,7 @@ int main(int argc, char **argv)
     char prefix[REDISOPTS_PREFIX_MAX];
     redisopts_cluster_prefix(&cfg.redis, prefix);
     const char *pwfile = redisopts_password_file(&cfg.redis);
-    if (*cfg.redis.redis &&
-        ops_redis_check(cfg.redis.redis, pwfile, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
+    if (*cfg.redis.redis && ops_redis_setup(&cfg.redis, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
         return daemon_fail(&d, 2, "%s", err);
     fc.backend_open = router_open;
     curve_t *curve = NULL;
@@ -361,6 +363,8 @@ int main(int argc, char **argv)
                  .curve = curve};
     if (!(p.curve_ops = ops_curve_new(curve, "shoal-gateway")))
         return stop_all(&p, daemon_fail(&d, 1, "out of memory"));
+    if (ops_redis_watch(&cfg.redis, &p.watch, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "--redis: %s", err));
     /* The gateway's id in the membership: host name, pid and a random part. */
     char host[64] = "gateway", gw_id[PARTITION_ID_MAX], fingerprint[CONNID_FINGERPRINT_LEN];
     gethostname(host, sizeof(host) - 1);

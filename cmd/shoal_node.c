@@ -180,6 +180,7 @@ typedef struct {
     ops_t *ops;             /* the admin listener; reads the parts above, set before it started */
     curve_t *curve;         /* NULL: CURVE off */
     ops_curve_t *curve_ops; /* its logs and metrics */
+    sentinelwatch_t *watch; /* with a redis-sentinel:// URL: follows the master's switches */
     const char *id;
     bool from_redis;
     uint32_t heartbeat_ms, snapshot_ms; /* the loops' periods, for /healthz */
@@ -218,6 +219,7 @@ static void collect(void *arg, metrics_t *m)
     ops_membership_metrics(m, p->members);
     if (p->keeper)
         ops_keeper_metrics(m, p->keeper);
+    ops_redis_sentinel(m, p->watch);
 }
 
 static bool alive(void *arg, char *why, size_t len)
@@ -317,6 +319,7 @@ static int stop_all(parts_t *p, int rc)
         membership_stop(p->members);
     keeper_destroy(&p->keeper);
     membership_destroy(&p->members);
+    sentinelwatch_destroy(&p->watch);
     repo_destroy(&p->repo);
     ops_curve_destroy(&p->curve_ops);
     curve_destroy(&p->curve); /* after the server: its socket is monitored by curve's actor */
@@ -372,8 +375,7 @@ int main(int argc, char **argv)
     if (!*cfg.redis.redis == !*cfg.nodes)
         return daemon_fail(&d, 2, "give exactly one of --redis and --nodes");
     const char *pwfile = redisopts_password_file(&cfg.redis);
-    if (*cfg.redis.redis &&
-        ops_redis_check(cfg.redis.redis, pwfile, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
+    if (*cfg.redis.redis && ops_redis_setup(&cfg.redis, OPS_REDIS_CHECK_MS, err, sizeof(err)) < 0)
         return daemon_fail(&d, 2, "%s", err);
     if (strncmp(cfg.bind, "tcp://", 6) != 0)
         return daemon_fail(&d, 2, "--bind must be tcp://ADDR:PORT");
@@ -430,6 +432,8 @@ int main(int argc, char **argv)
     };
     if (!(p.curve_ops = ops_curve_new(p.curve, "shoal-node")))
         return stop_all(&p, daemon_fail(&d, 1, "out of memory"));
+    if (ops_redis_watch(&cfg.redis, &p.watch, err, sizeof(err)) != 0)
+        return stop_all(&p, daemon_fail(&d, 1, "--redis: %s", err));
     /* The authenticator runs before the socket is bound: no handshake may go unchecked. */
     if (p.curve && curve_server_start(p.curve, err, sizeof(err)) != 0)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));

@@ -87,7 +87,8 @@ struct keeper {
     backoff_t failing;   /* Redis calls failing: active while they do, and when to say so */
     int64_t retry_ms;    /* while failing: no Redis work before this */
     uint32_t probe_next; /* the next held partition whose fence an idle cycle reads */
-    change_t change;     /* since the last table change (one summary line when settled) */
+    uint64_t server_changes_seen; /* snapstore's server changes already checked (check_server) */
+    change_t change;              /* since the last table change (one summary line when settled) */
     /* acquire_round()'s owners of this round (scratch, kept here: 70 KB is no stack frame) */
     char owner_ids[PARTITION_MEMBERS_MAX][PARTITION_ID_MAX];
     bool owner_live[PARTITION_MEMBERS_MAX];
@@ -116,10 +117,20 @@ static void block(keeper_t *self, uint32_t p, bool on)
 }
 
 /* A Redis call failed: log it with backoff. */
+/* The store's counters into the shared stats (under lock). */
+static void store_stats(keeper_t *self)
+{
+    snapstore_stats_t ss;
+    snapstore_stats(self->store, &ss);
+    self->stats.server_changes = ss.server_changes;
+    self->stats.unreplicated = ss.unreplicated;
+}
+
 static void redis_failed(keeper_t *self, const char *what)
 {
     int64_t now = mono_ms();
     pthread_mutex_lock(&self->lock);
+    store_stats(self);
     self->stats.errors++;
     self->stats.connected = false;
     pthread_mutex_unlock(&self->lock);
@@ -138,6 +149,7 @@ static void redis_failed(keeper_t *self, const char *what)
 static void redis_ok(keeper_t *self)
 {
     pthread_mutex_lock(&self->lock);
+    store_stats(self);
     self->stats.connected = true;
     pthread_mutex_unlock(&self->lock);
     uint64_t failed = self->failing.count;
@@ -396,29 +408,25 @@ static void release_partitions(keeper_t *self, const uint32_t *ps, size_t n)
 
 /* ---- ownership ------------------------------------------------------------------------------ */
 
-/* Step 1: after a lease gap, check that every held partition is still ours. */
-static void check_gap(keeper_t *self)
+/* Read the fences of every held partition: those another node took (or whose claim Redis lost)
+ * are lost, and if Redis has no fences at all they are acquired again (fences_gone()). 0 (how
+ * many were checked and lost in *n, *lost) or -1 (Redis failed: logged). */
+static int verify_held(keeper_t *self, const char *doing, size_t *n_out, size_t *lost_out)
 {
-    if (!self->view.lease)
-        return;
-    uint64_t gaps;
-    self->view.lease(self->view.arg, &gaps);
-    if (gaps == atomic_load_explicit(&self->verified_gaps, memory_order_relaxed))
-        return;
     uint32_t *ps = malloc(PARTITION_COUNT * sizeof(*ps));
     snapstore_owner_t *own = malloc(PARTITION_COUNT * sizeof(*own));
-    size_t n = 0;
+    size_t n = 0, lost = 0;
+    int rc = -1;
     if (!ps || !own)
         goto out;
     for (uint32_t p = 0; p < PARTITION_COUNT; p++)
         if (self->held[p])
             ps[n++] = p;
     if (snapstore_owners(self->store, ps, n, own) != 0) {
-        redis_failed(self, "checking ownership after a pause");
+        redis_failed(self, doing);
         goto out;
     }
     redis_ok(self);
-    size_t lost = 0;
     bool gone = false;
     for (size_t i = 0; i < n; i++) {
         if (own[i].epoch == 0) {
@@ -430,15 +438,57 @@ static void check_gap(keeper_t *self)
     }
     if (gone)
         fences_gone(self);
+    rc = 0;
+out:
+    *n_out = n;
+    *lost_out = lost;
+    free(ps);
+    free(own);
+    return rc;
+}
+
+/* Step 0: the snapshot connection found another Redis server (a failover, or a restart): it may
+ * lack the last claims and snapshots the old one acknowledged. Check every held partition's
+ * fence (a claim that went back is lost and claimed again) and rewrite everything held in full. */
+static void check_server(keeper_t *self)
+{
+    snapstore_stats_t ss;
+    snapstore_stats(self->store, &ss);
+    if (ss.server_changes == self->server_changes_seen)
+        return;
+    size_t n, lost;
+    if (verify_held(self, "checking ownership on a new redis server", &n, &lost) != 0)
+        return;
+    self->server_changes_seen = ss.server_changes;
+    pset_t all = {0};
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
+        if (self->held[p] || pset_has(&self->kept, p))
+            pset_add(&all, p);
+    repo_mark_dirty(self->repo, all.w);
+    say(self, lost ? SLOG_WARN : SLOG_INFO,
+        "snapshots: redis is another server now (%s: a failover or a restart); %zu of %zu held "
+        "partitions had lost their claim and are claimed again; rewriting all of them",
+        ss.server, lost, n);
+}
+
+/* Step 1: after a lease gap, check that every held partition is still ours. */
+static void check_gap(keeper_t *self)
+{
+    if (!self->view.lease)
+        return;
+    uint64_t gaps;
+    self->view.lease(self->view.arg, &gaps);
+    if (gaps == atomic_load_explicit(&self->verified_gaps, memory_order_relaxed))
+        return;
+    size_t n, lost;
+    if (verify_held(self, "checking ownership after a pause", &n, &lost) != 0)
+        return;
     say(self, lost ? SLOG_WARN : SLOG_INFO,
         "snapshots: resumed after a pause past the member ttl; %zu of %zu partitions were taken "
         "over meanwhile",
         lost, n);
     /* Release: a worker that sees the count sees the partitions lost meanwhile blocked. */
     atomic_store_explicit(&self->verified_gaps, gaps, memory_order_release);
-out:
-    free(ps);
-    free(own);
 }
 
 /* One line for what the current change did (how, in log_change's words, it ended). */
@@ -784,8 +834,10 @@ static void *keeper_main(void *arg)
             break;
         }
         bool paced = self->failing.active && mono_ms() < self->retry_ms;
-        if (!paced)
+        if (!paced) {
+            check_server(self);
             check_gap(self);
+        }
         follow_table(self);
         if (!paced)
             acquire_round(self);

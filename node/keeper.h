@@ -109,6 +109,9 @@ typedef struct {
     uint64_t released;        /* partitions handed over */
     uint64_t lost;            /* partitions found taken by another node */
     uint64_t gone;            /* times Redis was found to have lost the fences */
+    uint64_t server_changes;  /* connections that found another Redis server (a failover, a
+                               * restart): every held partition re-checked and rewritten */
+    uint64_t unreplicated;    /* claims or snapshot rounds no replica acknowledged in 100 ms */
     uint64_t errors;          /* Redis calls that failed (writes, reads, claims, probes) */
     uint32_t owned;           /* partitions the table gives this node now */
     uint32_t held;    /* partitions held now (acquired, snapshots written under our epoch) */

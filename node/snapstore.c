@@ -8,6 +8,8 @@
  * drops it, since answers may still be in flight). */
 #include "snapstore.h"
 
+#include "mono.h"
+
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -18,6 +20,8 @@
 #define KEY_MAX       (64 + 32)
 #define LOAD_ROUND    64
 #define WRITE_ROUND_B (4u << 20)
+#define WAIT_MS       100  /* how long a WAIT waits for a replica */
+#define REPLICAS_MS   5000 /* how often the master's replica count is read again */
 
 /* KEYS: epoch, owner. ARGV: id, the owner the caller saw ("" for none). Acquires only if the
  * owner is still the one seen, none, or the caller: another node that acquired since the caller
@@ -43,6 +47,9 @@ struct snapstore {
     char self_id[PARTITION_ID_MAX];
     uint32_t timeout_ms;
     redisContext *ctx;
+    rconn_info_t info;          /* of ctx's server */
+    char last_id[RCONN_ID_MAX]; /* the identity of the last server connected to */
+    int64_t replicas_read_ms;   /* mono_ms() when info.replicas was read */
     char err[512];
     snapstore_stats_t st;
 };
@@ -118,13 +125,60 @@ const char *snapstore_error(const snapstore_t *self)
 
 int snapstore_connect(snapstore_t *self)
 {
+    if (self->ctx && rconn_outdated(self->info.generation)) {
+        redisFree(self->ctx); /* the sentinels moved the master since it was opened */
+        self->ctx = NULL;
+    }
     if (self->ctx)
         return 0;
-    self->ctx = rconn_open(&self->url, self->timeout_ms, self->err, sizeof(self->err));
+    rconn_info_t info;
+    self->ctx =
+        rconn_open_info(&self->url, self->timeout_ms, &info, NULL, self->err, sizeof(self->err));
     if (!self->ctx) {
         self->st.errors++;
         return -1;
     }
+    self->info = info;
+    self->replicas_read_ms = mono_ms();
+    snprintf(self->st.server, sizeof(self->st.server), "%s", info.addr);
+    if (info.id[0]) {
+        if (self->last_id[0] && strcmp(self->last_id, info.id) != 0)
+            self->st.server_changes++;
+        memcpy(self->last_id, info.id, sizeof(self->last_id));
+    }
+    return 0;
+}
+
+/* After writes: WAIT for one replica while the master has some (the count re-read every
+ * REPLICAS_MS). 0, or -1 if the connection failed. */
+static int wait_replicas(snapstore_t *self)
+{
+    int64_t now = mono_ms();
+    if (now - self->replicas_read_ms >= REPLICAS_MS) {
+        self->replicas_read_ms = now;
+        redisReply *r = redisCommand(self->ctx, "INFO replication");
+        if (!r) {
+            fail(self, "INFO: %s", self->ctx->errstr);
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            const char *k = strstr(r->str, "connected_slaves:");
+            self->info.replicas = k ? atoi(k + 17) : 0;
+        }
+        freeReplyObject(r);
+    }
+    if (self->info.replicas <= 0)
+        return 0;
+    redisReply *r = redisCommand(self->ctx, "WAIT 1 %d", WAIT_MS);
+    if (!r) {
+        fail(self, "WAIT: %s", self->ctx->errstr);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer < 1)
+        self->st.unreplicated++;
+    else if (r->type == REDIS_REPLY_ERROR)
+        self->info.replicas = 0; /* not allowed (no +wait): writes go unconfirmed, as without */
+    freeReplyObject(r);
     return 0;
 }
 
@@ -246,8 +300,9 @@ int snapstore_acquire(snapstore_t *self, const snapstore_claim_t *claims, size_t
         char why[sizeof(self->err)]; /* fail() writes self->err: not from itself */
         memcpy(why, self->err, sizeof(why));
         fail(self, "%s", why);
+        return rc;
     }
-    return rc;
+    return n ? wait_replicas(self) : 0;
 }
 
 int snapstore_load(snapstore_t *self, const uint32_t *ps, size_t n, snapstore_load_fn fn, void *arg)
@@ -341,7 +396,7 @@ int snapstore_write(snapstore_t *self, const snapstore_write_t *ws, size_t n, in
             freeReplyObject(r);
         }
     }
-    return 0;
+    return n ? wait_replicas(self) : 0;
 }
 
 void snapstore_stats(const snapstore_t *self, snapstore_stats_t *out)

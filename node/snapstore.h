@@ -19,8 +19,20 @@
  * data; if Redis restarts empty the key is missing, the write says so (SNAPSTORE_GONE), and the
  * writer acquires again and rewrites.
  *
+ * Replication (Redis with replicas, Sentinel). The owner check makes the fence hold when a
+ * failover loses the last writes: a record that went back names an older (epoch, owner) pair, and
+ * a write passes only if both match the writer's, so two nodes can never both write one
+ * partition; a node whose claim was lost is fenced and claims again. Every connection reads the
+ * server's identity (rconn_info_t.id); a connection that finds another server than the last one
+ * counts a server change (snapstore_stats_t.server_changes) for the keeper to re-check what it
+ * holds and rewrite it. Acquisitions and write rounds end with WAIT 1 100 while the master has
+ * replicas (re-read every 5 s): a replica has them when the call returns, or the call counts
+ * `unreplicated`.
+ *
  * Errors: every call returns -1 when Redis cannot be reached or answers with an error, with the
- * text in snapstore_error(), and drops the connection; the next call reconnects. */
+ * text in snapstore_error(), and drops the connection; the next call reconnects (through the
+ * sentinels with redis-sentinel://). A connection opened before a +switch-master
+ * (rconn_outdated()) is dropped before the next call. */
 #ifndef SHOAL_SNAPSTORE_H
 #define SHOAL_SNAPSTORE_H
 
@@ -105,14 +117,17 @@ int snapstore_write(snapstore_t *self, const snapstore_write_t *ws, size_t n, in
 
 /* Counters. */
 typedef struct {
-    uint64_t writes;   /* snapshots stored */
-    uint64_t fenced;   /* writes refused by the fence */
-    uint64_t gone;     /* writes that found no epoch */
-    uint64_t bytes;    /* snapshot bytes stored */
-    uint64_t acquired; /* partitions acquired */
-    uint64_t refused;  /* claims refused: another node had acquired the partition meanwhile */
-    uint64_t loaded;   /* snapshots fetched (present) */
-    uint64_t errors;   /* calls that failed */
+    uint64_t writes;         /* snapshots stored */
+    uint64_t fenced;         /* writes refused by the fence */
+    uint64_t gone;           /* writes that found no epoch */
+    uint64_t bytes;          /* snapshot bytes stored */
+    uint64_t acquired;       /* partitions acquired */
+    uint64_t refused;        /* claims refused: another node had acquired the partition meanwhile */
+    uint64_t loaded;         /* snapshots fetched (present) */
+    uint64_t errors;         /* calls that failed */
+    uint64_t server_changes; /* connections that found another Redis server than the last one */
+    uint64_t unreplicated;   /* WAITs no replica acknowledged in time */
+    char server[300];        /* "HOST:PORT" of the server of the last connection, "" before */
 } snapstore_stats_t;
 
 void snapstore_stats(const snapstore_t *self, snapstore_stats_t *out);

@@ -38,6 +38,7 @@ struct accesssync {
 
     /* The poller's own (set before start, then only the poller thread touches them). */
     struct redisContext *ctx;
+    uint64_t ctx_gen; /* rconn_generation() when ctx was opened */
     uint8_t *seed;
     size_t seed_n;
     bool has_seed;
@@ -58,6 +59,7 @@ struct accesssync {
     /* The admin connection, under admin_mu. */
     pthread_mutex_t admin_mu;
     struct redisContext *admin;
+    uint64_t admin_gen; /* rconn_generation() when admin was opened */
 };
 
 #define say(self, level, ...) slog_to((self)->log, (self)->log_arg, (level), __VA_ARGS__)
@@ -284,7 +286,10 @@ static int apply_changes(accesssync_t *self, const accessstore_change_t *ch, siz
 /* One poll. Returns 0 (wait a poll), 1 (run again at once), or -1 (why in err). */
 static int cycle(accesssync_t *self, bool *need_load, char *err, size_t errlen)
 {
+    if (self->ctx && rconn_outdated(self->ctx_gen))
+        drop_ctx(self); /* the sentinels moved the master since */
     if (!self->ctx) {
+        self->ctx_gen = rconn_generation();
         self->ctx = rconn_open(&self->url, self->timeout_ms, err, errlen);
         if (!self->ctx)
             return -1;
@@ -499,14 +504,20 @@ static int admin(accesssync_t *self, op_t op, const uint8_t *hashes, size_t n, u
     pthread_mutex_lock(&self->admin_mu);
     int rc = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
+        if (self->admin && rconn_outdated(self->admin_gen)) {
+            redisFree(self->admin); /* the sentinels moved the master since */
+            self->admin = NULL;
+        }
         bool fresh = !self->admin;
         if (fresh) {
+            self->admin_gen = rconn_generation();
             self->admin = rconn_open(&self->url, self->timeout_ms, err, errlen);
             if (!self->admin)
                 break;
         }
         rc = run_op(self, op, hashes, n, version, err, errlen);
-        if (rc >= 0 || !self->admin->err)
+        /* A lost connection, or a server that is no master any more: reopen and try again. */
+        if (rc >= 0 || (!self->admin->err && !rconn_moved(err)))
             break;
         redisFree(self->admin);
         self->admin = NULL;

@@ -192,6 +192,7 @@ bool membership_wait(membership_t *self, uint32_t timeout_ms)
 
 typedef struct {
     redisContext *ctx;
+    uint64_t gen;      /* rconn_generation() when ctx was opened */
     backoff_t failing; /* cycles failing: active while they do, and when to say so */
     char last_err[512];
 } conn_t;
@@ -206,8 +207,11 @@ static void drop_conn(conn_t *c)
 
 static int ensure_conn(membership_t *self, conn_t *c)
 {
+    if (c->ctx && rconn_outdated(c->gen))
+        drop_conn(c); /* the sentinels moved the master since it was opened */
     if (c->ctx)
         return 0;
+    c->gen = rconn_generation();
     c->ctx =
         rconn_open(&self->redis, MEMBERSHIP_REDIS_TIMEOUT_MS, c->last_err, sizeof(c->last_err));
     return c->ctx ? 0 : -1;

@@ -3,6 +3,7 @@
 #include "rconn.h"
 
 #include "err.h"
+#include "mono.h"
 #include "redact.h"
 #include "secretfile.h"
 #include "slog.h"
@@ -10,49 +11,64 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Process-wide (rconn.h): the sentinels' password file, the sentinel generation, and which
+ * sentinel answered last (asked first next time). */
+static char sentinel_pw_path[RCONN_PATH_MAX];
+static _Atomic(const char *) sentinel_pw_file;
+static _Atomic uint64_t generation;
+static _Atomic unsigned sentinel_first;
+
+void rconn_set_sentinel_password_file(const char *path)
+{
+    if (!path || !*path) {
+        atomic_store_explicit(&sentinel_pw_file, NULL, memory_order_release);
+        return;
+    }
+    snprintf(sentinel_pw_path, sizeof(sentinel_pw_path), "%s", path);
+    atomic_store_explicit(&sentinel_pw_file, sentinel_pw_path, memory_order_release);
+}
+
+uint64_t rconn_generation(void)
+{
+    return atomic_load_explicit(&generation, memory_order_acquire);
+}
+
+void rconn_note_switch(void)
+{
+    atomic_fetch_add_explicit(&generation, 1, memory_order_acq_rel);
+}
+
+bool rconn_outdated(uint64_t gen)
+{
+    return gen != rconn_generation();
+}
+
+bool rconn_moved(const char *reason)
+{
+    static const char *const words[] = {"READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING"};
+    if (!reason)
+        return false;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(reason, words[i]))
+            return true;
+    return false;
+}
 
 char *rconn_redact(const char *url, char *out, size_t outlen)
 {
     return redact_url(url, out, outlen);
 }
 
-/* rconn_parse(); user_only: "USER@" names a user (its password comes from a file). */
-static int parse_url_fields(const char *url, bool user_only, rconn_url_t *out, char *err,
-                            size_t errlen)
+/* "HOST[:PORT]" or "[V6][:PORT]" at p, ending at NUL or one of `stops`; *end is where it ended. */
+static int parse_hostport(const char *p, const char *stops, int defport, rconn_addr_t *out,
+                          const char **end, char *err, size_t errlen)
 {
-    static const char scheme[] = "redis://";
-    memset(out, 0, sizeof(*out));
-    if (!url || strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        char shown[RCONN_URL_MAX + 4];
-        err_set(err, errlen, "redis url '%s' does not start with redis://",
-                rconn_redact(url ? url : "", shown, sizeof(shown)));
-        return -1;
-    }
-    if (strlen(url) > RCONN_URL_MAX) {
-        err_set(err, errlen, "redis url longer than %d bytes", RCONN_URL_MAX);
-        return -1;
-    }
-    rconn_redact(url, out->redacted, sizeof(out->redacted));
-    const char *p = url + sizeof(scheme) - 1;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *user_end = colon ? colon : user_only ? at : NULL;
-        if (!user_end || (size_t)(user_end - p) >= sizeof(out->user) ||
-            (colon && (size_t)(at - colon - 1) >= sizeof(out->password))) {
-            err_set(err, errlen, "redis url: credentials must be %s",
-                    user_only ? "USER@ or [USER]:PASSWORD@" : "[USER]:PASSWORD@");
-            return -1;
-        }
-        memcpy(out->user, p, (size_t)(user_end - p));
-        if (colon)
-            memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
-        p = at + 1;
-    }
     const char *host_end;
     const char *rest;
     if (*p == '[') {
@@ -64,7 +80,9 @@ static int parse_url_fields(const char *url, bool user_only, rconn_url_t *out, c
         p++;
         rest = host_end + 1;
     } else {
-        host_end = p + strcspn(p, ":/");
+        char set[8] = ":";
+        snprintf(set + 1, sizeof(set) - 1, "%s", stops);
+        host_end = p + strcspn(p, set);
         rest = host_end;
     }
     size_t hlen = (size_t)(host_end - p);
@@ -74,18 +92,25 @@ static int parse_url_fields(const char *url, bool user_only, rconn_url_t *out, c
     }
     memcpy(out->host, p, hlen);
     out->host[hlen] = '\0';
-    out->port = 6379;
+    out->port = defport;
     if (*rest == ':') {
         char *e;
         errno = 0;
         long v = strtol(rest + 1, &e, 10);
-        if (e == rest + 1 || errno || v < 1 || v > 65535 || (*e != '\0' && *e != '/')) {
+        if (e == rest + 1 || errno || v < 1 || v > 65535 || (*e != '\0' && !strchr(stops, *e))) {
             err_set(err, errlen, "redis url: bad port");
             return -1;
         }
         out->port = (int)v;
         rest = e;
     }
+    *end = rest;
+    return 0;
+}
+
+/* "/DB" at rest (or nothing, or "/"). */
+static int parse_db(const char *rest, rconn_url_t *out, char *err, size_t errlen)
+{
     if (*rest == '/' && rest[1] != '\0') {
         char *e;
         errno = 0;
@@ -102,6 +127,96 @@ static int parse_url_fields(const char *url, bool user_only, rconn_url_t *out, c
         return -1;
     }
     return 0;
+}
+
+/* "SENTINEL[,SENTINEL...]/MASTER[/DB]" at p. */
+static int parse_sentinels(const char *p, rconn_url_t *out, char *err, size_t errlen)
+{
+    for (;;) {
+        if (out->n_sentinels == RCONN_SENTINELS_MAX) {
+            err_set(err, errlen, "redis url: more than %d sentinels", RCONN_SENTINELS_MAX);
+            return -1;
+        }
+        const char *end;
+        if (parse_hostport(p, ",/", RCONN_SENTINEL_PORT, &out->sentinels[out->n_sentinels], &end,
+                           err, errlen) != 0)
+            return -1;
+        out->n_sentinels++;
+        p = end;
+        if (*p != ',')
+            break;
+        p++;
+    }
+    size_t n = *p == '/' ? strcspn(p + 1, "/") : 0;
+    bool ok = n >= 1 && n < sizeof(out->master);
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = p[1 + i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    }
+    if (!ok) {
+        err_set(
+            err, errlen,
+            "redis-sentinel url: the master's name must follow the sentinels: "
+            "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] (1..%d of A-Z a-z 0-9 _ . -)",
+            RCONN_NAME_MAX - 1);
+        return -1;
+    }
+    memcpy(out->master, p + 1, n);
+    out->master[n] = '\0';
+    return parse_db(p + 1 + n, out, err, errlen);
+}
+
+/* rconn_parse(); user_only: "USER@" names a user (its password comes from a file). */
+static int parse_url_fields(const char *url, bool user_only, rconn_url_t *out, char *err,
+                            size_t errlen)
+{
+    static const char plain[] = "redis://", sentinel[] = "redis-sentinel://";
+    memset(out, 0, sizeof(*out));
+    bool is_sentinel = url && strncmp(url, sentinel, sizeof(sentinel) - 1) == 0;
+    if (!url || (!is_sentinel && strncmp(url, plain, sizeof(plain) - 1) != 0)) {
+        char shown[RCONN_URL_MAX + 4];
+        err_set(err, errlen, "redis url '%s' does not start with redis:// or redis-sentinel://",
+                rconn_redact(url ? url : "", shown, sizeof(shown)));
+        return -1;
+    }
+    if (strlen(url) > RCONN_URL_MAX) {
+        err_set(err, errlen, "redis url longer than %d bytes", RCONN_URL_MAX);
+        return -1;
+    }
+    rconn_redact(url, out->redacted, sizeof(out->redacted));
+    const char *p = url + (is_sentinel ? sizeof(sentinel) : sizeof(plain)) - 1;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *user_end = colon ? colon : user_only ? at : NULL;
+        if (!user_end || (size_t)(user_end - p) >= sizeof(out->user) ||
+            (colon && (size_t)(at - colon - 1) >= sizeof(out->password))) {
+            err_set(err, errlen, "redis url: credentials must be %s",
+                    user_only ? "USER@ or [USER]:PASSWORD@" : "[USER]:PASSWORD@");
+            return -1;
+        }
+        memcpy(out->user, p, (size_t)(user_end - p));
+        if (colon)
+            memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    if (is_sentinel) {
+        out->port = 6379;
+        if (parse_sentinels(p, out, err, errlen) != 0)
+            return -1;
+        const char *pw = atomic_load_explicit(&sentinel_pw_file, memory_order_acquire);
+        snprintf(out->sentinel_password_file, sizeof(out->sentinel_password_file), "%s",
+                 pw ? pw : "");
+        return 0;
+    }
+    rconn_addr_t a;
+    const char *rest;
+    if (parse_hostport(p, "/", 6379, &a, &rest, err, errlen) != 0)
+        return -1;
+    memcpy(out->host, a.host, sizeof(out->host));
+    out->port = a.port;
+    return parse_db(rest, out, err, errlen);
 }
 
 /* parse_url_fields(), leaving no copy of a password behind when the URL is refused. */
@@ -180,8 +295,50 @@ static bool refusal(const char *reason)
     return false;
 }
 
-redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *refused, char *err,
-                             size_t errlen)
+/* Milliseconds left until deadline (mono), at least 1 so every step still gets a try. */
+static uint32_t left_ms(int64_t deadline)
+{
+    int64_t left = deadline - mono_ms();
+    return left < 1 ? 1 : (uint32_t)left;
+}
+
+/* The identity and replica count of the server behind c, from INFO (see rconn_info_t). A user
+ * without +info gets "" and 0, not an error: it only loses the detection of a server change. */
+static int server_info(redisContext *c, rconn_info_t *info, char *err, size_t errlen)
+{
+    redisReply *r = redisCommand(c, "INFO replication");
+    redisReply *s = r && r->type == REDIS_REPLY_STRING ? redisCommand(c, "INFO server") : NULL;
+    int rc = 0;
+    info->id[0] = '\0';
+    info->replicas = 0;
+    if (!r || (r->type == REDIS_REPLY_STRING && !s)) {
+        rconn_failed(c, NULL, "INFO", err, errlen);
+        rc = -1;
+    } else if (r->type == REDIS_REPLY_STRING && s->type == REDIS_REPLY_STRING) {
+        const char *replid = strstr(r->str, "master_replid:");
+        const char *runid = strstr(s->str, "run_id:");
+        const char *slaves = strstr(r->str, "connected_slaves:");
+        if (replid && runid)
+            snprintf(info->id, sizeof(info->id), "%.40s/%.40s", runid + 7, replid + 14);
+        info->id[strcspn(info->id, "\r\n")] = '\0';
+        if (slaves)
+            info->replicas = atoi(slaves + 17);
+    } else if (r->type == REDIS_REPLY_ERROR && !refusal(r->str) && strncmp(r->str, "NOPERM", 6)) {
+        rconn_failed(c, r, "INFO", err, errlen);
+        rc = -1;
+    }
+    if (r)
+        freeReplyObject(r);
+    if (s)
+        freeReplyObject(s);
+    return rc;
+}
+
+/* One server at host:port: connect, AUTH, (master: ROLE must be "master"), SELECT, (info: INFO).
+ * The rest as rconn_open_why(). */
+static redisContext *open_server(const rconn_url_t *url, const char *host, int port,
+                                 uint32_t timeout_ms, bool master, rconn_info_t *info,
+                                 bool *refused, char *err, size_t errlen)
 {
     bool no = false;
     char why[256];
@@ -196,10 +353,9 @@ redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *
         goto fail;
     }
     const char *password = url->password_file[0] ? pw : url->password;
-    c = redisConnectWithTimeout(url->host, url->port, tv_ms(timeout_ms));
+    c = redisConnectWithTimeout(host, port, tv_ms(timeout_ms));
     if (!c || c->err) {
-        err_set(err, errlen, "connect %.200s:%d: %s", url->host, url->port,
-                c ? c->errstr : "out of memory");
+        err_set(err, errlen, "connect %.200s:%d: %s", host, port, c ? c->errstr : "out of memory");
         goto fail;
     }
     if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
@@ -220,6 +376,27 @@ redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *
         freeReplyObject(r);
         r = NULL;
     }
+    if (master) {
+        r = redisCommand(c, "ROLE");
+        if (rconn_failed(c, r, "ROLE", why, sizeof(why))) {
+            no = r && refusal(r->str);
+            err_set(err, errlen, "%.200s:%d: %s", host, port, why);
+            goto fail;
+        }
+        bool is_master = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                         r->element[0]->type == REDIS_REPLY_STRING &&
+                         strcmp(r->element[0]->str, "master") == 0;
+        if (!is_master) {
+            err_set(err, errlen, "%.200s:%d is not a master (ROLE says %s)", host, port,
+                    r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                            r->element[0]->type == REDIS_REPLY_STRING
+                        ? r->element[0]->str
+                        : "something else");
+            goto fail;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
     if (url->db) {
         r = redisCommand(c, "SELECT %d", url->db);
         if (rconn_failed(c, r, "SELECT", why, sizeof(why))) {
@@ -229,6 +406,11 @@ redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *
         }
         freeReplyObject(r);
         r = NULL;
+    }
+    if (info) {
+        snprintf(info->addr, sizeof(info->addr), "%.256s:%d", host, port);
+        if (server_info(c, info, err, errlen) != 0)
+            goto fail;
     }
     explicit_bzero(pw, sizeof(pw));
     if (refused)
@@ -243,6 +425,170 @@ fail:
     if (refused)
         *refused = no;
     return NULL;
+}
+
+/* Ask the sentinel s for the master's address. 0 (address in *out), 1 (it does not know the
+ * master), or -1 (no answer; *refused if it refused our password); why in err. */
+static int ask_sentinel(const rconn_url_t *url, const rconn_addr_t *s, uint32_t timeout_ms,
+                        rconn_addr_t *out, bool *refused, char *err, size_t errlen)
+{
+    char pw[RCONN_PASS_MAX] = "", why[256];
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    int rc = -1;
+    *refused = false;
+    if (url->sentinel_password_file[0] &&
+        secretfile_read(url->sentinel_password_file, pw, sizeof(pw), NULL, why, sizeof(why)) != 0) {
+        err_set(err, errlen, "--redis-sentinel-password-file %s", why);
+        *refused = true;
+        return -1;
+    }
+    c = redisConnectWithTimeout(s->host, s->port, tv_ms(timeout_ms));
+    if (!c || c->err) {
+        err_set(err, errlen, "%s", c ? c->errstr : "out of memory");
+        goto out;
+    }
+    if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
+        err_set(err, errlen, "setting the timeout failed");
+        goto out;
+    }
+    if (pw[0]) {
+        r = redisCommand(c, "AUTH %s", pw);
+        if (rconn_failed(c, r, "AUTH", err, errlen)) {
+            *refused = r && refusal(r->str);
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", url->master);
+    if (rconn_failed(c, r, "SENTINEL get-master-addr-by-name", err, errlen)) {
+        *refused = r && refusal(r->str);
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        err_set(err, errlen, "does not know a master named %s", url->master);
+        rc = 1;
+        goto out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[0]->len >= sizeof(out->host)) {
+        err_set(err, errlen, "an unexpected answer to SENTINEL get-master-addr-by-name");
+        goto out;
+    }
+    memcpy(out->host, r->element[0]->str, r->element[0]->len + 1);
+    out->port = atoi(r->element[1]->str);
+    if (out->port < 1 || out->port > 65535) {
+        err_set(err, errlen, "a bad port in the master's address");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (r)
+        freeReplyObject(r);
+    if (c)
+        redisFree(c);
+    explicit_bzero(pw, sizeof(pw));
+    return rc;
+}
+
+/* Appends "; text" (or "text") to a bounded message. */
+static void add_why(char *buf, size_t cap, const char *text)
+{
+    size_t n = strlen(buf);
+    if (n + 3 >= cap)
+        return;
+    if (n) {
+        memcpy(buf + n, "; ", 3);
+        n += 2;
+    }
+    size_t k = strlen(text);
+    if (k > cap - n - 1)
+        k = cap - n - 1;
+    memcpy(buf + n, text, k);
+    buf[n + k] = '\0';
+}
+
+/* The master through the sentinels (see rconn.h): each sentinel in turn, from the one that
+ * answered last; all within about 2 * timeout_ms. */
+static redisContext *open_sentinel(const rconn_url_t *url, uint32_t timeout_ms, rconn_info_t *info,
+                                   bool *refused, char *err, size_t errlen)
+{
+    int64_t deadline = mono_ms() + 2 * (int64_t)timeout_ms;
+    unsigned first = atomic_load_explicit(&sentinel_first, memory_order_relaxed);
+    size_t n = url->n_sentinels, unknown = 0, denied = 0, asked = 0;
+    char whys[1024] = "";
+    rconn_addr_t tried[RCONN_SENTINELS_MAX];
+    size_t n_tried = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (first + k) % n;
+        const rconn_addr_t *s = &url->sentinels[i];
+        uint32_t budget = left_ms(deadline);
+        if (k > 0 && mono_ms() >= deadline)
+            break;
+        asked++;
+        rconn_addr_t m;
+        bool no = false;
+        char why[300], line[800];
+        int rc = ask_sentinel(url, s, budget < timeout_ms ? budget : timeout_ms, &m, &no, why,
+                              sizeof(why));
+        if (rc != 0) {
+            unknown += rc == 1;
+            denied += no;
+            snprintf(line, sizeof(line), "sentinel %.100s:%d: %.300s", s->host, s->port, why);
+            add_why(whys, sizeof(whys), line);
+            continue;
+        }
+        bool seen = false; /* a master another sentinel named and that failed already */
+        for (size_t j = 0; j < n_tried && !seen; j++)
+            seen = strcmp(tried[j].host, m.host) == 0 && tried[j].port == m.port;
+        if (seen)
+            continue;
+        if (n_tried < RCONN_SENTINELS_MAX)
+            tried[n_tried++] = m;
+        budget = left_ms(deadline);
+        redisContext *c =
+            open_server(url, m.host, m.port, budget < timeout_ms ? budget : timeout_ms, true, info,
+                        &no, why, sizeof(why));
+        if (c) {
+            atomic_store_explicit(&sentinel_first, (unsigned)i, memory_order_relaxed);
+            if (refused)
+                *refused = false;
+            return c;
+        }
+        if (no) { /* the master refused our credentials: asking others changes nothing */
+            err_set(err, errlen, "master %s at %.200s:%d: %s", url->master, m.host, m.port, why);
+            if (refused)
+                *refused = true;
+            return NULL;
+        }
+        snprintf(line, sizeof(line), "master %s at %.100s:%d (named by sentinel %.100s:%d): %.300s",
+                 url->master, m.host, m.port, s->host, s->port, why);
+        add_why(whys, sizeof(whys), line);
+    }
+    err_set(err, errlen, "no master %s: %s", url->master, whys);
+    /* A configuration error only if every sentinel answered and refused or did not know it. */
+    if (refused)
+        *refused = asked == n && unknown + denied == n;
+    return NULL;
+}
+
+redisContext *rconn_open_info(const rconn_url_t *url, uint32_t timeout_ms, rconn_info_t *info,
+                              bool *refused, char *err, size_t errlen)
+{
+    uint64_t gen = rconn_generation();
+    redisContext *c = url->n_sentinels ? open_sentinel(url, timeout_ms, info, refused, err, errlen)
+                                       : open_server(url, url->host, url->port, timeout_ms, false,
+                                                     info, refused, err, errlen);
+    if (c && info)
+        info->generation = gen;
+    return c;
+}
+
+redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms, bool *refused, char *err,
+                             size_t errlen)
+{
+    return rconn_open_info(url, timeout_ms, NULL, refused, err, errlen);
 }
 
 redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err, size_t errlen)

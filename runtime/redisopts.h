@@ -19,19 +19,21 @@
 #define REDISOPTS_PREFIX_MAX      (REDISOPTS_CLUSTER_MAX + 16)
 
 typedef struct {
-    const char *redis;         /* "" for none */
-    const char *password_file; /* "" for none: the Redis password, out of argv and env */
-    const char *cluster;       /* the namespace */
+    const char *redis;                  /* "" for none */
+    const char *password_file;          /* "" for none: the Redis password, out of argv and env */
+    const char *sentinel_password_file; /* "" for none: the sentinels' password */
+    const char *cluster;                /* the namespace */
 } redisopts_t;
 
 void redisopts_defaults(redisopts_t *o);
 
-/* The option specs (--redis, --redis-password-file, --cluster), offsets relative to a redisopts_t.
- * Static storage. */
+/* The option specs (--redis, --redis-password-file, --redis-sentinel-password-file, --cluster),
+ * offsets relative to a redisopts_t. Static storage. */
 opts_table_t redisopts_spec(void);
 
-/* Check the cluster name and the password file (given with --redis, readable, not empty, one
- * line; a warning if every user may read it). Returns 0, or -1 and why in err. (The URL is checked
+/* Check the cluster name and the password files (given with --redis, the sentinels' with a
+ * redis-sentinel:// URL only; readable, not empty, one line; a warning if every user may read
+ * one). Returns 0, or -1 and why in err. (The URL is checked
  * by whoever connects: it knows what it needs; rconn_check() also refuses a URL that has a
  * password when the file is given.) */
 int redisopts_check(const redisopts_t *o, char *err, size_t errlen);
