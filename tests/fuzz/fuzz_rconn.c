@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_rconn: arbitrary bytes as a --redis URL (runtime/rconn.c, runtime/redact.c), up to the
- * first NUL. Checked beyond "no crash, no leak, no undefined behaviour":
+ * first NUL (redis:// and redis-sentinel://). Checked beyond "no crash, no leak, no undefined behaviour":
  *   - rconn_redact() always terminates its output and never writes past it;
  *   - a URL that parses: its redacted form (both rconn_redact() and the parsed field) is the URL
  *     with exactly the password's bytes replaced by "***" (control characters shown as '?'), so
@@ -88,7 +88,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     if (rconn_parse(url, &u, err, sizeof(err)) == 0) {
         CHECK(strcmp(u.redacted, red) == 0);
-        CHECK(u.port >= 1 && u.port <= 65535 && u.host[0] != '\0');
+        CHECK(u.port >= 1 && u.port <= 65535);
+        /* A server, or 1..RCONN_SENTINELS_MAX sentinels and a master's name. */
+        CHECK((u.host[0] != '\0') != (u.n_sentinels > 0));
+        CHECK(u.n_sentinels <= RCONN_SENTINELS_MAX);
+        for (size_t i = 0; i < u.n_sentinels; i++)
+            CHECK(u.sentinels[i].host[0] != '\0' && u.sentinels[i].port >= 1 &&
+                  u.sentinels[i].port <= 65535);
+        CHECK((u.n_sentinels > 0) == (u.master[0] != '\0'));
         const char *scheme_end = strstr(url, "://");
         const char *at = strrchr(scheme_end + 3, '@');
         if (at) {

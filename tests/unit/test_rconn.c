@@ -6,14 +6,18 @@
 #include "redis_fixture.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -228,7 +232,8 @@ static void refused_auth_has_no_password(void **state)
 /* A password file for the tests below: path in out[64]. */
 static void write_password_file(char *out, const char *content)
 {
-    snprintf(out, 64, "/tmp/test_rconn_pw_%ld", (long)getpid());
+    static int seq;
+    snprintf(out, 64, "/tmp/test_rconn_pw_%ld_%d", (long)getpid(), seq++);
     FILE *f = fopen(out, "w");
     assert_non_null(f);
     fputs(content, f);
@@ -321,6 +326,225 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* ---- redis-sentinel:// ------------------------------------------------------------------- */
+
+static void sentinel_urls(void **state)
+{
+    (void)state;
+    const char *url = "redis-sentinel://u:" SECRET "@10.0.0.1:26380,[::1],s3/mymaster/3";
+    redacts_to(url, "redis-sentinel://u:***@10.0.0.1:26380,[::1],s3/mymaster/3");
+    rconn_url_t u;
+    char err[256] = "";
+    assert_int_equal(rconn_parse(url, &u, err, sizeof(err)), 0);
+    assert_int_equal(u.n_sentinels, 3);
+    assert_string_equal(u.sentinels[0].host, "10.0.0.1");
+    assert_int_equal(u.sentinels[0].port, 26380);
+    assert_string_equal(u.sentinels[1].host, "::1");
+    assert_int_equal(u.sentinels[1].port, RCONN_SENTINEL_PORT);
+    assert_string_equal(u.sentinels[2].host, "s3");
+    assert_string_equal(u.master, "mymaster");
+    assert_int_equal(u.db, 3);
+    assert_string_equal(u.user, "u");
+    assert_string_equal(u.password, SECRET);
+    assert_int_equal(rconn_parse("redis-sentinel://h/m", &u, NULL, 0), 0);
+    assert_int_equal(u.n_sentinels, 1);
+    assert_int_equal(u.db, 0);
+    /* A plain URL has no sentinels. */
+    assert_int_equal(rconn_parse("redis://h:1/2", &u, NULL, 0), 0);
+    assert_int_equal(u.n_sentinels, 0);
+    static const char *const bad[] = {
+        "redis-sentinel://h1,h2",               /* no master */
+        "redis-sentinel://h1/",                 /* empty master */
+        "redis-sentinel://h1/a b",              /* a space in it */
+        "redis-sentinel://h1/m/x",              /* a bad DB */
+        "redis-sentinel://h1,,h2/m",            /* an empty sentinel */
+        "redis-sentinel://h1:0/m",              /* a bad port */
+        "redis-sentinel://h1:26379x/m",         /* junk after the port */
+        "redis-sentinel://a,b,c,d,e,f,g,h,i/m", /* 9 sentinels */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (rconn_parse(bad[i], &u, err, sizeof(err)) == 0)
+            fail_msg("'%s' parsed", bad[i]);
+        assert_true(err[0] != '\0');
+    }
+    /* The sentinels' password file is the process's, taken at parse time. */
+    rconn_set_sentinel_password_file("/run/secrets/sentinel");
+    assert_int_equal(rconn_parse("redis-sentinel://h/m", &u, NULL, 0), 0);
+    assert_string_equal(u.sentinel_password_file, "/run/secrets/sentinel");
+    assert_int_equal(rconn_parse("redis://h", &u, NULL, 0), 0);
+    assert_string_equal(u.sentinel_password_file, "");
+    rconn_set_sentinel_password_file(NULL);
+    assert_int_equal(rconn_parse("redis-sentinel://h/m", &u, NULL, 0), 0);
+    assert_string_equal(u.sentinel_password_file, "");
+}
+
+static void moved_replies(void **state)
+{
+    (void)state;
+    assert_true(
+        rconn_moved("write snapshot: READONLY You can't write against a read only replica."));
+    assert_true(rconn_moved("NOREPLICAS Not enough good replicas to write."));
+    assert_true(rconn_moved("MASTERDOWN Link with MASTER is down"));
+    assert_false(rconn_moved("ERR unknown command"));
+    assert_false(rconn_moved(NULL));
+    uint64_t g = rconn_generation();
+    assert_false(rconn_outdated(g));
+    rconn_note_switch();
+    assert_true(rconn_outdated(g));
+}
+
+/* A sentinel (redis-server --sentinel) on a free port watching MASTER at the fixture's port, with
+ * requirepass `pass` when not NULL; killed by its pid. */
+typedef struct {
+    pid_t pid;
+    int port;
+    char dir[64];
+} sentinel_t;
+
+static void sentinel_start(sentinel_t *s, const char *const *monitors, size_t n, const char *pass)
+{
+    snprintf(s->dir, sizeof(s->dir), "/tmp/shoal-rconn-XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    s->port = redis_fixture_free_port();
+    assert_true(s->port > 0);
+    char conf[128];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", s->dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "port %d\nbind 127.0.0.1\ndir %s\n", s->port, s->dir);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\n", monitors[i]);
+    if (pass)
+        fprintf(f, "requirepass %s\n", pass);
+    fclose(f);
+    s->pid = fork();
+    assert_true(s->pid >= 0);
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(redis.bin, redis.bin, conf, "--sentinel", (char *)NULL);
+        _exit(127);
+    }
+    /* Up when it answers (anything, a NOAUTH included). */
+    int64_t deadline = redis_fixture_now_ms() + 5000;
+    for (;;) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+        bool up = c && !c->err;
+        if (c)
+            redisFree(c);
+        if (up)
+            break;
+        assert_true(redis_fixture_now_ms() < deadline);
+        redis_fixture_sleep_ms(20);
+    }
+}
+
+static void sentinel_stop(sentinel_t *s)
+{
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void through_a_sentinel(void **state)
+{
+    (void)state;
+    if (!redis_fixture_find(&redis))
+        skip();
+    if (redis.pid < 0)
+        assert_int_equal(redis_fixture_setup(&redis), 0);
+    /* "rep" names a replica of the fixture: the sentinel reports it as that master's address
+     * until it finds out otherwise, and ROLE must refuse it. */
+    int rport = redis_fixture_free_port();
+    char rport_s[16], mport_s[16];
+    snprintf(rport_s, sizeof(rport_s), "%d", rport);
+    snprintf(mport_s, sizeof(mport_s), "%d", redis.port);
+    pid_t replica = fork();
+    assert_true(replica >= 0);
+    if (replica == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(redis.bin, redis.bin, "--port", rport_s, "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "no", "--replicaof", "127.0.0.1", mport_s, (char *)NULL);
+        _exit(127);
+    }
+    char m1[128], m2[128];
+    snprintf(m1, sizeof(m1), "sentinel monitor main 127.0.0.1 %d 1", redis.port);
+    snprintf(m2, sizeof(m2), "sentinel monitor rep 127.0.0.1 %d 1", rport);
+    const char *mons[] = {m1, m2};
+    sentinel_t s;
+    sentinel_start(&s, mons, 2, "sentinelpw");
+
+    char pwfile[64], badfile[64];
+    write_password_file(pwfile, "sentinelpw\n");
+    write_password_file(badfile, "wrong\n");
+    char url[128], err[1024];
+    rconn_url_t u;
+    rconn_info_t info;
+    bool refused = true;
+    /* A dead first sentinel is skipped; the right password finds the fixture as master. */
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d/main",
+             redis_fixture_free_port(), s.port);
+    rconn_set_sentinel_password_file(pwfile);
+    assert_int_equal(rconn_parse(url, &u, err, sizeof(err)), 0);
+    redisContext *c = rconn_open_info(&u, 500, &info, &refused, err, sizeof(err));
+    if (!c)
+        fail_msg("%s", err);
+    assert_false(refused);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", redis.port);
+    assert_string_equal(info.addr, want);
+    assert_true(strlen(info.id) > 40); /* RUN_ID/REPLID */
+    redisFree(c);
+    assert_int_equal(rconn_check(url, NULL, 500, err, sizeof(err)), 0);
+
+    /* A master the sentinel does not know, or its password refused: configuration errors. */
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/nosuch", s.port);
+    assert_int_equal(rconn_check(url, NULL, 500, err, sizeof(err)), RCONN_REFUSED);
+    assert_non_null(strstr(err, "does not know a master named nosuch"));
+    rconn_set_sentinel_password_file(badfile);
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/main", s.port);
+    assert_int_equal(rconn_check(url, NULL, 500, err, sizeof(err)), RCONN_REFUSED);
+    assert_null(strstr(err, "wrong"));
+    rconn_set_sentinel_password_file(pwfile);
+
+    /* A replica named as master: ROLE refuses it, and that is worth a retry, not a refusal. */
+    int64_t deadline = redis_fixture_now_ms() + 5000;
+    for (;;) { /* the replica must be up first */
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+        redisContext *rc = redisConnectWithTimeout("127.0.0.1", rport, tv);
+        bool up = rc && !rc->err;
+        if (rc)
+            redisFree(rc);
+        if (up)
+            break;
+        assert_true(redis_fixture_now_ms() < deadline);
+        redis_fixture_sleep_ms(20);
+    }
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/rep", s.port);
+    assert_int_equal(rconn_check(url, NULL, 500, err, sizeof(err)), RCONN_DOWN);
+    assert_non_null(strstr(err, "is not a master"));
+
+    /* No sentinel answers: down, each named in the reason. */
+    snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d/main",
+             redis_fixture_free_port(), redis_fixture_free_port());
+    assert_int_equal(rconn_check(url, NULL, 300, err, sizeof(err)), RCONN_DOWN);
+    assert_non_null(strstr(err, "no master main"));
+
+    rconn_set_sentinel_password_file(NULL);
+    unlink(pwfile);
+    unlink(badfile);
+    sentinel_stop(&s);
+    kill(replica, SIGKILL);
+    waitpid(replica, NULL, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -336,6 +560,9 @@ int main(void)
         cmocka_unit_test(password_file),
         cmocka_unit_test(password_file_against_redis),
         cmocka_unit_test(refused_auth_has_no_password),
+        cmocka_unit_test(sentinel_urls),
+        cmocka_unit_test(moved_replies),
+        cmocka_unit_test(through_a_sentinel),
     };
     return cmocka_run_group_tests_name("rconn", tests, NULL, group_teardown);
 }
