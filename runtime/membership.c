@@ -192,8 +192,9 @@ bool membership_wait(membership_t *self, uint32_t timeout_ms)
 
 typedef struct {
     redisContext *ctx;
-    uint64_t gen;      /* rconn_generation() when ctx was opened */
-    backoff_t failing; /* cycles failing: active while they do, and when to say so */
+    uint64_t gen;                 /* rconn_generation() when ctx was opened */
+    char server_id[RCONN_ID_MAX]; /* the identity of the last server connected to (rconn.h) */
+    backoff_t failing;            /* cycles failing: active while they do, and when to say so */
     char last_err[512];
 } conn_t;
 
@@ -205,16 +206,46 @@ static void drop_conn(conn_t *c)
     }
 }
 
+/* The epoch of the current table, 0 if none (a published epoch is never 0). */
+static uint64_t current_epoch(membership_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    uint64_t e = self->current ? partition_table_epoch(self->current->table) : 0;
+    pthread_mutex_unlock(&self->lock);
+    return e;
+}
+
+/* Members' keys may be missing or stale on a Redis that was away, restarted, or took over from
+ * another (a failover may lose the last heartbeats): give every node a member ttl to register
+ * again before believing a smaller set. */
+static void settle(membership_t *self)
+{
+    if (current_epoch(self) != 0)
+        self->settle_until_ms = mono_ms() + self->ttl_ms;
+}
+
 static int ensure_conn(membership_t *self, conn_t *c)
 {
     if (c->ctx && rconn_outdated(c->gen))
         drop_conn(c); /* the sentinels moved the master since it was opened */
     if (c->ctx)
         return 0;
-    c->gen = rconn_generation();
-    c->ctx =
-        rconn_open(&self->redis, MEMBERSHIP_REDIS_TIMEOUT_MS, c->last_err, sizeof(c->last_err));
-    return c->ctx ? 0 : -1;
+    rconn_info_t info;
+    c->ctx = rconn_open_info(&self->redis, MEMBERSHIP_REDIS_TIMEOUT_MS, &info, NULL, c->last_err,
+                             sizeof(c->last_err));
+    if (!c->ctx)
+        return -1;
+    c->gen = info.generation;
+    if (info.id[0] && c->server_id[0] && strcmp(info.id, c->server_id) != 0) {
+        settle(self);
+        say(self, SLOG_INFO,
+            "membership: redis is another server now (%s: a failover or a restart); keeping the "
+            "table for %u ms while nodes register there",
+            info.addr, self->ttl_ms);
+    }
+    if (info.id[0])
+        memcpy(c->server_id, info.id, sizeof(c->server_id));
+    return 0;
 }
 
 /* The kind, id and value this process registers (a node, or a gateway with an id). */
@@ -296,24 +327,12 @@ static void note_failure(membership_t *self, conn_t *c)
             self->redis.redacted, (unsigned long long)c->failing.count, c->last_err);
 }
 
-/* The epoch of the current table, 0 if none (a published epoch is never 0). */
-static uint64_t current_epoch(membership_t *self)
-{
-    pthread_mutex_lock(&self->lock);
-    uint64_t e = self->current ? partition_table_epoch(self->current->table) : 0;
-    pthread_mutex_unlock(&self->lock);
-    return e;
-}
-
 static void note_success(membership_t *self, conn_t *c)
 {
     atomic_store_explicit(&self->connected, true, memory_order_relaxed);
     uint64_t failed = c->failing.count;
     if (backoff_ok(&c->failing)) {
-        /* Members' keys may have expired while Redis was away (or Redis restarted empty): give
-         * every node a member ttl to register again before believing a smaller set. */
-        if (current_epoch(self) != 0)
-            self->settle_until_ms = mono_ms() + self->ttl_ms;
+        settle(self);
         say(self, SLOG_INFO, "membership: redis %s is back after %llu failed cycles",
             self->redis.redacted, (unsigned long long)failed);
     }

@@ -25,8 +25,10 @@
  * Failures. When Redis cannot be reached or answers with an error, the last table stays
  * published (it is never replaced by an empty one), the connection is retried every poll, and a
  * node re-registers as soon as Redis is back (also after Redis restarted empty). For one member
- * ttl after Redis comes back no new table is published, so members whose keys expired during
- * the outage have time to register again instead of being dropped and their partitions moved.
+ * ttl after Redis comes back, or after a connection finds another Redis server than the last
+ * one (a Sentinel failover, a restart: INFO's identity, rconn.h), no new table is published, so
+ * members whose keys expired or were lost meanwhile have time to register again instead of being
+ * dropped and their partitions moved.
  * Errors go to the optional log callback with backoff: the first failure, then at most one line per
  * doubling interval (1 s, 2 s, ... 60 s) while it lasts, and one line when Redis is back.
  *
