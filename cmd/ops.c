@@ -257,6 +257,15 @@ void ops_redis_sentinel(metrics_t *m, const sentinelwatch_t *watch)
     metrics_addu(m, "shoal_redis_sentinel_switches_total", sentinelwatch_switches(watch), NULL);
 }
 
+void ops_redis_master_changes(metrics_t *m, const char *component, uint64_t changes)
+{
+    metrics_family(m, "shoal_redis_master_changes_total", METRICS_COUNTER,
+                   "times a component's Redis connection found another server than before (a "
+                   "failover or a restart: membership then keeps its table for a member ttl, the "
+                   "keeper re-checks and rewrites every partition it holds)");
+    metrics_addu(m, "shoal_redis_master_changes_total", changes, "component", component, NULL);
+}
+
 void ops_redis_health(metrics_t *m, const char *component, uint64_t errors, bool connected)
 {
     metrics_family(m, "shoal_redis_errors_total", METRICS_COUNTER,

@@ -96,6 +96,9 @@ int ops_redis_watch(const redisopts_t *o, sentinelwatch_t **watch, char *err, si
 /* shoal_redis_sentinel_switches_total: the watcher's count (nothing without a watcher). */
 void ops_redis_sentinel(metrics_t *m, const sentinelwatch_t *watch);
 
+/* shoal_redis_master_changes_total{component}: connections that found another Redis server. */
+void ops_redis_master_changes(metrics_t *m, const char *component, uint64_t changes);
+
 /* shoal_redis_errors_total and shoal_redis_connected for one component's connection. */
 void ops_redis_health(metrics_t *m, const char *component, uint64_t errors, bool connected);
 

@@ -29,6 +29,7 @@ void ops_membership_metrics(metrics_t *m, membership_t *members)
     metrics_family(m, "shoal_membership_expired_total", METRICS_COUNTER,
                    "members dropped because their registration expired");
     metrics_addu(m, "shoal_membership_expired_total", s.expired, NULL);
+    ops_redis_master_changes(m, "membership", s.server_changes);
     ops_redis_health(m, "membership", s.errors, s.connected);
     metrics_family(m, "shoal_membership_id_conflict", METRICS_GAUGE,
                    "a node: 1 if another process holds this node's id");

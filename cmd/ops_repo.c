@@ -83,11 +83,7 @@ void ops_keeper_metrics(metrics_t *m, keeper_t *keeper)
     FAMILY(m, "shoal_redis_lost_data_total", METRICS_COUNTER,
            "times Redis was found to have lost the fences (restarted empty)");
     metrics_addu(m, "shoal_redis_lost_data_total", s.gone, NULL);
-    FAMILY(m, "shoal_redis_master_changes_total", METRICS_COUNTER,
-           "times a component's Redis connection found another server than before (a failover "
-           "or a restart; the keeper then re-checks and rewrites every partition it holds)");
-    metrics_addu(m, "shoal_redis_master_changes_total", s.server_changes, "component", "keeper",
-                 NULL);
+    ops_redis_master_changes(m, "keeper", s.server_changes);
     FAMILY(m, "shoal_snapshot_unreplicated_total", METRICS_COUNTER,
            "claims or snapshot rounds that no replica acknowledged within 100 ms (WAIT 1 100)");
     metrics_addu(m, "shoal_snapshot_unreplicated_total", s.unreplicated, NULL);

@@ -68,7 +68,7 @@ struct membership {
     int wake_fd; /* eventfd: membership_refresh() writes, the actor reads */
 
     /* counters */
-    _Atomic uint64_t polls, errors, heartbeats, changes, expired;
+    _Atomic uint64_t polls, errors, heartbeats, changes, expired, server_changes;
     _Atomic bool actor_done;     /* set by the actor as it ends (see actor_main()) */
     _Atomic bool conflict;       /* our id is registered by another endpoint */
     _Atomic uint64_t mismatches; /* gateways found with another secret (each time one appears) */
@@ -238,6 +238,7 @@ static int ensure_conn(membership_t *self, conn_t *c)
     c->gen = info.generation;
     if (info.id[0] && c->server_id[0] && strcmp(info.id, c->server_id) != 0) {
         settle(self);
+        atomic_fetch_add_explicit(&self->server_changes, 1, memory_order_relaxed);
         say(self, SLOG_INFO,
             "membership: redis is another server now (%s: a failover or a restart); keeping the "
             "table for %u ms while nodes register there",
@@ -686,6 +687,7 @@ void membership_stats(membership_t *self, membership_stats_t *out)
     out->heartbeats = atomic_load_explicit(&self->heartbeats, memory_order_relaxed);
     out->changes = atomic_load_explicit(&self->changes, memory_order_relaxed);
     out->expired = atomic_load_explicit(&self->expired, memory_order_relaxed);
+    out->server_changes = atomic_load_explicit(&self->server_changes, memory_order_relaxed);
     out->connected = atomic_load_explicit(&self->connected, memory_order_relaxed);
     out->conflict = atomic_load_explicit(&self->conflict, memory_order_acquire);
     out->secret_mismatches = atomic_load_explicit(&self->mismatches, memory_order_relaxed);

@@ -91,6 +91,7 @@ typedef struct {
     uint64_t heartbeats;          /* registrations written */
     uint64_t changes;             /* tables published */
     uint64_t expired;             /* ids dropped because their key had expired */
+    uint64_t server_changes;      /* connections that found another Redis server than the last */
     bool connected;               /* the last cycle reached Redis (always true for a static list) */
     uint64_t epoch;               /* of the current table, 0 if none */
     size_t members;               /* in the current table, 0 if none */
