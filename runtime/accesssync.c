@@ -390,6 +390,10 @@ static void *run(void *arg)
             wait = retry_ms;
             retry_ms =
                 retry_ms * 2 < ACCESSSYNC_RETRY_MAX_MS ? retry_ms * 2 : ACCESSSYNC_RETRY_MAX_MS;
+            /* Through Sentinel an outage is usually a failover, over in a few seconds: look for
+             * the new master every second. */
+            if (self->url.n_sentinels && wait > 1000)
+                wait = 1000;
             immediate = 0;
         } else {
             if (backoff_ok(&self->failing))
