@@ -6,7 +6,7 @@
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libsodium-dev libzmq3-dev libczmq-dev libhiredis-dev
             libmsgpack-dev libmicrohttpd-dev libjansson-dev libinih-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format python3 redis-server opentracker
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev clang-format python3 redis-server redis-sentinel opentracker
            aria2 transmission-cli python3-libtorrent mktorrent iproute2 procps util-linux prometheus curl systemd
            podman runc netavark aardvark-dns iptables podman-compose docker-compose mmdebstrap yamllint
            haproxy spiped)
