@@ -3,15 +3,17 @@
 """Validate the Kubernetes manifests in deploy/k8s offline (ctest: lint.k8s).
 
 1. yamllint --strict over deploy/k8s with deploy/k8s/.yamllint.yaml.
-2. `kubectl kustomize` renders the base and the example overlay (in a scratch copy, with
-   throw-away secret files where the overlay's secretGenerator expects them), and
+2. `kubectl kustomize` renders the base, the example overlay and the sentinel overlay (the
+   example with components/redis-sentinel; in a scratch copy, with throw-away secret files
+   where the example's secretGenerator expects them), and
    validate.mjs checks every object: the Kubernetes schema (kubernetes-models), unknown fields
    (@kubernetes/client-node's type maps), the flags and SHOAL_* variables of every shoal
    container against the built binaries (--print-config), and the references between objects.
    deploy/k8s/optional/*.yaml (CRDs such as ServiceMonitor) are checked as files.
 3. Self-test: deliberately broken copies (an unknown field, a wrong type, a missing required
    field, an unknown flag, a misspelt SHOAL_ variable, a wrong --advertise, an unknown field in
-   the ServiceMonitor, a probe on a missing port, a duplicate YAML key)
+   the ServiceMonitor, a probe on a missing port, a Sentinel pod or port that does not exist, a
+   duplicate YAML key)
    must each FAIL with the expected message, so a validator that passes everything cannot pass.
 
 The npm packages (package-lock.json) are installed with `npm ci` into --work (a build
@@ -58,6 +60,14 @@ BREAKS = [
      "              path: /readyz\n              port: admin\n",
      "              path: /readyz\n              port: admn\n",
      "readinessProbe names port admn"),
+    ("SHOAL_REDIS names a Sentinel pod that does not exist",
+     "components/redis-sentinel/redis-sentinel.yaml",
+     "  serviceName: shoal-sentinel\n  replicas: 3\n",
+     "  serviceName: shoal-sentinel\n  replicas: 2\n",
+     "shoal-sentinel-2 is not a pod of a StatefulSet under Service shoal-sentinel (2 replicas)"),
+    ("SHOAL_REDIS names a port the Sentinels' Service does not have",
+     "components/redis-sentinel/redis-sentinel.yaml",
+     "      port: 26379\n", "      port: 26380\n", "Service shoal-sentinel has no port 26379"),
 ]
 # yamllint's own self-test: a duplicate key, which kustomize would quietly resolve.
 YAML_BREAK = ("base/node.yaml", "  replicas: 3\n", "  replicas: 3\n  replicas: 5\n",
@@ -115,6 +125,8 @@ def validate(npm: str, binary_dir: str, k8s: str, out: str, everything=True) -> 
         optional = sorted(os.path.join(k8s, "optional", f)
                           for f in os.listdir(os.path.join(k8s, "optional")) if f.endswith(".yaml"))
         runs += [("overlays/example", [render(k8s, out, "overlays/example")],
+                  ["--refs", "--require-secrets"]),
+                 ("overlays/sentinel", [render(k8s, out, "overlays/sentinel")],
                   ["--refs", "--require-secrets"]),
                  ("optional", optional, [])]
     for label, files, extra in runs:

@@ -14,7 +14,8 @@
 //     with its args and env (downward-API values replaced by samples, $(VAR) expanded as the
 //     kubelet does) and --print-config appended, so a flag or value the binary refuses fails;
 //  4. with --refs: references between the objects resolve (Service selectors, named ports,
-//     serviceName, HPA and PDB targets, the nodes' --advertise and SHOAL_REDIS hosts, and with
+//     serviceName, HPA and PDB targets, the nodes' --advertise and SHOAL_REDIS hosts (the
+//     Sentinels' too, with a redis-sentinel:// URL: Service, port, StatefulSet pod), and with
 //     --require-secrets the Secrets that volumes name).
 // Exit 0 when all is well, 1 on any problem (each printed), 2 on bad usage.
 import { spawnSync } from 'node:child_process';
@@ -343,6 +344,41 @@ function checkRefs(objs, configs, requireSecrets) {
       const [svc, svcNs = namespace] = redis[1].split('.');
       if (!find('Service', svc, svcNs === namespace ? ns(obj) : svcNs))
         fail(where, `--redis ${cfg.redis}: no Service ${svc} in the manifests`);
+    }
+    // redis-sentinel://HOST[:PORT],.../NAME: each HOST a Service here (SERVICE[.NAMESPACE]) or a
+    // pod of a StatefulSet under its headless Service (POD.SERVICE[.NAMESPACE]), PORT (default
+    // 26379) one of that Service's ports.
+    const sentinels = cfg.redis && /^redis-sentinel:\/\/(?:[^@/]*@)?([^/]+)\/[^/]+/.exec(cfg.redis);
+    if (cfg.redis?.startsWith('redis-sentinel:') && !sentinels)
+      fail(where, `--redis ${cfg.redis}: not redis-sentinel://HOST[:PORT],.../MASTERNAME`);
+    for (const hp of sentinels ? sentinels[1].split(',') : []) {
+      const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(hp);
+      if (!m) {
+        fail(where, `--redis: cannot read the Sentinel address ${hp}`);
+        continue;
+      }
+      const port = Number(m[2] ?? 26379);
+      const labels = m[1].split('.');
+      const nsOf = (n) => (n === undefined || n === namespace ? ns(obj) : n);
+      const podForm = labels.length > 1 && find('Service', labels[1], nsOf(labels[2]));
+      const [svcName, svcNs] = podForm ? [labels[1], labels[2]] : [labels[0], labels[1]];
+      const svc = find('Service', svcName, nsOf(svcNs));
+      if (!svc) {
+        fail(where, `--redis: Sentinel ${hp}: no Service ${svcName} in the manifests`);
+        continue;
+      }
+      if (!(svc.spec?.ports ?? []).some((p) => p.port === port))
+        fail(where, `--redis: Sentinel ${hp}: Service ${svcName} has no port ${port}`);
+      if (podForm) {
+        const sts = all.find((o) => o.kind === 'StatefulSet' && ns(o) === nsOf(svcNs) &&
+                                    o.spec?.serviceName === svcName &&
+                                    new RegExp(`^${o.metadata.name}-(\\d+)$`).test(labels[0]));
+        const ord = sts ? Number(labels[0].slice(sts.metadata.name.length + 1)) : -1;
+        if (!sts || ord >= (sts.spec?.replicas ?? 1))
+          fail(where, `--redis: Sentinel ${hp}: ${labels[0]} is not a pod of a StatefulSet ` +
+                      `under Service ${svcName}` +
+                      (sts ? ` (${sts.spec?.replicas ?? 1} replicas)` : ''));
+      }
     }
     if (cfg.advertise && obj.kind === 'StatefulSet') {
       const host = /^tcp:\/\/([^:/]+)/.exec(cfg.advertise)?.[1] ?? '';
