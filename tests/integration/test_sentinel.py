@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """integration.sentinel: shoal follows a Redis Sentinel failover (issue 14), real processes on
-loopback.
+loopback: the cluster roles, then the standalone tracker across a second failover.
 
 The setup: a redis-server master and one replica (`replicaof`), both with a password
 (requirepass, masterauth); three sentinels (`sentinel monitor NAME 127.0.0.1 PORT 2`,
@@ -45,13 +45,34 @@ shoal-gateway with `--redis redis-sentinel://S1,S2,S3/NAME`, --redis-password-fi
                processes), MONITOR shows no write on it but the replication link's, every
                shoal process keeps writing to the new master, and every request is answered;
   summary      one line starting `sentinel:` with the numbers measured (quoted by the docs);
-  stop         every shoal process exits 0 on SIGTERM, no sanitizer report in any stderr.
+  stop         every shoal process exits 0 on SIGTERM, no sanitizer report in any stderr;
+  standalone   the standalone tracker across a second failover (after `stop`: a standalone
+               refuses a Redis where a cluster of its --cluster name is live). `shoal --redis
+               redis-sentinel://S1,S2,S3/NAME` (the same password files, snapshots every 200 ms,
+               UDP+HTTP and --admin on free ports); N_STANDALONE swarms, a peer each (HTTP for
+               every 4th, UDP the others), until the master's and the replica's snapshots
+               (keys under `shoal:standalone:`) hold them. The old master, restarted in
+               `old-master`, must be a replica in sync of the new one and known so by every
+               sentinel (bounded poll); then, with UDP load on half of the swarms, the master
+               promoted in `master-kill` is SIGKILLed, the sentinels promote the old one
+               (+switch-master, naming both). Within 1 s (down-after) + the failover time + 2 s:
+               the standalone's shoal_redis_master_changes_total{component="keeper"} and
+               shoal_redis_sentinel_switches_total each moved, MONITOR on the new master shows
+               it writing `shoal:standalone:` keys, and every partition of its swarms has a
+               snapshot there written after the kill with every peer (the partitions the load
+               does not touch, only by the keeper's full rewrite on a new server); 1 s later
+               both counters moved by exactly 1 and every load request was answered. New peers
+               are announced to every swarm and reach the new master's snapshots; the
+               standalone exits 0 on SIGTERM and is started again: it restores exactly the
+               2 * N_STANDALONE peers in N_STANDALONE swarms, and every swarm answers with
+               exactly the peers announced before and after the switch. One line starting
+               `sentinel standalone:` with its numbers and the step's time.
 
 Invariant: every process is started on ports found free just before, dies with this script
 (PR_SET_PDEATHSIG) and is stopped by its PID; every wait is a bounded poll.
 
     /usr/bin/python3 tests/integration/test_sentinel.py --gateway build/cmd/shoal-gateway \\
-        --node build/cmd/shoal-node [-k NAME]
+        --node build/cmd/shoal-node --shoal build/cmd/shoal [-k NAME]
 (The steps build on each other: -k runs the steps whose name contains NAME, so only a first
 step, or a name all steps up to one share, makes sense alone.)
 Exit code 77 (skipped) if redis-server is not installed. redis-sentinel is used when installed
@@ -81,8 +102,8 @@ import clusterlib  # noqa: E402
 from clusterlib import Proc, RespConn, RespError, wait_until  # noqa: E402
 from test_failover import UdpBatch, decode_snapshot, partition_of  # noqa: E402
 from trackerclient import (ACT_ANNOUNCE, ACT_CONNECT, ACT_ERROR, EV_STARTED, Daemon,  # noqa: E402
-                           UdpTracker, check, eq, pack_announce, pack_connect, parse_error,
-                           random_hash)
+                           HttpConn, UdpTracker, announce_target, check, eq, get_request,
+                           pack_announce, pack_connect, parse_error, random_hash)
 
 MASTER = "shoalmaster"
 PREFIX = "shoal"
@@ -95,6 +116,7 @@ NODE_TIMEOUT_MS = 500
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
 N_SWARMS = 400
+N_STANDALONE = 200  # swarms announced to the standalone tracker
 LOAD_WINDOW = 8  # requests the load keeps in flight at most
 LOAD_RATE = 200  # requests per second
 LOAD_TIMEOUT = 1.0  # a request unanswered this long counts as failed
@@ -672,13 +694,14 @@ class Load(clusterlib.Background):
     """UDP announces through the gateway (peers A again: idempotent), LOAD_RATE a second, at most
     LOAD_WINDOW in flight, each unanswered after LOAD_TIMEOUT counted as failed (no resend).
     Every request is kept as (wall time sent, wall time done, outcome: "ok", "timeout" or the
-    error text)."""
+    error text). hashes: the swarms (ENV.hashes unless given; the standalone's own)."""
 
     what = "load"
 
-    def __init__(self, port):
+    def __init__(self, port, hashes=None):
         super().__init__()
         self.port = port
+        self.hashes = hashes if hashes is not None else ENV.hashes
         self.log = []
         self.local = None  # the client's address, for a diagnosis
 
@@ -696,10 +719,10 @@ class Load(clusterlib.Background):
                     u.send(pack_connect(cid_tid))
                 while (not self.stop_flag.is_set() and len(inflight) < LOAD_WINDOW and
                        now >= next_send):
-                    i = k % len(ENV.hashes)
+                    i = k % len(self.hashes)
                     k += 1
                     tid = u.new_tid()
-                    u.send(pack_announce(cid, tid, ENV.hashes[i], peer_id("A", i),
+                    u.send(pack_announce(cid, tid, self.hashes[i], peer_id("A", i),
                                          peer_port("A", i), left=100, numwant=0))
                     inflight[tid] = (time.time(), now + LOAD_TIMEOUT, i)
                     next_send += 1.0 / LOAD_RATE
@@ -750,9 +773,10 @@ class Load(clusterlib.Background):
 
 
 class Env:
-    def __init__(self, gateway, node, factor):
+    def __init__(self, gateway, node, shoal, factor):
         self.gateway_bin = gateway
         self.node_bin = node
+        self.shoal_bin = shoal
         self.factor = factor
         self.redis_server = shutil.which("redis-server")
         self.redis_sentinel = shutil.which("redis-sentinel")
@@ -776,6 +800,8 @@ class Env:
         self.write_cmds = set()
         self.hashes = [random_hash() for _ in range(N_SWARMS)]
         self.model = [dict() for _ in range(N_SWARMS)]
+        self.sa_hashes = [random_hash() for _ in range(N_STANDALONE)]  # the standalone's swarms
+        self.sa_model = [dict() for _ in range(N_STANDALONE)]
         self.numbers = {}  # what the summary line prints
         self.log_marks = {}  # shoal process -> length of its stderr at the master's kill
 
@@ -1209,22 +1235,311 @@ def stop():
         eq(sanitizer_report(p.log()), None, "sanitizer report of %s" % p.name)
 
 
+# ---- the standalone tracker ----------------------------------------------------------------------
+
+
+def sa_key(p):
+    return "%s:standalone:{p%d}:snap" % (PREFIX, p)
+
+
+def sa_snapshots(redis, ps):
+    ps = list(ps)
+    return {p: (None if v is None else decode_snapshot(v))
+            for p, v in zip(ps, mget_raw(redis, [sa_key(p) for p in ps]))}
+
+
+def sa_want(i, exclude=None):
+    return {("127.0.0.1", peer_port(r, j)) for (r, j) in ENV.sa_model[i] if (r, j) != exclude}
+
+
+def sa_gaps(redis, idx, since_ms=None):
+    """The standalone's swarm indices whose model peers are not all in their partition's snapshot
+    on redis (or whose snapshot was written before since_ms, wall time)."""
+    snaps = sa_snapshots(redis, sorted({partition_of(ENV.sa_hashes[i]) for i in idx}))
+    out = []
+    for i in idx:
+        s = snaps[partition_of(ENV.sa_hashes[i])]
+        if s is None or not sa_want(i) <= s["swarms"].get(ENV.sa_hashes[i], set()) or \
+                (since_ms is not None and s["wall_ms"] < since_ms):
+            out.append(i)
+    return out
+
+
+def start_standalone():
+    """`shoal --redis redis-sentinel://...` on a free UDP+HTTP port and a free admin port, as
+    ENV.shoal["shoal"] (so MONITOR names its connections); returns its ShoalProc once /readyz
+    says ready."""
+    admin = "127.0.0.1:%d" % clusterlib.free_port()
+
+    def argv(port):
+        return [ENV.shoal_bin, "--udp", "127.0.0.1:%d" % port, "--http",
+                "127.0.0.1:%d" % port] + redis_flags() + [
+            "--snapshot-interval", str(SNAP_MS), "--secret", SECRET, "--workers", "1",
+            "--admin", admin, "--log-level", "info"]
+    d = Daemon("shoal", argv, preexec_fn=clusterlib.die_with_parent)
+    p = ShoalProc("shoal", daemon=d)
+    ENV.shoal["shoal"] = p
+    d.start(ready_timeout=15 * ENV.factor)
+    p.wait_admin()
+    eq(p.admin, admin, "the standalone's admin address")
+    check(wait_until(p.ready, 10 * ENV.factor, 0.05), "the standalone ready: %s" %
+          p.log()[-1500:])
+    return p
+
+
+def sa_announce(port, role, idx, http_every=0):
+    """Peer (role, i) announced to the standalone's swarm i for every i in idx, over HTTP for
+    every http_every-th, UDP for the rest (resent after 1 s, 3 tries); the answered ones join the
+    model. Returns the indices not answered (or answered with an error)."""
+    http_idx = [i for i in idx if http_every and i % http_every == 0]
+    udp_idx = [i for i in idx if i not in set(http_idx)]
+    bad = []
+    b = UdpBatch(port, tries=3)
+    try:
+        res, _ = b.run([(ENV.sa_hashes[i], peer_id(role, i), peer_port(role, i), 100,
+                         EV_STARTED, 0) for i in udp_idx])
+    finally:
+        b.close()
+    for i, r in zip(udp_idx, res):
+        if r is None or "error" in r:
+            bad.append(i)
+        else:
+            ENV.sa_model[i][(role, i)] = 100
+    with HttpConn("127.0.0.1", port, timeout=3) as c:
+        for i in http_idx:
+            c.send(get_request(announce_target(ENV.sa_hashes[i], peer_id(role, i),
+                                               peer_port(role, i), left=100, event="started",
+                                               compact=1, numwant=0)))
+            r = c.read_response()
+            if r.status == 200 and b"failure reason" not in r.bencoded():
+                ENV.sa_model[i][(role, i)] = 100
+            else:
+                bad.append(i)
+    return bad
+
+
+def sa_probe(port, idx):
+    """Peer X announces to every swarm in idx (numwant 200): [(i, got, want)] of the swarms whose
+    peers differ from the model (X itself left out)."""
+    b = UdpBatch(port, tries=3)
+    try:
+        res, _ = b.run([(ENV.sa_hashes[i], peer_id("X", i), peer_port("X", i), 100, EV_STARTED,
+                         200) for i in idx])
+    finally:
+        b.close()
+    bad = []
+    for i, r in zip(idx, res):
+        want = sorted(sa_want(i, exclude=("X", i)))
+        got = r if r is None or "error" in r else sorted(r["peers"])
+        if got != want:
+            bad.append((i, got, want))
+        elif r is not None:
+            ENV.sa_model[i][("X", i)] = 100
+    return bad
+
+
+def replica_known(master, replica):
+    """replica is in sync with master (link up, no sync going on, online on the master) and every
+    sentinel names master and knows replica as its replica with its link ok."""
+    try:
+        rep = replica.info("replication")
+        if rep.get("role") != "slave" or rep.get("master_port") != str(master.port) or \
+                rep.get("master_link_status") != "up" or rep.get("master_sync_in_progress") != "0":
+            return False
+        if not any("port=%d," % replica.port in v and "state=online" in v
+                   for k, v in master.info("replication").items() if k.startswith("slave")):
+            return False
+        for s in ENV.sentinels:
+            if s.master_addr() != ("127.0.0.1", master.port):
+                return False
+            m = s.master()
+            if m.get("flags") != "master" or m.get("num-other-sentinels") != "2":
+                return False
+            if not any(r.get("port") == str(replica.port) and r.get("flags") == "slave" and
+                       r.get("master-link-status") == "ok" and
+                       r.get("master-port") == str(master.port) for r in s.replicas()):
+                return False
+        return True
+    except (OSError, EOFError, RespError, ValueError):
+        return False
+
+
+@test
+def standalone():
+    """`shoal --redis redis-sentinel://...` (the cluster stopped: a standalone refuses a Redis
+    with a live cluster in its namespace) across a second failover: the master the first one
+    promoted is SIGKILLed, the old master (its replica now) promoted."""
+    t_step = time.monotonic()
+    cur, nxt = ENV.replica, ENV.master  # the master now, and its replica (the old master)
+    check(not [n for n in ENV.shoal if ENV.shoal[n].alive()], "the cluster is stopped")
+    p = start_standalone()
+    t_up = time.monotonic() - t_step
+    idx = list(range(N_STANDALONE))
+    eq(sa_announce(p.daemon.port, "A", idx, http_every=4), [], "announces (HTTP every 4th, UDP "
+       "the others) to the standalone that failed")
+    t0 = time.monotonic()
+    ok = wait_until(lambda: not sa_gaps(cur, idx) and not sa_gaps(nxt, idx), 5 * ENV.factor,
+                    0.05)
+    print("     standalone up in %.2f s; %d swarms announced, in the master's and the replica's "
+          "snapshots (%s:standalone:) after %.2f s" % (t_up, N_STANDALONE, PREFIX,
+                                                     time.monotonic() - t0))
+    check(ok, "swarms missing from the snapshots after %g s: master %d, replica %d" % (
+        5 * ENV.factor, len(sa_gaps(cur, idx)), len(sa_gaps(nxt, idx))))
+    snap_owner = sa_snapshots(cur, [partition_of(ENV.sa_hashes[0])])
+    eq(dec(list(snap_owner.values())[0]["owner"]), "standalone", "the snapshots' owner")
+    t0 = time.monotonic()
+    ok = wait_until(lambda: replica_known(cur, nxt), 20 * ENV.factor, 0.1)
+    print("     the old master :%d known by every sentinel as the replica (in sync) of :%d after "
+          "%.2f s" % (nxt.port, cur.port, time.monotonic() - t0))
+    check(ok, "the old master :%d a replica in sync of :%d, known so by every sentinel, within "
+          "%g s: ROLE %s; %s" % (nxt.port, cur.port, 20 * ENV.factor, nxt.call("ROLE"), [
+              (s.name, s.master_addr(), [(r.get("port"), r.get("flags"),
+                                          r.get("master-link-status")) for r in s.replicas()])
+              for s in ENV.sentinels]))
+
+    watchers = [SentinelEvents(s, ENV.events, ENV.events_lock) for s in ENV.sentinels]
+    for w in watchers:
+        w.start()
+        ENV.watchers.append(w)
+    check(all(w.ready.wait(5) for w in watchers), "subscribed to every sentinel's events")
+    mon = Monitor(nxt)
+    mon.start()
+    ENV.monitors.append(mon)
+    check(mon.ready.wait(5), "MONITOR on the replica")
+    # The load: the first half of the swarms; partitions only the other half has are rewritten
+    # after the switch only by the keeper's full rewrite on a new server.
+    load_idx = idx[:N_STANDALONE // 2]
+    load = Load(p.daemon.port, [ENV.sa_hashes[i] for i in load_idx])
+    load.start()
+    check(wait_until(lambda: load.between(0, time.time())[0] >= 50, 5, 0.05), "the load runs")
+    m0 = p.metrics()
+    keeper_m = 'shoal_redis_master_changes_total{component="keeper"}'
+    switch_m = "shoal_redis_sentinel_switches_total"
+    check(keeper_m in m0 and switch_m in m0, "the standalone's metrics have %s and %s: %s" % (
+        keeper_m, switch_m, sorted(k for k in m0 if k.startswith("shoal_redis"))))
+    mark = len(p.log())
+    idle = sorted({partition_of(ENV.sa_hashes[i]) for i in idx} -
+                  {partition_of(ENV.sa_hashes[i]) for i in load_idx})
+    idle_idx = [i for i in idx if partition_of(ENV.sa_hashes[i]) in idle]
+    idle_walls = [s["wall_ms"] for s in sa_snapshots(nxt, idle).values() if s]
+
+    t_kill = time.time()
+    cur.kill()
+    check(wait_until(lambda: ENV.switch_events(t_kill), 30, 0.02),
+          "+switch-master within 30 s of the kill")
+    ev = ENV.switch_events(t_kill)
+    t_switch = ev[0][0]
+    words = ev[0][3].split()
+    eq((words[0], int(words[2]), int(words[4])), (MASTER, cur.port, nxt.port),
+       "+switch-master from the killed master to the old one")
+    since_ms = t_kill * 1000
+    check(idle_walls, "partitions the load does not touch")
+    print("     the %d partitions the load does not touch were last written %.2f s (newest) "
+          "before the kill" % (len(idle), t_kill - max(idle_walls) / 1000))
+
+    def sa_writes():
+        return [r for r in mon.since(t_kill) if r[1] == "shoal" and is_write(r) and
+                any(k.startswith(PREFIX + ":standalone:") for k in r[4])]
+
+    def moved():
+        m = p.metrics()
+        return m.get(keeper_m, 0) >= m0[keeper_m] + 1 and m.get(switch_m, 0) >= \
+            m0[switch_m] + 1 and sa_writes() and not sa_gaps(nxt, idx, since_ms)
+    bound = DOWN_AFTER_MS / 1000 + (t_switch - t_kill) + 2.0 * ENV.factor
+    ok = wait_until(moved, max(bound - (time.time() - t_kill), 0.5), 0.05)
+    t_written = time.time() - t_kill
+    w = sa_writes()
+    m1 = p.metrics()
+    late = sa_gaps(nxt, idx, since_ms)
+    print("     kill -> +switch-master %.2f s (from %s); the standalone's first write to the new "
+          "master (%s:standalone:) %s; every partition of its swarms rewritten there (%d only "
+          "by the full rewrite) %s" % (
+              t_switch - t_kill, ev[0][1], PREFIX,
+              "%.2f s" % (w[0][0] - t_kill) if w else "none", len(idle),
+              "within %.2f s" % t_written if not late else "NOT (%d swarms)" % len(late)))
+    check(ok, "within %.2f s of the kill (down-after + failover + 2 s): keeper master changes "
+          "%s -> %s, sentinel switches %s -> %s, writes to %s:standalone: keys on the new "
+          "master %d, swarms whose snapshot there is not rewritten since the kill with every "
+          "peer %d (of them only in partitions the load does not touch: %d of %d)" % (
+              bound, m0[keeper_m], m1.get(keeper_m), m0[switch_m], m1.get(switch_m), PREFIX,
+              len(w), len(late), len(set(late) & set(idle_idx)), len(idle_idx)))
+    # A little more under load: the counters must stay at one move.
+    wait_until(lambda: time.time() >= t_kill + t_written + 1.0, 2, 0.1)
+    load.finish()
+    sent, failed, why = load.between(t_kill - LOAD_TIMEOUT, time.time())
+    m2 = p.metrics()
+    print("     load on the standalone from just before the kill until 1 s after its rewrite: "
+          "%d sent, %d unanswered %s; master changes (keeper) %g -> %g, sentinel switches %g "
+          "-> %g" % (sent, failed, why, m0[keeper_m], m2[keeper_m], m0[switch_m], m2[switch_m]))
+    eq((failed, why), (0, {}), "requests the standalone left unanswered across the switch")
+    eq((m2[keeper_m] - m0[keeper_m], m2[switch_m] - m0[switch_m]), (1, 1),
+       "the moves of the standalone's keeper connection and the switches it saw")
+    new_addr = "127.0.0.1:%d" % nxt.port
+    check(new_addr in p.log()[mark:], "the standalone logs the new master's address %s: %s" % (
+        new_addr, p.log()[mark:][-1500:]))
+
+    t0 = time.monotonic()
+    eq(sa_announce(p.daemon.port, "B", idx), [], "announces of new peers after the switch that "
+       "failed")
+    ok = wait_until(lambda: not sa_gaps(nxt, idx), 5 * ENV.factor, 0.05)
+    print("     %d new peers announced after the switch, in the new master's snapshots after "
+          "%.2f s" % (N_STANDALONE, time.monotonic() - t0))
+    check(ok, "%d swarms not in the new master's snapshots" % len(sa_gaps(nxt, idx)))
+    rc = p.daemon.terminate(10 * ENV.factor)
+    text = p.log()
+    eq(rc, 0, "the standalone's exit code on SIGTERM")
+    eq(sanitizer_report(text), None, "sanitizer report of shoal")
+    last = re.search(r"snapshots: (\d+) partition writes.*", text)
+    p.daemon.stop()
+    del ENV.shoal["shoal"]
+
+    t0 = time.monotonic()
+    p = start_standalone()
+    t_restart = time.monotonic() - t0
+    text = p.log()
+    restored = re.search(r"restored (\d+) peers in (\d+) swarms", text)
+    bad = sa_probe(p.daemon.port, idx)
+    n_peers = sum(len(sa_want(i, exclude=("X", i))) for i in idx)
+    print("     SIGTERM (%s), restarted and answering in %.2f s (%s): %d/%d swarms with every "
+          "peer (%d peers, before and after the switch)" % (
+              last.group(0) if last else "no shutdown line", t_restart,
+              restored.group(0) if restored else "no restore line", N_STANDALONE - len(bad),
+              N_STANDALONE, n_peers))
+    check(not bad, "%d of %d swarms differ from the model after the restart, e.g. (hash, got, "
+          "want) %s" % (len(bad), N_STANDALONE, [(ENV.sa_hashes[i].hex()[:8], g, w)
+                                                 for i, g, w in bad[:3]]))
+    check(restored, "the restart logs its restore: %s" % text[-1500:])
+    eq((int(restored.group(1)), int(restored.group(2))), (2 * N_STANDALONE, N_STANDALONE),
+       "peers and swarms restored (peers A and B of every swarm)")
+    rc = p.daemon.terminate(10 * ENV.factor)
+    eq(rc, 0, "the restarted standalone's exit code on SIGTERM")
+    eq(sanitizer_report(p.log()), None, "sanitizer report of the restarted shoal")
+    for b in [mon] + watchers:
+        b.finish()
+    print("sentinel standalone: kill -> +switch-master %.2f s; -> rewritten on the new master "
+          "%.2f s; %d/%d requests answered across the switch; %d/%d swarms back after a restart; "
+          "step %.2f s" % (t_switch - t_kill, t_written, sent - failed, sent,
+                           N_STANDALONE - len(bad), N_STANDALONE, time.monotonic() - t_step))
+
+
 def main():
     global ENV
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gateway", required=True, help="path to shoal-gateway")
     ap.add_argument("--node", required=True, help="path to shoal-node")
+    ap.add_argument("--shoal", required=True, help="path to shoal (the standalone tracker)")
     ap.add_argument("-k", default="", help="run only steps whose name contains this")
     args = ap.parse_args()
-    rc = clusterlib.preflight([args.gateway, args.node])
+    rc = clusterlib.preflight([args.gateway, args.node, args.shoal])
     if rc is not None:
         return rc
     env_factor = os.environ.get("SHOAL_TEST_TIME_FACTOR", "")
-    slow = any(sanitized(p) for p in (args.gateway, args.node))
+    slow = any(sanitized(p) for p in (args.gateway, args.node, args.shoal))
     factor = float(env_factor) if env_factor else (3.0 if slow else 1.0)
     print("time factor %g%s" % (factor, " (sanitizer build)" if slow and not env_factor else ""),
           flush=True)
-    ENV = Env(os.path.abspath(args.gateway), os.path.abspath(args.node), factor)
+    ENV = Env(os.path.abspath(args.gateway), os.path.abspath(args.node),
+              os.path.abspath(args.shoal), factor)
     return clusterlib.run_steps(TESTS, args.k, ENV.logs, ENV.stop_all)
 
 
