@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_rconn: arbitrary bytes as a --redis URL (runtime/rconn.c, runtime/redact.c), up to the
- * first NUL (redis:// and redis-sentinel://). Checked beyond "no crash, no leak, no undefined behaviour":
+ * first NUL (redis:// and redis-sentinel://). Checked beyond "no crash, no leak, no undefined
+ * behaviour":
  *   - rconn_redact() always terminates its output and never writes past it;
  *   - a URL that parses: its redacted form (both rconn_redact() and the parsed field) is the URL
  *     with exactly the password's bytes replaced by "***" (control characters shown as '?'), so
