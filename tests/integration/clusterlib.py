@@ -403,6 +403,24 @@ class Background(threading.Thread):
 SKIPPED = 77  # the exit code ctest's SKIP_RETURN_CODE takes for "skipped"
 
 
+def sanitized(path):
+    """True if the binary at path was built with ASan/UBSan (its runtime's symbols are in it)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return b"__asan_init" in data or b"__ubsan_handle" in data
+
+
+def sanitizer_report(text):
+    """The first line of an ASan/UBSan/LSan report in a process's stderr, or None."""
+    for line in text.splitlines():
+        if "Sanitizer" in line or "runtime error:" in line:
+            return line
+    return None
+
+
 def step_list():
     """(steps, test): an empty list of (name, fn) steps and a decorator that appends a function
     to it under its own name, so the steps run in the order the file defines them."""

@@ -56,7 +56,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterlib  # noqa: E402
-from clusterlib import Node, Redis, RespError, wait_until  # noqa: E402
+from clusterlib import Node, Redis, RespError, sanitizer_report, wait_until  # noqa: E402
 from trackerclient import (ACT_ANNOUNCE, ACT_ERROR, EV_COMPLETED, EV_STARTED,  # noqa: E402
                            EV_STOPPED, Daemon, HttpConn, UdpTracker, announce_target, check, eq,
                            free_port, get_request, pack_announce, parse_error, parse_peers)
@@ -659,14 +659,6 @@ def kill_and_measure(victim, vidx, survivors):
     check(first_ok >= HEARTBEAT_MS / 1000, "nothing answers for the killed node before the "
           "membership drops it: %.2f s" % first_ok)
     return t_owned, first_ok
-
-
-def sanitizer_report(text):
-    """The first line of an ASan/UBSan/LSan report in a process's stderr, or None."""
-    for line in text.splitlines():
-        if "Sanitizer" in line or "runtime error:" in line:
-            return line
-    return None
 
 
 def log_lines(text, pattern):

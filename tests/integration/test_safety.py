@@ -63,7 +63,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterlib  # noqa: E402
-from clusterlib import Node, Proc, Redis, tcp_open, wait_until  # noqa: E402
+from clusterlib import (Node, Proc, Redis, sanitized, sanitizer_report, tcp_open,  # noqa: E402
+                        wait_until)
 from trackerclient import (ACT_ANNOUNCE, EV_STARTED, Daemon, ProtocolError, Skip,  # noqa: E402
                            UdpTracker, check, eq, free_port, have_ipv6_loopback, pack_announce,
                            pack_connect, parse_error)
@@ -88,24 +89,6 @@ OWN_RE = re.compile(
 STOP_RE = re.compile(r"snapshots: (\d+) partition writes .* (\d+) acquired, (\d+) peers "
                      r"restored, (\d+) released, (\d+) lost, (\d+) redis errors")
 SIGHUP_LINE = "reload: nothing changed"
-
-
-def sanitized(path):
-    """True if the binary at path was built with ASan/UBSan (its runtime's symbols are in it)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    return b"__asan_init" in data or b"__ubsan_handle" in data
-
-
-def sanitizer_report(text):
-    """The first line of an ASan/UBSan/LSan report in a process's stderr, or None."""
-    for line in text.splitlines():
-        if "Sanitizer" in line or "runtime error:" in line:
-            return line
-    return None
 
 
 def partition_of(h):

@@ -99,7 +99,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterlib  # noqa: E402
-from clusterlib import Proc, RespConn, RespError, wait_until  # noqa: E402
+from clusterlib import (Proc, RespConn, RespError, sanitized, sanitizer_report,  # noqa: E402
+                        wait_until)
 from test_failover import UdpBatch, decode_snapshot, partition_of  # noqa: E402
 from trackerclient import (ACT_ANNOUNCE, ACT_CONNECT, ACT_ERROR, EV_STARTED, Daemon,  # noqa: E402
                            HttpConn, UdpTracker, announce_target, check, eq, get_request,
@@ -155,23 +156,6 @@ def rcall(port, password, *args, timeout=2.0):
         if password:
             c.call("AUTH", password)
         return dec(c.call(*args))
-
-
-def sanitized(path):
-    """True if the binary at path was built with ASan/UBSan (its runtime's symbols are in it)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    return b"__asan_init" in data or b"__ubsan_handle" in data
-
-
-def sanitizer_report(text):
-    for line in text.splitlines():
-        if "Sanitizer" in line or "runtime error:" in line:
-            return line
-    return None
 
 
 def tail(path, lines=15):
