@@ -116,7 +116,6 @@ static void block(keeper_t *self, uint32_t p, bool on)
         atomic_fetch_and_explicit(&self->blocked[p >> 6], ~m, memory_order_relaxed);
 }
 
-/* A Redis call failed: log it with backoff. */
 /* The store's counters into the shared stats (under lock). */
 static void store_stats(keeper_t *self)
 {
@@ -126,6 +125,7 @@ static void store_stats(keeper_t *self)
     self->stats.unreplicated = ss.unreplicated;
 }
 
+/* A Redis call failed: log it with backoff. */
 static void redis_failed(keeper_t *self, const char *what)
 {
     int64_t now = mono_ms();

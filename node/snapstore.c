@@ -156,16 +156,10 @@ static int wait_replicas(snapstore_t *self)
     int64_t now = mono_ms();
     if (now - self->replicas_read_ms >= REPLICAS_MS) {
         self->replicas_read_ms = now;
-        redisReply *r = redisCommand(self->ctx, "INFO replication");
-        if (!r) {
+        if (rconn_replicas(self->ctx, &self->info.replicas) != 0) {
             fail(self, "INFO: %s", self->ctx->errstr);
             return -1;
         }
-        if (r->type == REDIS_REPLY_STRING) {
-            const char *k = strstr(r->str, "connected_slaves:");
-            self->info.replicas = k ? atoi(k + 17) : 0;
-        }
-        freeReplyObject(r);
     }
     if (self->info.replicas <= 0)
         return 0;

@@ -302,6 +302,23 @@ static uint32_t left_ms(int64_t deadline)
     return left < 1 ? 1 : (uint32_t)left;
 }
 
+/* The value of "FIELD:" in an INFO text, as a number (0 if absent). */
+static int info_int(const char *text, const char *field)
+{
+    const char *k = strstr(text, field);
+    return k ? atoi(k + strlen(field)) : 0;
+}
+
+int rconn_replicas(redisContext *c, int *replicas)
+{
+    redisReply *r = redisCommand(c, "INFO replication");
+    if (!r)
+        return -1;
+    *replicas = r->type == REDIS_REPLY_STRING ? info_int(r->str, "connected_slaves:") : 0;
+    freeReplyObject(r);
+    return 0;
+}
+
 /* The identity and replica count of the server behind c, from INFO (see rconn_info_t). A user
  * without +info gets "" and 0, not an error: it only loses the detection of a server change. */
 static int server_info(redisContext *c, rconn_info_t *info, char *err, size_t errlen)
@@ -317,12 +334,10 @@ static int server_info(redisContext *c, rconn_info_t *info, char *err, size_t er
     } else if (r->type == REDIS_REPLY_STRING && s->type == REDIS_REPLY_STRING) {
         const char *replid = strstr(r->str, "master_replid:");
         const char *runid = strstr(s->str, "run_id:");
-        const char *slaves = strstr(r->str, "connected_slaves:");
         if (replid && runid)
             snprintf(info->id, sizeof(info->id), "%.40s/%.40s", runid + 7, replid + 14);
         info->id[strcspn(info->id, "\r\n")] = '\0';
-        if (slaves)
-            info->replicas = atoi(slaves + 17);
+        info->replicas = info_int(r->str, "connected_slaves:");
     } else if (r->type == REDIS_REPLY_ERROR && !refusal(r->str) && strncmp(r->str, "NOPERM", 6)) {
         rconn_failed(c, r, "INFO", err, errlen);
         rc = -1;

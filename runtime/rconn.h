@@ -117,6 +117,10 @@ struct redisContext *rconn_open_why(const rconn_url_t *url, uint32_t timeout_ms,
 struct redisContext *rconn_open_info(const rconn_url_t *url, uint32_t timeout_ms,
                                      rconn_info_t *info, bool *refused, char *err, size_t errlen);
 
+/* The connected replicas of the server behind c (INFO replication's connected_slaves) into
+ * *replicas (0 when INFO is not allowed). 0, or -1 when the connection failed (why in c). */
+int rconn_replicas(struct redisContext *c, int *replicas);
+
 /* rconn_open_why() without the distinction. */
 struct redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err,
                                 size_t errlen);
