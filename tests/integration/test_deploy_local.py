@@ -632,7 +632,10 @@ def cluster_script_up_status_down():
           % members())
     check("handed over" in open(os.path.join(state, "node-n1.log")).read(), "no handover logged")
     again = run("up", "--state-dir", state)
-    check("started node-n1" in again and members() == ["n1", "n2"], "n1 back:\n" + again)
+    # `up` waits for the node's own readiness; the gateway's table follows at its next member
+    # poll (every second), so its view is polled, not read once.
+    check("started node-n1" in again and wait_until(lambda: members() == ["n1", "n2"], 5, 0.05),
+          "n1 back (gateway-1 sees %r):\n%s" % (members(), again))
     new = read_pids(state)
     # Real clients through it: libtorrent across the two gateways, transmission through one.
     (h1, p1), (h2, p2) = urls
