@@ -442,39 +442,57 @@ fail:
     return NULL;
 }
 
-/* Ask the sentinel s for the master's address. 0 (address in *out), 1 (it does not know the
- * master), or -1 (no answer; *refused if it refused our password); why in err. */
-static int ask_sentinel(const rconn_url_t *url, const rconn_addr_t *s, uint32_t timeout_ms,
-                        rconn_addr_t *out, bool *refused, char *err, size_t errlen)
+redisContext *rconn_sentinel_connect(const rconn_url_t *url, const rconn_addr_t *s,
+                                     uint32_t timeout_ms, bool *refused, char *err, size_t errlen)
 {
     char pw[RCONN_PASS_MAX] = "", why[256];
     redisContext *c = NULL;
     redisReply *r = NULL;
-    int rc = -1;
     *refused = false;
     if (url->sentinel_password_file[0] &&
         secretfile_read(url->sentinel_password_file, pw, sizeof(pw), NULL, why, sizeof(why)) != 0) {
         err_set(err, errlen, "--redis-sentinel-password-file %s", why);
         *refused = true;
-        return -1;
+        return NULL;
     }
     c = redisConnectWithTimeout(s->host, s->port, tv_ms(timeout_ms));
     if (!c || c->err) {
         err_set(err, errlen, "%s", c ? c->errstr : "out of memory");
-        goto out;
+        goto fail;
     }
     if (redisSetTimeout(c, tv_ms(timeout_ms)) != REDIS_OK) {
         err_set(err, errlen, "setting the timeout failed");
-        goto out;
+        goto fail;
     }
     if (pw[0]) {
         r = redisCommand(c, "AUTH %s", pw);
         if (rconn_failed(c, r, "AUTH", err, errlen)) {
             *refused = r && refusal(r->str);
-            goto out;
+            goto fail;
         }
         freeReplyObject(r);
     }
+    explicit_bzero(pw, sizeof(pw));
+    return c;
+fail:
+    if (r)
+        freeReplyObject(r);
+    if (c)
+        redisFree(c);
+    explicit_bzero(pw, sizeof(pw));
+    return NULL;
+}
+
+/* Ask the sentinel s for the master's address. 0 (address in *out), 1 (it does not know the
+ * master), or -1 (no answer; *refused if it refused our password); why in err. */
+static int ask_sentinel(const rconn_url_t *url, const rconn_addr_t *s, uint32_t timeout_ms,
+                        rconn_addr_t *out, bool *refused, char *err, size_t errlen)
+{
+    redisReply *r = NULL;
+    int rc = -1;
+    redisContext *c = rconn_sentinel_connect(url, s, timeout_ms, refused, err, errlen);
+    if (!c)
+        return -1;
     r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", url->master);
     if (rconn_failed(c, r, "SENTINEL get-master-addr-by-name", err, errlen)) {
         *refused = r && refusal(r->str);
@@ -501,9 +519,7 @@ static int ask_sentinel(const rconn_url_t *url, const rconn_addr_t *s, uint32_t 
 out:
     if (r)
         freeReplyObject(r);
-    if (c)
-        redisFree(c);
-    explicit_bzero(pw, sizeof(pw));
+    redisFree(c);
     return rc;
 }
 

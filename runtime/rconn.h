@@ -121,6 +121,14 @@ struct redisContext *rconn_open_info(const rconn_url_t *url, uint32_t timeout_ms
  * *replicas (0 when INFO is not allowed). 0, or -1 when the connection failed (why in c). */
 int rconn_replicas(struct redisContext *c, int *replicas);
 
+/* A connection to the sentinel s of url (a redis-sentinel:// URL), authenticated with the
+ * sentinels' password file when there is one, with connect and command timeouts of timeout_ms.
+ * NULL and why in err; *refused when the password file cannot be used or the sentinel refused
+ * it. Shared by the master lookup here and sentinelwatch's subscription. */
+struct redisContext *rconn_sentinel_connect(const rconn_url_t *url, const rconn_addr_t *s,
+                                            uint32_t timeout_ms, bool *refused, char *err,
+                                            size_t errlen);
+
 /* rconn_open_why() without the distinction. */
 struct redisContext *rconn_open(const rconn_url_t *url, uint32_t timeout_ms, char *err,
                                 size_t errlen);

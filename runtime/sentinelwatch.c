@@ -9,7 +9,6 @@
 #include "backoff.h"
 #include "err.h"
 #include "mono.h"
-#include "secretfile.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -49,44 +48,19 @@ static bool rest(sentinelwatch_t *self, int ms)
 static redisContext *subscribe(sentinelwatch_t *self, const rconn_addr_t *s, char *err,
                                size_t errlen)
 {
-    struct timeval tv = {.tv_sec = 0, .tv_usec = TIMEOUT_MS * 1000};
-    char pw[RCONN_PASS_MAX] = "", why[256];
-    redisReply *r = NULL;
-    redisContext *c = NULL;
-    if (self->url.sentinel_password_file[0] &&
-        secretfile_read(self->url.sentinel_password_file, pw, sizeof(pw), NULL, why, sizeof(why)) !=
-            0) {
-        err_set(err, errlen, "--redis-sentinel-password-file %s", why);
+    bool refused;
+    redisContext *c = rconn_sentinel_connect(&self->url, s, TIMEOUT_MS, &refused, err, errlen);
+    if (!c)
+        return NULL;
+    redisReply *r = redisCommand(c, "SUBSCRIBE +switch-master");
+    if (rconn_failed(c, r, "SUBSCRIBE", err, errlen)) {
+        if (r)
+            freeReplyObject(r);
+        redisFree(c);
         return NULL;
     }
-    c = redisConnectWithTimeout(s->host, s->port, tv);
-    if (!c || c->err) {
-        err_set(err, errlen, "%s", c ? c->errstr : "out of memory");
-        goto fail;
-    }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        err_set(err, errlen, "setting the timeout failed");
-        goto fail;
-    }
-    if (pw[0]) {
-        r = redisCommand(c, "AUTH %s", pw);
-        if (rconn_failed(c, r, "AUTH", err, errlen))
-            goto fail;
-        freeReplyObject(r);
-    }
-    r = redisCommand(c, "SUBSCRIBE +switch-master");
-    if (rconn_failed(c, r, "SUBSCRIBE", err, errlen))
-        goto fail;
     freeReplyObject(r);
-    explicit_bzero(pw, sizeof(pw));
     return c;
-fail:
-    if (r)
-        freeReplyObject(r);
-    if (c)
-        redisFree(c);
-    explicit_bzero(pw, sizeof(pw));
-    return NULL;
 }
 
 /* A published message: "MASTER OLDIP OLDPORT NEWIP NEWPORT" on +switch-master. */

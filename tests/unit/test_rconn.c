@@ -394,6 +394,23 @@ static void moved_replies(void **state)
     assert_true(rconn_outdated(g));
 }
 
+/* Poll (every 20 ms, at most 5 s) until 127.0.0.1:port takes a connection. */
+static void wait_listening(int port)
+{
+    int64_t deadline = redis_fixture_now_ms() + 5000;
+    for (;;) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+        bool up = c && !c->err;
+        if (c)
+            redisFree(c);
+        if (up)
+            return;
+        assert_true(redis_fixture_now_ms() < deadline);
+        redis_fixture_sleep_ms(20);
+    }
+}
+
 /* A sentinel (redis-server --sentinel) on a free port watching MASTER at the fixture's port, with
  * requirepass `pass` when not NULL; killed by its pid. */
 typedef struct {
@@ -427,19 +444,7 @@ static void sentinel_start(sentinel_t *s, const char *const *monitors, size_t n,
         execl(redis.bin, redis.bin, conf, "--sentinel", (char *)NULL);
         _exit(127);
     }
-    /* Up when it answers (anything, a NOAUTH included). */
-    int64_t deadline = redis_fixture_now_ms() + 5000;
-    for (;;) {
-        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
-        bool up = c && !c->err;
-        if (c)
-            redisFree(c);
-        if (up)
-            break;
-        assert_true(redis_fixture_now_ms() < deadline);
-        redis_fixture_sleep_ms(20);
-    }
+    wait_listening(s->port); /* up when it takes a connection (its answer may be NOAUTH) */
 }
 
 static void sentinel_stop(sentinel_t *s)
@@ -515,18 +520,7 @@ static void through_a_sentinel(void **state)
     rconn_set_sentinel_password_file(pwfile);
 
     /* A replica named as master: ROLE refuses it, and that is worth a retry, not a refusal. */
-    int64_t deadline = redis_fixture_now_ms() + 5000;
-    for (;;) { /* the replica must be up first */
-        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
-        redisContext *rc = redisConnectWithTimeout("127.0.0.1", rport, tv);
-        bool up = rc && !rc->err;
-        if (rc)
-            redisFree(rc);
-        if (up)
-            break;
-        assert_true(redis_fixture_now_ms() < deadline);
-        redis_fixture_sleep_ms(20);
-    }
+    wait_listening(rport); /* the replica must be up first */
     snprintf(url, sizeof(url), "redis-sentinel://127.0.0.1:%d/rep", s.port);
     assert_int_equal(rconn_check(url, NULL, 500, err, sizeof(err)), RCONN_DOWN);
     assert_non_null(strstr(err, "is not a master"));
