@@ -71,8 +71,9 @@ static void *worker_main(void *arg)
                 fe_http_accept(w, w->tcp_fds[idx]);
                 break;
             case EV_BACKEND:
+                /* Its UDP replies go out with the others at the end of the turn: one sendmmsg
+                 * per turn, not one per event. */
                 ops->poll(w->backend.self, fe_dispatch_done, w);
-                fe_udp_flush(w);
                 fe_http_settle(w);
                 break;
             case EV_CONN: {
