@@ -109,8 +109,9 @@ void ops_curve_table(ops_curve_t *self, const partition_table_t *table)
     size_t n = partition_table_count(table);
     for (size_t i = 0; i < n; i++) {
         const partition_member_t *m = partition_table_member(table, i);
-        char ep[PARTITION_ENDPOINT_MAX], key[CURVE_KEY_TXT];
-        curve_node_t v = curve_check_node(self->curve, m->endpoint, ep, key);
+        members_advert_t a;
+        curve_node_t v = curve_check_node(self->curve, m->endpoint, &a);
+        const char *ep = a.endpoint, *key = a.key;
         seen_t *s = seen_slot(self, m->id);
         bool fresh = !s || strcmp(s->advert, m->endpoint) != 0 || s->verdict != v;
         if (!fresh)

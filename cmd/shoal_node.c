@@ -194,6 +194,16 @@ static void node_metrics(metrics_t *m, nodesrv_t *srv)
     metrics_family(m, "shoal_node_batches_total", METRICS_COUNTER,
                    "request batches served (from gateways)");
     metrics_addu(m, "shoal_node_batches_total", s.batches, NULL);
+    /* One socket per worker (nodesrv.h): how the gateways' batches spread over them. */
+    metrics_family(m, "shoal_node_worker_batches_total", METRICS_COUNTER,
+                   "request batches served, by worker (worker i listens on the bind port + i)");
+    for (unsigned i = 0; i < nodesrv_workers(srv); i++) {
+        nodesrv_stats_t w;
+        char label[16];
+        nodesrv_worker_stats(srv, i, &w);
+        snprintf(label, sizeof(label), "%u", i);
+        metrics_addu(m, "shoal_node_worker_batches_total", w.batches, "worker", label, NULL);
+    }
     metrics_family(m, "shoal_node_requests_total", METRICS_COUNTER,
                    "requests served from the batches, by kind and result");
     metrics_addu(m, "shoal_node_requests_total", s.announces, "kind", "announce", "result", "ok",
@@ -386,20 +396,42 @@ int main(int argc, char **argv)
                            "that gateways can reach",
                            cfg.bind);
 
-    /* With CURVE the key travels with the endpoint (members.h): gateways learn it there. */
+    /* One ZeroMQ I/O thread per worker socket (up to the cores), so one I/O thread does not
+     * carry every worker's traffic; before the first socket (the context starts with it). */
+    size_t io_threads = cores > 1 ? (size_t)cores : 1;
+    zsys_set_io_threads(cfg.workers < io_threads ? cfg.workers : io_threads);
+
+    /* The advert (members.h): the worker count and, with CURVE, the key travel with the
+     * endpoint; gateways learn them there. Worker i is at the advertised port + i. */
     curve_t *curve = NULL;
     char advertised[PARTITION_ENDPOINT_MAX];
     if (curveopts_on(&cfg.curve) && !(curve = curve_new(&cfg.curve, err, sizeof(err))))
         return daemon_fail(&d, 2, "%s", err);
-    char pubkey[CURVE_KEY_TXT] = "";
+    members_advert_t adv = {.workers = cfg.workers};
     if (curve)
-        curve_public(curve, pubkey);
-    if (members_join(advertise, pubkey, advertised, sizeof(advertised)) != 0) {
+        curve_public(curve, adv.key);
+    snprintf(adv.endpoint, sizeof(adv.endpoint), "%s", advertise);
+    /* A static list is not published (gateways read their own copy), so a port still to be
+     * chosen ("*", tests) is fine there; the count must then be in the gateways' list. */
+    size_t alen = strlen(advertise);
+    if (!*cfg.redis.redis && alen >= 2 && strcmp(advertise + alen - 2, ":*") == 0)
+        adv.workers = 1;
+    if (strlen(advertise) >= sizeof(adv.endpoint) ||
+        members_join(&adv, advertised, sizeof(advertised)) != 0) {
+        bool with_key = curve != NULL;
         curve_destroy(&curve);
-        return daemon_fail(
-            &d, 2, "--advertise %s: too long to carry the CURVE key (%d bytes at most)", advertise,
-            PARTITION_ENDPOINT_MAX - 1 - (int)sizeof(MEMBERS_CURVE_TAG) + 1 -
-                MEMBERS_CURVE_KEY_LEN);
+        members_advert_t bare = {.workers = 1};
+        snprintf(bare.endpoint, sizeof(bare.endpoint), "%s", advertise);
+        if (adv.workers > 1 && members_join(&bare, advertised, sizeof(advertised)) == 0)
+            return daemon_fail(&d, 2,
+                               "--advertise %s: --workers %u needs a numeric port P with P + %u "
+                               "<= 65535 (worker i is at P + i)",
+                               advertise, cfg.workers, cfg.workers - 1);
+        return daemon_fail(&d, 2,
+                           "--advertise %s: too long to carry the worker count and CURVE key "
+                           "(\"%s|workers=%u%s\" must fit in %d bytes)",
+                           advertise, advertise, cfg.workers, with_key ? "|curve=KEY" : "",
+                           PARTITION_ENDPOINT_MAX - 1);
     }
 
     char admin_addr[64];
@@ -472,8 +504,9 @@ int main(int argc, char **argv)
         .numwant_default = cfg.numwant,
         .curve = p.curve,
     };
+    /* Mostly an operator's mistake (a port, or one of the workers' ports, taken): exit 2. */
     if (!(p.srv = nodesrv_new(&sc, err, sizeof(err))))
-        return stop_all(&p, daemon_fail(&d, 1, "%s", err));
+        return stop_all(&p, daemon_fail(&d, 2, "%s", err));
     /* With the port bound (a second process on this host fails there), claim the id: refused
      * if a live node at another endpoint holds it. A dead node's key expires within the ttl. */
     int reg =
@@ -502,12 +535,13 @@ int main(int argc, char **argv)
     char shown[RCONN_URL_MAX + 4], admin[128];
     ops_describe(p.ops, admin, sizeof(admin));
     slog_msg(SLOG_INFO,
-             "shoal-node %s id %s serving %s (advertised %s) with %u workers, %zu stripes, "
+             "shoal-node %s id %s serving %s (advertised %s) with %u workers (one port each), "
+             "%zu stripes, "
              "membership %s, snapshots %s, admin %s, CURVE %s",
              SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
              repo_stripes(p.repo),
              *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "static",
-             p.keeper ? "on" : "off", admin, p.curve ? pubkey : "off");
+             p.keeper ? "on" : "off", admin, p.curve ? adv.key : "off");
     if (p.curve) {
         size_t skipped = 0, trusted = curve_trusted(p.curve, &skipped);
         slog_msg(SLOG_INFO, "CURVE: %zu trusted gateway keys in %s (%zu files skipped)", trusted,

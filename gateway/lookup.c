@@ -117,8 +117,10 @@ lookup_status_t lookup_remote(void *zmq_ctx, curve_t *curve, const char *advert,
         err_set(err, errlen, "lookup: invalid arguments");
         return LOOKUP_FAILED;
     }
-    char endpoint[PARTITION_ENDPOINT_MAX], key[CURVE_KEY_TXT];
-    curve_node_t verdict = curve_check_node(curve, advert, endpoint, key);
+    /* A node with several workers answers lookups on each of its sockets: worker 0's will do. */
+    members_advert_t a;
+    curve_node_t verdict = curve_check_node(curve, advert, &a);
+    const char *endpoint = a.endpoint, *key = a.key;
     if (verdict != CURVE_NODE_OK) {
         err_set(err, errlen, "node %s refused: %s", endpoint, curve_node_strerror(verdict));
         return LOOKUP_FAILED;

@@ -35,7 +35,8 @@ int lookup_owner(const partition_table_t *t, const uint8_t hash[SHOAL_HASH_LEN],
                  size_t len, char *id, size_t idlen);
 
 /* Ask the node at endpoint (as advertised: e.g. "tcp://10.0.0.7:7000", "tcp://[::1]:7000", with
- * "|curve=KEY" for a node with CURVE) for info_hash's swarm, over CURVE with curve's certificate
+ * "|workers=N" and "|curve=KEY" as members.h says; a node with several workers is asked on worker
+ * 0's socket) for info_hash's swarm, over CURVE with curve's certificate
  * if curve is not NULL (a node curve_check_node() refuses is not asked: LOOKUP_FAILED):
  * its counts and up to max_peers (capped at CMSG_LOOKUP_PEERS_MAX) of its peers from index offset.
  * Opens a DEALER socket in zmq_ctx (borrowed; IPv6 on, linger 0), sends one lookup, waits up to

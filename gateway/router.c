@@ -8,9 +8,14 @@
  * parts are out: its hashes in request order, order[] (the hash indices grouped part by part,
  * each part a range of it) and the stats gathered so far.
  *
- * Sockets. One DEALER per node endpoint of the current table, kept across table changes while
- * the endpoint stays (the advertised endpoint: a node's CURVE key is part of it, so a new key is
- * a new connection; a new certificate of this gateway's, after a reload, reconnects them all).
+ * Sockets. One DEALER per node worker of the current table: a node advertising "|workers=N"
+ * (members.h) listens on N consecutive ports, one ROUTER per worker thread, and gets N DEALERs
+ * here, worker w's at its port + w; partition p goes to worker p % N of its owner, so one swarm's
+ * requests stay on one socket and in order. The sockets of one node (one advert) form a group
+ * whose lead (its first open socket) counts the node's in-flight requests. A group is kept across
+ * table changes while the advertised endpoint stays (the advert: a node's CURVE key and worker
+ * count are part of it, so a new key or count is a new group; a new certificate of this
+ * gateway's, after a reload, reconnects them all).
  * Their ZMQ_FDs sit in a private epoll set whose descriptor is the backend's fd(). ZMQ_FD only
  * signals a change of state, and any zmq call on the socket (a send included) may consume that
  * signal, so poll() drains every socket that was signalled or used since the last poll until it
@@ -39,7 +44,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define CONNS_MAX (2 * PARTITION_MEMBERS_MAX) /* old and new members while a table changes */
+/* Sockets of one router, over every node worker, the old table's and the new one's while a table
+ * changes. Beyond it a worker's socket is not opened and its partitions go to its node's lead
+ * socket (any worker serves any partition its node owns). */
+#define CONNS_MAX 8192
 #define NO_CONN   0xffffu
 #define SLOT_MASK (ROUTER_SLOTS - 1)
 #define ARENA_N   (ROUTER_SEND_CAP / SHOAL_HASH_LEN) /* scrape stats one reply batch can hold */
@@ -118,7 +126,10 @@ typedef struct {
     bool keep;         /* table change scratch: the new table uses it */
     bool dirty;        /* listed in dirty[]: its queue goes out at flush() */
     bool touched;      /* listed in touched[]: drain it at the next poll() */
-    uint32_t inflight; /* slots QUEUED or SENT here, <= ROUTER_NODE_INFLIGHT */
+    uint16_t worker;   /* the node worker this socket reaches (its port offset) */
+    uint16_t lead;     /* the connection counting its node's in-flight requests (maybe itself) */
+    uint32_t inflight; /* slots QUEUED or SENT here */
+    uint32_t node_inflight; /* lead only: inflight summed over its group, <= ROUTER_NODE_INFLIGHT */
     /* Its node's share of the counters: the slot in cfg.counters->nodes (-1: none), what was
      * counted here, and what of it was published (publish_node()). */
     int node;
@@ -129,7 +140,7 @@ typedef struct {
     uint16_t n_queue;
     size_t queue_bytes; /* encoded bound of the queue, header included */
     uint32_t queue[CMSG_BATCH_MAX];
-    char endpoint[PARTITION_ENDPOINT_MAX];
+    char endpoint[PARTITION_ENDPOINT_MAX]; /* the node's advert (every socket of the group) */
 } conn_t;
 
 /* Local counters, published to the shared ones every PUBLISH_MS. */
@@ -193,10 +204,11 @@ static void set_state(router_t *self, slot_t *s, uint8_t state)
 {
     bool was_out = s->state == SLOT_QUEUED || s->state == SLOT_SENT;
     bool is_out = state == SLOT_QUEUED || state == SLOT_SENT;
-    if (was_out && !is_out)
-        self->conns[s->conn]->inflight--;
-    else if (!was_out && is_out)
-        self->conns[s->conn]->inflight++;
+    if (was_out != is_out) {
+        conn_t *c = self->conns[s->conn], *lead = self->conns[c->lead];
+        c->inflight += is_out ? 1 : -1;
+        lead->node_inflight += is_out ? 1 : -1;
+    }
     if (s->state == SLOT_PARKED)
         self->n_parked--;
     if (state == SLOT_PARKED)
@@ -411,9 +423,11 @@ static int set_int(void *sock, int opt, int value)
     return zmq_setsockopt(sock, opt, &value, sizeof(value));
 }
 
-/* A DEALER toward advert (an advertised endpoint: ep and, with CURVE, the node's key), watched by
- * the private epoll set. Returns its index or NO_CONN. */
-static uint16_t conn_open(router_t *self, const char *advert, const char *ep, const char *key)
+/* A DEALER toward worker `worker` of the node advertising advert (ep: that worker's endpoint;
+ * key: with CURVE, the node's key), watched by the private epoll set. Returns its index or
+ * NO_CONN. */
+static uint16_t conn_open(router_t *self, const char *advert, const char *ep, const char *key,
+                          unsigned worker)
 {
     uint16_t ci = 0;
     while (ci < CONNS_MAX && self->conns[ci])
@@ -453,6 +467,8 @@ static uint16_t conn_open(router_t *self, const char *advert, const char *ep, co
         return NO_CONN;
     }
     snprintf(c->endpoint, sizeof(c->endpoint), "%s", advert);
+    c->worker = (uint16_t)worker;
+    c->lead = ci;
     self->conns[ci] = c;
     return ci;
 }
@@ -556,6 +572,12 @@ static void conn_enqueue(router_t *self, uint16_t ci, slot_t *s)
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
+/* Whether the node behind connection ci holds its share of the slots (ROUTER_NODE_INFLIGHT). */
+static bool node_full(const router_t *self, uint16_t ci)
+{
+    return self->conns[self->conns[ci]->lead]->node_inflight >= ROUTER_NODE_INFLIGHT;
+}
+
 /* Route part of a scrape: order[off, off + cnt) is regrouped by owning connection, one slot per
  * owner. `routes` is how often these hashes were routed before. */
 static void route_range(router_t *self, scrape_t *sc, uint16_t off, uint16_t cnt, uint8_t routes,
@@ -570,7 +592,7 @@ static void route_range(router_t *self, scrape_t *sc, uint16_t off, uint16_t cnt
     }
     for (uint16_t k = 0; k < cnt; k++) {
         conn_of[k] = self->part_conn[partition_of(sc->hashes[sc->order[off + k]])];
-        if (conn_of[k] == NO_CONN || self->conns[conn_of[k]]->inflight >= ROUTER_NODE_INFLIGHT) {
+        if (conn_of[k] == NO_CONN || node_full(self, conn_of[k])) {
             self->c.busy += conn_of[k] != NO_CONN;
             scrape_fail(self, sc, ROUTER_FAIL_TIMEOUT, done, arg);
             return;
@@ -638,7 +660,7 @@ static void route(router_t *self, slot_t *s, backend_done_fn done, void *arg)
         return;
     }
     uint16_t ci = self->part_conn[partition_of(s->announce.info_hash)];
-    if (ci == NO_CONN || self->conns[ci]->inflight >= ROUTER_NODE_INFLIGHT) {
+    if (ci == NO_CONN || node_full(self, ci)) {
         self->c.busy += ci != NO_CONN;
         slot_fail(self, s, ROUTER_FAIL_TIMEOUT, done, arg);
         return;
@@ -659,11 +681,75 @@ static void route_parked(router_t *self, backend_done_fn done, void *arg)
 
 /* ---- the table ----------------------------------------------------------------------------- */
 
-static uint16_t conn_find(const router_t *self, const char *endpoint)
+/* The open connections of the node advertising advert, by worker, into by_worker[0, workers)
+ * (NO_CONN where there is none). */
+static void conns_find(const router_t *self, const char *advert, unsigned workers,
+                       uint16_t *by_worker)
 {
+    for (unsigned w = 0; w < workers; w++)
+        by_worker[w] = NO_CONN;
     for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
-        if (self->conns[ci] && strcmp(self->conns[ci]->endpoint, endpoint) == 0)
-            return ci;
+        const conn_t *c = self->conns[ci];
+        if (c && c->worker < workers && strcmp(c->endpoint, advert) == 0)
+            by_worker[c->worker] = ci;
+    }
+}
+
+/* Open (or keep) the sockets of member m's node, worker by worker, into conn_list[*used, ...):
+ * its first entry's index goes into *first, the count into *count. */
+static void adopt_member(router_t *self, const partition_table_t *t, size_t m, bool reuse,
+                         uint16_t *conn_list, size_t *used, uint32_t *first, uint16_t *count)
+{
+    const char *advert = partition_table_member(t, m)->endpoint;
+    members_advert_t a;
+    *first = (uint32_t)*used;
+    *count = 0;
+    if (curve_check_node(self->cfg.curve, advert, &a) != CURVE_NODE_OK)
+        return; /* refused: the daemon logs and counts it */
+    if (a.workers > CONNS_MAX - *used)
+        a.workers = (unsigned)(CONNS_MAX - *used); /* the rest go to the lead (CONNS_MAX) */
+    uint16_t *mine = conn_list + *used;
+    if (reuse)
+        conns_find(self, advert, a.workers, mine);
+    else
+        for (unsigned w = 0; w < a.workers; w++)
+            mine[w] = NO_CONN;
+    uint16_t lead = NO_CONN;
+    for (unsigned w = 0; w < a.workers; w++) {
+        if (mine[w] == NO_CONN) {
+            /* Worker 0 is the endpoint as advertised, whatever its form (inproc:// in tests). */
+            char ep[PARTITION_ENDPOINT_MAX];
+            if (w == 0)
+                mine[w] = conn_open(self, advert, a.endpoint, a.key, w);
+            else if (members_worker_endpoint(a.endpoint, w, ep, sizeof(ep)) == 0)
+                mine[w] = conn_open(self, advert, ep, a.key, w);
+        }
+        if (mine[w] == NO_CONN)
+            continue;
+        conn_t *c = self->conns[mine[w]];
+        c->keep = true;
+        if (lead == NO_CONN)
+            lead = mine[w];
+        c->lead = lead;
+        node_attach(self, c, partition_table_member(t, m)->id);
+    }
+    *used += a.workers;
+    *count = (uint16_t)a.workers;
+}
+
+/* The connection partition p goes to: worker p % N of its owner, or the owner's lead socket if
+ * that worker's could not be opened. */
+static uint16_t part_target(const router_t *self, const uint16_t *conn_list, uint32_t first,
+                            uint16_t count, uint32_t p)
+{
+    if (count == 0)
+        return NO_CONN;
+    uint16_t ci = conn_list[first + p % count];
+    if (ci != NO_CONN)
+        return ci;
+    for (uint16_t w = 0; w < count; w++) {
+        if (conn_list[first + w] != NO_CONN)
+            return self->conns[conn_list[first + w]]->lead;
     }
     return NO_CONN;
 }
@@ -673,8 +759,10 @@ static uint16_t conn_find(const router_t *self, const char *endpoint)
 static void adopt(router_t *self, const partition_table_t *t, uint64_t version,
                   backend_done_fn done, void *arg)
 {
-    uint16_t member_conn[PARTITION_MEMBERS_MAX];
-    size_t n = partition_table_count(t);
+    uint16_t conn_list[CONNS_MAX];
+    uint32_t first[PARTITION_MEMBERS_MAX];
+    uint16_t count[PARTITION_MEMBERS_MAX];
+    size_t n = partition_table_count(t), used = 0;
     for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
         if (self->conns[ci])
             self->conns[ci]->keep = false;
@@ -683,24 +771,23 @@ static void adopt(router_t *self, const partition_table_t *t, uint64_t version,
     uint64_t cert_gen = self->cfg.curve ? curve_generation(self->cfg.curve) : 0;
     bool reuse = cert_gen == self->cert_gen;
     self->cert_gen = cert_gen;
-    for (size_t m = 0; m < n; m++) {
-        const char *advert = partition_table_member(t, m)->endpoint;
-        char ep[PARTITION_ENDPOINT_MAX], key[CURVE_KEY_TXT];
-        if (curve_check_node(self->cfg.curve, advert, ep, key) != CURVE_NODE_OK) {
-            member_conn[m] = NO_CONN; /* refused: the daemon logs and counts it */
-            continue;
-        }
-        uint16_t ci = reuse ? conn_find(self, advert) : NO_CONN;
-        if (ci == NO_CONN)
-            ci = conn_open(self, advert, ep, key);
-        if (ci != NO_CONN) {
-            self->conns[ci]->keep = true;
-            node_attach(self, self->conns[ci], partition_table_member(t, m)->id);
-        }
-        member_conn[m] = ci;
+    for (size_t m = 0; m < n; m++)
+        adopt_member(self, t, m, reuse, conn_list, &used, &first[m], &count[m]);
+    /* Leads may have changed (a worker's socket that could not be opened before is open now):
+     * recount every group's in-flight requests on its lead. */
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+        if (self->conns[ci])
+            self->conns[ci]->node_inflight = 0;
     }
-    for (uint32_t p = 0; p < PARTITION_COUNT; p++)
-        self->part_conn[p] = member_conn[partition_owner(t, p)];
+    for (uint16_t ci = 0; ci < CONNS_MAX; ci++) {
+        conn_t *c = self->conns[ci];
+        if (c)
+            self->conns[c->lead]->node_inflight += c->inflight;
+    }
+    for (uint32_t p = 0; p < PARTITION_COUNT; p++) {
+        uint16_t o = partition_owner(t, p);
+        self->part_conn[p] = part_target(self, conn_list, first[o], count[o], p);
+    }
     const partition_table_t *old = self->table;
     self->table = t;
     self->version = version;

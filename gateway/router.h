@@ -3,11 +3,13 @@
  * its info-hash's partition, over ZeroMQ, in msgpack batches (proto/cmsg.h), and answers the front
  * end when the node's reply comes back.
  *
- * One router per front-end worker thread (backend.h), with its own DEALER socket per node and its
- * own copy of the partition -> socket map; routers share only the table source and the counters.
- * Requests gathered while the worker handles its ready events go out as one request batch per
- * node when the worker calls flush() (cut earlier at CMSG_BATCH_MAX requests or ROUTER_SEND_CAP
- * bytes). A scrape is split by owner and its parts merged back into request order.
+ * One router per front-end worker thread (backend.h), with its own DEALER socket per node worker
+ * (a node advertising "|workers=N" listens on N consecutive ports: members.h; partition p goes
+ * to worker p % N of its owner) and its own copy of the partition -> socket map; routers share only
+ * the table source and the counters. Requests gathered while the worker handles its ready events go
+ * out as one request batch per node when the worker calls flush() (cut earlier at CMSG_BATCH_MAX
+ * requests or ROUTER_SEND_CAP bytes). A scrape is split by owner and its parts merged back into
+ * request order.
  *
  * Every request sent to a node holds one in-flight slot until its reply, its deadline
  * (timeout_ms after the client's request arrived) or a membership change that drops its node.
@@ -36,9 +38,11 @@
 #define ROUTER_SLOTS_BITS 13
 #define ROUTER_SLOTS      (1u << ROUTER_SLOTS_BITS) /* node requests in flight per router */
 #define ROUTER_SCRAPES    256                       /* client scrapes being merged per router */
-/* Slots one node may hold per router: a node that stops answering fills this, not the whole
- * table, so the other nodes' partitions keep being served (the front end's own pending table,
- * 4096 per worker, is shared by all nodes). */
+/* Slots one node may hold per router, over all its worker sockets: a node that stops answering
+ * fills this, not the whole table, so the other nodes' partitions keep being served (the front
+ * end's own pending table, 4096 per worker, is shared by all nodes). Per node, not per socket: a
+ * dead node with N workers must not take N times the share, and the node is what fails (its
+ * workers share one process and one repository). */
 #define ROUTER_NODE_INFLIGHT (ROUTER_SLOTS / 4)
 #define ROUTER_ROUTES        4            /* times one request may be routed (1 + re-routes) */
 #define ROUTER_SEND_CAP      (256 * 1024) /* bytes of one encoded request batch */
@@ -69,7 +73,7 @@ typedef struct {
 
 /* One node's share of the counters, over every router (router_node_stats() reads it). */
 typedef struct {
-    _Atomic uint32_t routers;  /* routers whose current table has this node */
+    _Atomic uint32_t routers;  /* sockets toward it (of every router) whose table has this node */
     _Atomic int64_t in_flight; /* requests queued for or sent to it now, not answered yet */
     _Atomic uint64_t requests; /* requests sent to it */
     _Atomic uint64_t timeouts; /* requests to it that passed their deadline */

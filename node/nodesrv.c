@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* nodesrv: ROUTER socket, optional proxy, worker actors serving cmsg batches from the repository
- * (see nodesrv.h for the threads and the rules).
+/* nodesrv: one ROUTER socket per worker actor, serving cmsg batches from the repository (see
+ * nodesrv.h for the threads, the ports and the rules).
  *
- * Invariant: each socket is used by exactly one thread after nodesrv_start(): the ROUTER by the
- * proxy (or the single worker), the inproc DEALER by the proxy, each worker DEALER by its worker.
- * Worker buffers are only touched by their worker. */
+ * Invariant: each socket is used by exactly one thread after nodesrv_start(): worker i's ROUTER
+ * by worker i. Worker buffers are only touched by their worker. */
 #include "nodesrv.h"
 
 #include "mono.h"
 
 #include "cmsg.h"
+#include "members.h"
 
 #include "err.h"
 #include "slog.h"
@@ -25,7 +25,10 @@
 #include <time.h>
 
 #define DRAIN_MAX 256 /* messages handled per wake-up before polling the pipe again */
-/* An idle worker or proxy still turns its loop this often, so nodesrv_loop_age_ms() tells a
+/* With an ephemeral port ("*") and several workers: ephemeral bases tried for worker 0 before
+ * giving up, each followed by its consecutive ports (taken by someone else now and then). */
+#define BIND_TRIES 20
+/* An idle worker still turns its loop this often, so nodesrv_loop_age_ms() tells a
  * quiet server from a stuck one (a wake-up a second costs nothing). */
 #define IDLE_WAKE_MS 1000
 
@@ -39,7 +42,8 @@ typedef struct {
 
 typedef struct worker {
     nodesrv_t *srv;
-    zsock_t *sock; /* the ROUTER (one worker) or this worker's DEALER */
+    zsock_t *sock;      /* this worker's ROUTER */
+    char endpoint[256]; /* where it is bound ("" while it is not) */
     zactor_t *actor;
     counters_t c;
     _Atomic uint64_t turned_ms; /* mono_coarse_ms() of its last loop turn, 0 while not running */
@@ -61,19 +65,13 @@ typedef struct worker {
 
 struct nodesrv {
     char bind[256];
-    char endpoint[256];
     char self_id[PARTITION_ID_MAX];
-    char backend_ep[64];
     unsigned n_workers;
     repo_t *repo;
     membership_t *membership;
     uint32_t numwant_default;
     keeper_t *keeper;
     uint32_t (*clock)(void);
-    zsock_t *front;                   /* ROUTER bound at bind */
-    zsock_t *back;                    /* inproc DEALER (workers > 1) */
-    zactor_t *proxy;                  /* workers > 1 */
-    _Atomic uint64_t proxy_turned_ms; /* as a worker's turned_ms */
     worker_t *workers;
     bool running;
 };
@@ -326,70 +324,108 @@ static void worker_main(zsock_t *pipe, void *arg)
     membership_release(w->srv->membership, &w->table);
 }
 
-/* ---- the proxy (workers > 1) ---------------------------------------------------------------- */
-
-/* Move up to DRAIN_MAX whole messages from one socket to the other. A message the target cannot
- * take now (high-water mark) is dropped: a ROUTER drops too, and blocking would stall both
- * directions. */
-static void forward(void *from, void *to)
-{
-    zmq_msg_t part;
-    zmq_msg_init(&part);
-    for (int n = 0; n < DRAIN_MAX; n++) {
-        if (zmq_msg_recv(&part, from, ZMQ_DONTWAIT) < 0)
-            break;
-        bool dropping = false;
-        for (;;) {
-            int more = zmq_msg_more(&part);
-            if (!dropping && zmq_msg_send(&part, to, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0)
-                dropping = true;
-            if (!more)
-                break;
-            if (zmq_msg_recv(&part, from, 0) < 0)
-                break;
-        }
-    }
-    zmq_msg_close(&part);
-}
-
-static void proxy_main(zsock_t *pipe, void *arg)
-{
-    nodesrv_t *srv = arg;
-    void *front = zsock_resolve(srv->front), *back = zsock_resolve(srv->back);
-    zsock_signal(pipe, 0);
-    for (;;) {
-        atomic_store_explicit(&srv->proxy_turned_ms, mono_coarse_ms(), memory_order_relaxed);
-        zmq_pollitem_t items[3] = {
-            {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
-            {front, 0, ZMQ_POLLIN, 0},
-            {back, 0, ZMQ_POLLIN, 0},
-        };
-        if (zmq_poll(items, 3, IDLE_WAKE_MS) < 0) {
-            if (zmq_errno() == EINTR)
-                continue;
-            break;
-        }
-        if (items[0].revents & ZMQ_POLLIN)
-            break;
-        if (items[2].revents & ZMQ_POLLIN)
-            forward(back, front);
-        if (items[1].revents & ZMQ_POLLIN)
-            forward(front, back);
-    }
-    atomic_store_explicit(&srv->proxy_turned_ms, 0, memory_order_relaxed);
-}
-
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
-static zsock_t *new_socket(int type, int hwm)
+/* Worker i's ROUTER with every option a serving socket has, CURVE (before any bind: the first
+ * connection must already meet the handshake) included. */
+static zsock_t *new_router(const nodesrv_config_t *cfg, int hwm, char *err, size_t errlen)
 {
-    zsock_t *s = zsock_new(type);
-    if (s) {
-        zsock_set_linger(s, 0);
-        zsock_set_sndhwm(s, hwm);
-        zsock_set_rcvhwm(s, hwm);
+    zsock_t *s = zsock_new(ZMQ_ROUTER);
+    if (!s) {
+        err_set(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        return NULL;
     }
+    zsock_set_linger(s, 0);
+    zsock_set_sndhwm(s, hwm);
+    zsock_set_rcvhwm(s, hwm);
+    /* No valid batch is larger; libzmq drops a peer that sends a larger frame instead of
+     * buffering it, so a gateway (or anyone) cannot make the node allocate without bound. */
+    zsock_set_maxmsgsize(s, (int)CMSG_REQUEST_BATCH_BOUND);
+    /* An IPv6 endpoint (tcp://[::1]:7000; tcp://[::]:7000 for every address, dual-stack, as an
+     * IPv6-only Kubernetes cluster needs) takes ZeroMQ's IPv6 option; without it the bind fails
+     * with "No such device". IPv4 endpoints stay IPv4-only sockets. */
+    if (strchr(cfg->bind, '['))
+        zsock_set_ipv6(s, 1);
+    if (cfg->curve && curve_server_socket(cfg->curve, zsock_resolve(s), err, errlen) != 0)
+        zsock_destroy(&s);
     return s;
+}
+
+/* Bind worker w's socket at ep; its resolved endpoint goes into w->endpoint. */
+static int bind_worker(worker_t *w, const char *ep)
+{
+    if (zsock_bind(w->sock, "%s", ep) < 0)
+        return -1;
+    char *last = zsock_last_endpoint(w->sock);
+    snprintf(w->endpoint, sizeof(w->endpoint), "%s", last ? last : ep);
+    zstr_free(&last);
+    return 0;
+}
+
+static void unbind_all(nodesrv_t *self)
+{
+    for (unsigned i = 0; i < self->n_workers; i++) {
+        worker_t *w = &self->workers[i];
+        if (w->endpoint[0])
+            zsock_unbind(w->sock, "%s", w->endpoint);
+        w->endpoint[0] = '\0';
+    }
+}
+
+/* One attempt at binding every worker: worker 0 at self->bind, worker i at its port + i. Returns
+ * 0; 1 if a later worker's port is taken or past 65535 and ephemeral (worth another base); -1 and
+ * why in err otherwise. */
+static int bind_once(nodesrv_t *self, bool ephemeral, char *err, size_t errlen)
+{
+    unsigned n = self->n_workers;
+    const char *colon = strrchr(self->bind, ':');
+    long port0 = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (bind_worker(&self->workers[0], self->bind) < 0) {
+        if (n > 1 && !ephemeral)
+            err_set(err, errlen, "--workers %u needs ports %ld-%ld: cannot bind %s: %s", n, port0,
+                    port0 + (long)n - 1, self->bind, zmq_strerror(zmq_errno()));
+        else
+            err_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    const char *base = self->workers[0].endpoint;
+    colon = strrchr(base, ':');
+    port0 = colon ? strtol(colon + 1, NULL, 10) : 0;
+    for (unsigned i = 1; i < n; i++) {
+        char ep[sizeof(self->workers[i].endpoint)];
+        int rc = members_worker_endpoint(base, i, ep, sizeof(ep));
+        if (rc == 0)
+            rc = bind_worker(&self->workers[i], ep);
+        if (rc == 0)
+            continue;
+        if (ephemeral)
+            return 1;
+        if (port0 + (long)n - 1 > 65535)
+            err_set(err, errlen, "--workers %u needs ports %ld-%ld: past 65535", n, port0,
+                    port0 + (long)n - 1);
+        else
+            err_set(err, errlen, "--workers %u needs ports %ld-%ld: cannot bind %s: %s", n, port0,
+                    port0 + (long)n - 1, ep, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind every worker's socket: consecutive ports from --bind's (nodesrv.h). */
+static int bind_all(nodesrv_t *self, char *err, size_t errlen)
+{
+    size_t len = strlen(self->bind);
+    bool ephemeral = len >= 2 && strcmp(self->bind + len - 2, ":*") == 0;
+    for (unsigned t = 0; t < (ephemeral && self->n_workers > 1 ? BIND_TRIES : 1); t++) {
+        int rc = bind_once(self, ephemeral, err, errlen);
+        if (rc <= 0)
+            return rc;
+        /* Unbinding keeps each socket (its options, CURVE and its handshake monitor). */
+        unbind_all(self);
+    }
+    err_set(err, errlen, "--workers %u: no %u consecutive free ports from %s after %d tries",
+            self->n_workers, self->n_workers, self->bind, BIND_TRIES);
+    return -1;
 }
 
 nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
@@ -398,9 +434,16 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
         err_set(err, errlen, "a bind endpoint is required");
         return NULL;
     }
-    if (cfg->workers < 1 || cfg->workers > 1024 || !cfg->repo || !cfg->membership ||
+    if (cfg->workers < 1 || cfg->workers > MEMBERS_WORKERS_MAX || !cfg->repo || !cfg->membership ||
         !cfg->self_id || strlen(cfg->self_id) >= PARTITION_ID_MAX) {
         err_set(err, errlen, "invalid server configuration");
+        return NULL;
+    }
+    if (cfg->workers > 1 && strncmp(cfg->bind, "tcp://", 6) != 0) {
+        err_set(err, errlen,
+                "--workers %u needs a tcp://HOST:PORT endpoint to bind (one port per "
+                "worker), not %s",
+                cfg->workers, cfg->bind);
         return NULL;
     }
     nodesrv_t *self = calloc(1, sizeof(*self));
@@ -419,43 +462,10 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
     self->keeper = cfg->keeper;
     int hwm = cfg->hwm > 0 ? cfg->hwm : 10000;
 
-    self->front = new_socket(ZMQ_ROUTER, hwm);
-    if (!self->front) {
-        err_set(err, errlen, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    /* No valid batch is larger; libzmq drops a peer that sends a larger frame instead of
-     * buffering it, so a gateway (or anyone) cannot make the node allocate without bound. */
-    zsock_set_maxmsgsize(self->front, (int)CMSG_REQUEST_BATCH_BOUND);
-    /* An IPv6 endpoint (tcp://[::1]:7000; tcp://[::]:7000 for every address, dual-stack, as an
-     * IPv6-only Kubernetes cluster needs) takes ZeroMQ's IPv6 option; without it the bind fails
-     * with "No such device". IPv4 endpoints stay IPv4-only sockets. */
-    if (strchr(self->bind, '['))
-        zsock_set_ipv6(self->front, 1);
-    /* Before the bind: the first connection must already meet the CURVE handshake. */
-    if (cfg->curve && curve_server_socket(cfg->curve, zsock_resolve(self->front), err, errlen) != 0)
-        goto fail;
-    if (zsock_bind(self->front, "%s", self->bind) < 0) {
-        err_set(err, errlen, "cannot bind %s: %s", self->bind, zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    char *last = zsock_last_endpoint(self->front);
-    snprintf(self->endpoint, sizeof(self->endpoint), "%s", last ? last : self->bind);
-    zstr_free(&last);
-
     self->workers = calloc(self->n_workers, sizeof(*self->workers));
     if (!self->workers) {
         err_set(err, errlen, "out of memory");
         goto fail;
-    }
-    if (self->n_workers > 1) {
-        snprintf(self->backend_ep, sizeof(self->backend_ep), "inproc://shoal-nodesrv-%p",
-                 (void *)self);
-        self->back = new_socket(ZMQ_DEALER, hwm);
-        if (!self->back || zsock_bind(self->back, "%s", self->backend_ep) < 0) {
-            err_set(err, errlen, "cannot bind %s: %s", self->backend_ep, zmq_strerror(zmq_errno()));
-            goto fail;
-        }
     }
     for (unsigned i = 0; i < self->n_workers; i++) {
         worker_t *w = &self->workers[i];
@@ -470,16 +480,11 @@ nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen)
             err_set(err, errlen, "out of memory");
             goto fail;
         }
-        if (self->n_workers == 1) {
-            w->sock = self->front;
-        } else {
-            w->sock = new_socket(ZMQ_DEALER, hwm);
-            if (!w->sock || zsock_connect(w->sock, "%s", self->backend_ep) < 0) {
-                err_set(err, errlen, "cannot connect a worker: %s", zmq_strerror(zmq_errno()));
-                goto fail;
-            }
-        }
+        if (!(w->sock = new_router(cfg, hwm, err, errlen)))
+            goto fail;
     }
+    if (bind_all(self, err, errlen) != 0)
+        goto fail;
     return self;
 fail:
     nodesrv_destroy(&self);
@@ -488,7 +493,12 @@ fail:
 
 const char *nodesrv_endpoint(const nodesrv_t *self)
 {
-    return self->endpoint;
+    return self->workers[0].endpoint;
+}
+
+unsigned nodesrv_workers(const nodesrv_t *self)
+{
+    return self->n_workers;
 }
 
 int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
@@ -505,14 +515,6 @@ int nodesrv_start(nodesrv_t *self, char *err, size_t errlen)
             return -1;
         }
     }
-    if (self->n_workers > 1) {
-        self->proxy = zactor_new(proxy_main, self);
-        if (!self->proxy) {
-            err_set(err, errlen, "cannot start the proxy");
-            nodesrv_stop(self);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -520,7 +522,6 @@ void nodesrv_stop(nodesrv_t *self)
 {
     if (!self->running)
         return;
-    zactor_destroy(&self->proxy);
     for (unsigned i = 0; i < self->n_workers; i++)
         zactor_destroy(&self->workers[i].actor);
     self->running = false;
@@ -534,8 +535,7 @@ void nodesrv_destroy(nodesrv_t **self_p)
     nodesrv_stop(self);
     for (unsigned i = 0; self->workers && i < self->n_workers; i++) {
         worker_t *w = &self->workers[i];
-        if (w->sock && w->sock != self->front)
-            zsock_destroy(&w->sock);
+        zsock_destroy(&w->sock);
         free(w->peers);
         free(w->arena);
         free(w->out);
@@ -543,8 +543,6 @@ void nodesrv_destroy(nodesrv_t **self_p)
         free(w->lookup_out);
     }
     free(self->workers);
-    zsock_destroy(&self->back);
-    zsock_destroy(&self->front);
     free(self);
     *self_p = NULL;
 }
@@ -561,7 +559,7 @@ static uint32_t turn_age(const _Atomic uint64_t *turned, uint64_t now)
 uint32_t nodesrv_loop_age_ms(nodesrv_t *self)
 {
     uint64_t now = mono_coarse_ms();
-    uint32_t age = turn_age(&self->proxy_turned_ms, now);
+    uint32_t age = 0;
     for (unsigned i = 0; self->workers && i < self->n_workers; i++) {
         uint32_t a = turn_age(&self->workers[i].turned_ms, now);
         if (a > age)
@@ -570,23 +568,42 @@ uint32_t nodesrv_loop_age_ms(nodesrv_t *self)
     return age;
 }
 
+void nodesrv_worker_stats(nodesrv_t *self, unsigned i, nodesrv_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= self->n_workers)
+        return;
+    counters_t *c = &self->workers[i].c;
+    out->batches = atomic_load_explicit(&c->batches, memory_order_relaxed);
+    out->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
+    out->announces = atomic_load_explicit(&c->announces, memory_order_relaxed);
+    out->scrapes = atomic_load_explicit(&c->scrapes, memory_order_relaxed);
+    out->lookups = atomic_load_explicit(&c->lookups, memory_order_relaxed);
+    out->moved = atomic_load_explicit(&c->moved, memory_order_relaxed);
+    out->errors = atomic_load_explicit(&c->errors, memory_order_relaxed);
+    out->garbage = atomic_load_explicit(&c->garbage, memory_order_relaxed);
+    out->garbage_frames = atomic_load_explicit(&c->garbage_frames, memory_order_relaxed);
+    out->replies_dropped = atomic_load_explicit(&c->replies_dropped, memory_order_relaxed);
+    out->last_garbage = atomic_load_explicit(&c->last_garbage, memory_order_relaxed);
+}
+
 void nodesrv_stats(nodesrv_t *self, nodesrv_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i < self->n_workers; i++) {
-        counters_t *c = &self->workers[i].c;
-        out->batches += atomic_load_explicit(&c->batches, memory_order_relaxed);
-        out->requests += atomic_load_explicit(&c->requests, memory_order_relaxed);
-        out->announces += atomic_load_explicit(&c->announces, memory_order_relaxed);
-        out->scrapes += atomic_load_explicit(&c->scrapes, memory_order_relaxed);
-        out->lookups += atomic_load_explicit(&c->lookups, memory_order_relaxed);
-        out->moved += atomic_load_explicit(&c->moved, memory_order_relaxed);
-        out->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
-        out->garbage += atomic_load_explicit(&c->garbage, memory_order_relaxed);
-        out->garbage_frames += atomic_load_explicit(&c->garbage_frames, memory_order_relaxed);
-        out->replies_dropped += atomic_load_explicit(&c->replies_dropped, memory_order_relaxed);
-        int g = atomic_load_explicit(&c->last_garbage, memory_order_relaxed);
-        if (g)
-            out->last_garbage = g;
+        nodesrv_stats_t w;
+        nodesrv_worker_stats(self, i, &w);
+        out->batches += w.batches;
+        out->requests += w.requests;
+        out->announces += w.announces;
+        out->scrapes += w.scrapes;
+        out->lookups += w.lookups;
+        out->moved += w.moved;
+        out->errors += w.errors;
+        out->garbage += w.garbage;
+        out->garbage_frames += w.garbage_frames;
+        out->replies_dropped += w.replies_dropped;
+        if (w.last_garbage)
+            out->last_garbage = w.last_garbage;
     }
 }

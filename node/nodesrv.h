@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* nodesrv: the node's ZeroMQ server. Gateways (DEALER sockets) send request batches (cmsg.h) to
- * one ROUTER socket; worker threads serve them from the swarm repository and send back one reply
- * batch per request batch, to the gateway that sent it.
+ * the node's ROUTER sockets; worker threads serve them from the swarm repository and send back
+ * one reply batch per request batch, to the gateway that sent it, on the socket it came on.
  *
- * Threads (czmq actors). With one worker, the worker owns the ROUTER socket: no extra hop. With
- * N > 1 workers, a proxy actor owns the ROUTER and an inproc DEALER; each worker has its own
- * DEALER connected to it, so batches are dealt round-robin to the workers and their replies
- * routed back by the identity frame. Each worker keeps its own decode/encode buffers (a few MB,
- * allocated at start): the request path allocates nothing.
+ * Threads and sockets (czmq actors). Each of the N workers owns its own ROUTER socket: no proxy,
+ * no hop between threads inside the node. Worker 0 binds the configured endpoint; worker i binds
+ * the same host at port + i (consecutive ports). With an ephemeral port ("tcp://H:*", for tests)
+ * worker 0 takes one from the system and the others the ports after it; if one of those is taken,
+ * every socket is unbound and another base is tried (a bounded number of times). A fixed port
+ * whose neighbours are taken is an error naming the port. The node advertises "|workers=N" with
+ * its endpoint (proto/members.h) and gateways spread partitions over the sockets (partition
+ * p to worker p % N, so one swarm's requests from one gateway stay in order). Any worker serves
+ * any partition the node owns: the spread is for load, not for correctness. Each worker keeps its
+ * own decode/encode buffers (a few MB, allocated at start): the request path allocates nothing.
  *
  * Ownership: a request is served only if this node owns its partition (every hash of a scrape)
  * under the current membership table, which a worker re-reads when membership_version() moves;
@@ -42,8 +47,9 @@
 typedef struct nodesrv nodesrv_t;
 
 typedef struct {
-    const char *bind; /* ZeroMQ endpoint, e.g. "tcp://0.0.0.0:7000" ("tcp://H:*": any port) */
-    unsigned workers; /* serving threads, >= 1 */
+    const char *bind; /* worker 0's endpoint, e.g. "tcp://0.0.0.0:7000" ("tcp://H:*": any port);
+                       * tcp:// when workers > 1 */
+    unsigned workers; /* serving threads and sockets, 1..MEMBERS_WORKERS_MAX */
     repo_t *repo;     /* borrowed; outlives the server */
     membership_t *membership; /* borrowed; outlives the server */
     const char *self_id;      /* this node's id in the membership table */
@@ -51,7 +57,7 @@ typedef struct {
     uint32_t (*clock)(void);  /* monotonic seconds for the repository; NULL: CLOCK_MONOTONIC */
     int hwm;                  /* ZeroMQ high-water marks (messages); 0 means 10000 */
     keeper_t *keeper;         /* borrowed, optional: snapshots and fencing (keeper.h) */
-    curve_t *curve; /* borrowed, optional: CURVE on the ROUTER (curve_server_start() first) */
+    curve_t *curve; /* borrowed, optional: CURVE on every ROUTER (curve_server_start() first) */
 } nodesrv_config_t;
 
 typedef struct {
@@ -68,32 +74,38 @@ typedef struct {
     int last_garbage;         /* cmsg_err_t of the last undecodable payload, -1 for frames, 0 */
 } nodesrv_stats_t;
 
-/* Create the server and bind its socket (so a port in use fails here). Copies cfg's strings.
- * Returns NULL and says why in err if the endpoint cannot be bound, cfg is invalid, or memory
- * runs out. */
+/* Create the server and bind its sockets (so a port in use fails here). Copies cfg's strings.
+ * Returns NULL and says why in err if an endpoint cannot be bound (with several workers: the
+ * range of ports needed and the one that failed), cfg is invalid, or memory runs out. */
 nodesrv_t *nodesrv_new(const nodesrv_config_t *cfg, char *err, size_t errlen);
 
-/* The endpoint actually bound (a "*" port resolved), e.g. "tcp://127.0.0.1:7000". Lives as long
- * as the server. */
+/* Worker 0's endpoint as bound (a "*" port resolved), e.g. "tcp://127.0.0.1:7000"; worker i's
+ * is at its port + i. Lives as long as the server. */
 const char *nodesrv_endpoint(const nodesrv_t *self);
 
-/* Start the worker (and proxy) actors; returns when they run. 0, or -1 and why in err. */
+/* The number of workers (and sockets). */
+unsigned nodesrv_workers(const nodesrv_t *self);
+
+/* Start the worker actors; returns when they run. 0, or -1 and why in err. */
 int nodesrv_start(nodesrv_t *self, char *err, size_t errlen);
 
 /* Stop the actors (requests queued but not yet read are dropped). Idempotent. */
 void nodesrv_stop(nodesrv_t *self);
 
-/* Stop, close the socket, free everything, set *self_p to NULL. NULL-safe. */
+/* Stop, close the sockets, free everything, set *self_p to NULL. NULL-safe. */
 void nodesrv_destroy(nodesrv_t **self_p);
 
-/* Milliseconds since the slowest of the server's loops (its workers, and the proxy if any) last
- * went round; 0 while they do not run (before nodesrv_start(), after nodesrv_stop()). A gauge for
- * a liveness check: an idle loop still turns once a second and a busy one after every
- * DRAIN_MAX-message round, so an age of a few seconds means a loop is stuck. Any thread; a clock
- * read and one atomic load per loop. */
+/* Milliseconds since the slowest of the server's loops (its workers) last went round; 0 while they
+ * do not run (before nodesrv_start(), after nodesrv_stop()). A gauge for a liveness check: an idle
+ * loop still turns once a second and a busy one after every DRAIN_MAX-message round, so an age of a
+ * few seconds means a loop is stuck. Any thread; a clock read and one atomic load per loop. */
 uint32_t nodesrv_loop_age_ms(nodesrv_t *self);
 
 /* Counters summed over the workers (each read atomically, not all at one instant). */
 void nodesrv_stats(nodesrv_t *self, nodesrv_stats_t *out);
+
+/* Worker i's counters alone (all zero if i >= the worker count): how the load spreads over the
+ * sockets. */
+void nodesrv_worker_stats(nodesrv_t *self, unsigned i, nodesrv_stats_t *out);
 
 #endif

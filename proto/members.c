@@ -161,34 +161,119 @@ static bool z85_key(const char *k, size_t len)
     return true;
 }
 
-members_advert_t members_split(const char *adv, char *ep, char *key)
+/* The port of a tcp endpoint: the digits after its last ':' (1..65535, no sign, no leading zero);
+ * its offset in *at. Returns -1 if there is none ("*", a name, ipc://). */
+static long endpoint_port(const char *ep, size_t len, size_t *at)
+{
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (ep[i] == ':')
+            colon = ep + i;
+    }
+    if (!colon || colon + 1 == ep + len || colon[1] == '0' || len - (size_t)(colon + 1 - ep) > 5)
+        return -1;
+    long port = 0;
+    for (const char *c = colon + 1; c < ep + len; c++) {
+        if (*c < '0' || *c > '9')
+            return -1;
+        port = port * 10 + (*c - '0');
+    }
+    *at = (size_t)(colon + 1 - ep);
+    return port <= 65535 ? port : -1;
+}
+
+/* Whether workers sockets from ep's port on all have a port. */
+static bool workers_fit(const char *ep, size_t len, unsigned workers)
+{
+    size_t at;
+    if (workers < 1 || workers > MEMBERS_WORKERS_MAX)
+        return false;
+    long port = workers > 1 ? endpoint_port(ep, len, &at) : 0;
+    return port >= 0 && port + (long)workers - 1 <= 65535;
+}
+
+/* Read "workers=N" from t[0, len): N decimal, 1..MEMBERS_WORKERS_MAX, no leading zero. */
+static bool parse_workers(const char *t, size_t len, unsigned *out)
+{
+    const size_t tag = sizeof(MEMBERS_WORKERS_TAG) - 2; /* without the '|' */
+    if (len <= tag || len > tag + 4 || memcmp(t, MEMBERS_WORKERS_TAG + 1, tag) != 0 ||
+        t[tag] == '0')
+        return false;
+    unsigned n = 0;
+    for (size_t i = tag; i < len; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return false;
+        n = n * 10 + (unsigned)(t[i] - '0');
+    }
+    if (n > MEMBERS_WORKERS_MAX)
+        return false;
+    *out = n;
+    return true;
+}
+
+int members_split(const char *adv, members_advert_t *out)
 {
     size_t n = strnlen(adv, PARTITION_ENDPOINT_MAX - 1);
     const char *bar = memchr(adv, '|', n);
     size_t eplen = bar ? (size_t)(bar - adv) : n;
-    memcpy(ep, adv, eplen);
-    ep[eplen] = '\0';
-    key[0] = '\0';
+    memcpy(out->endpoint, adv, eplen);
+    out->endpoint[eplen] = '\0';
+    out->key[0] = '\0';
+    out->workers = 1;
     if (!bar)
-        return MEMBERS_PLAIN;
-    const size_t tag = sizeof(MEMBERS_CURVE_TAG) - 1;
-    size_t rest = n - eplen;
-    if (rest != tag + MEMBERS_CURVE_KEY_LEN || memcmp(bar, MEMBERS_CURVE_TAG, tag) != 0 ||
-        !z85_key(bar + tag, MEMBERS_CURVE_KEY_LEN))
-        return MEMBERS_BAD_KEY;
-    memcpy(key, bar + tag, MEMBERS_CURVE_KEY_LEN);
-    key[MEMBERS_CURVE_KEY_LEN] = '\0';
-    return MEMBERS_CURVE;
+        return 0;
+    /* The tags: at most "|workers=N" then at most "|curve=KEY", each once. */
+    const char *p = bar, *end = adv + n;
+    unsigned workers = 1;
+    const char *key = NULL;
+    while (p < end) {
+        const char *next = memchr(p + 1, '|', (size_t)(end - p - 1));
+        if (!next)
+            next = end;
+        size_t len = (size_t)(next - p - 1);
+        const size_t ctag = sizeof(MEMBERS_CURVE_TAG) - 2;
+        if (p == bar && parse_workers(p + 1, len, &workers)) {
+            /* the first tag only */
+        } else if (!key && len == ctag + MEMBERS_CURVE_KEY_LEN &&
+                   memcmp(p + 1, MEMBERS_CURVE_TAG + 1, ctag) == 0 &&
+                   z85_key(p + 1 + ctag, MEMBERS_CURVE_KEY_LEN)) {
+            key = p + 1 + ctag;
+        } else {
+            return -1;
+        }
+        p = next;
+    }
+    if (!workers_fit(adv, eplen, workers))
+        return -1;
+    out->workers = workers;
+    if (key) {
+        memcpy(out->key, key, MEMBERS_CURVE_KEY_LEN);
+        out->key[MEMBERS_CURVE_KEY_LEN] = '\0';
+    }
+    return 0;
 }
 
-int members_join(const char *ep, const char *key, char *out, size_t outlen)
+int members_join(const members_advert_t *a, char *out, size_t outlen)
 {
-    if (!key || !*key) {
-        int k = snprintf(out, outlen, "%s", ep);
-        return k < 0 || (size_t)k >= outlen ? -1 : 0;
-    }
-    if (!z85_key(key, strlen(key)) || strchr(ep, '|'))
+    size_t eplen = strnlen(a->endpoint, sizeof(a->endpoint));
+    if (eplen == sizeof(a->endpoint) || memchr(a->endpoint, '|', eplen) ||
+        !workers_fit(a->endpoint, eplen, a->workers) ||
+        (a->key[0] && !z85_key(a->key, strnlen(a->key, sizeof(a->key)))))
         return -1;
-    int k = snprintf(out, outlen, "%s%s%s", ep, MEMBERS_CURVE_TAG, key);
+    char wtag[sizeof(MEMBERS_WORKERS_TAG) + 8] = "";
+    if (a->workers > 1)
+        snprintf(wtag, sizeof(wtag), "%s%u", MEMBERS_WORKERS_TAG, a->workers);
+    int k = snprintf(out, outlen, "%s%s%s%s", a->endpoint, wtag, a->key[0] ? MEMBERS_CURVE_TAG : "",
+                     a->key);
+    return k < 0 || (size_t)k >= outlen ? -1 : 0;
+}
+
+int members_worker_endpoint(const char *ep, unsigned i, char *out, size_t outlen)
+{
+    size_t at, len = strlen(ep);
+    long port = endpoint_port(ep, len, &at);
+    if (port < 0 || port + (long)i > 65535)
+        return -1;
+    int k = snprintf(out, outlen, "%.*s%ld", (int)at, ep, port + (long)i);
     return k < 0 || (size_t)k >= outlen ? -1 : 0;
 }

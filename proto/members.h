@@ -29,27 +29,44 @@ bool members_valid_id(const char *id, size_t len);
 /* An endpoint: 1..PARTITION_ENDPOINT_MAX-1 bytes, no control characters, spaces or ','. */
 bool members_valid_endpoint(const char *ep, size_t len);
 
-/* A node with CURVE advertises "ENDPOINT|curve=KEY" in place of its endpoint (in Redis and in a
- * static list alike), KEY being its 40-character Z85 public key; a record without it is a node
- * without CURVE. '|' appears neither in a ZeroMQ tcp endpoint nor in Z85, so the split is at the
- * first '|'. The key is part of the member's endpoint text, so it is in the epoch too: a node
- * that changes its key is a changed member set for everyone. */
+/* The advert: what a node publishes in place of its endpoint (in Redis and in a static list
+ * alike) is "ENDPOINT", "ENDPOINT|workers=N", "ENDPOINT|curve=KEY" or
+ * "ENDPOINT|workers=N|curve=KEY", tags in that order and no other. '|' appears neither in a
+ * ZeroMQ tcp endpoint nor in Z85, so the endpoint ends at the first '|'.
+ *
+ * - workers=N (2..MEMBERS_WORKERS_MAX; "workers=1" is read but never written): the node has N
+ *   serving sockets, worker i's at ENDPOINT's port + i (consecutive ports, same host), so a
+ *   gateway can reach each worker without a proxy in the node. Without the tag: one socket.
+ * - curve=KEY: the node runs CURVE, KEY being its 40-character Z85 public key.
+ *
+ * Both are part of the member's endpoint text, so they are in the epoch too: a node that changes
+ * its key or its worker count is a changed member set for everyone. */
+#define MEMBERS_WORKERS_TAG   "|workers="
+#define MEMBERS_WORKERS_MAX   1024
 #define MEMBERS_CURVE_TAG     "|curve="
 #define MEMBERS_CURVE_KEY_LEN 40
 
-typedef enum {
-    MEMBERS_PLAIN = 0,    /* no key: ep is the whole text */
-    MEMBERS_CURVE = 1,    /* ep and key filled */
-    MEMBERS_BAD_KEY = -1, /* a '|' not followed by a well-formed "curve=KEY": ep filled, no key */
+/* An advert taken apart. */
+typedef struct {
+    char endpoint[PARTITION_ENDPOINT_MAX]; /* worker 0's ZeroMQ endpoint */
+    char key[MEMBERS_CURVE_KEY_LEN + 1];   /* the CURVE key, "" without CURVE */
+    unsigned workers;                      /* sockets, 1..MEMBERS_WORKERS_MAX */
 } members_advert_t;
 
-/* Split an advertised endpoint adv (NUL-terminated, < PARTITION_ENDPOINT_MAX) into the ZeroMQ
- * endpoint ep[PARTITION_ENDPOINT_MAX] and key[MEMBERS_CURVE_KEY_LEN + 1] ("" without one). */
-members_advert_t members_split(const char *adv, char *ep, char *key);
+/* Split an advert adv (NUL-terminated, < PARTITION_ENDPOINT_MAX) into *out. Returns 0, or -1 if
+ * what follows the endpoint is not one of the forms above, or its workers do not fit its port
+ * (no numeric port, or port + N - 1 > 65535); then out->endpoint is still the text before the
+ * first '|' (for messages), out->key "" and out->workers 1. */
+int members_split(const char *adv, members_advert_t *out);
 
-/* Join endpoint and key (NULL or "": none) into out[outlen]. Returns 0, or -1 if it does not fit
- * or the key is not 40 Z85 characters. */
-int members_join(const char *ep, const char *key, char *out, size_t outlen);
+/* Join a->endpoint, a->key ("": none) and a->workers (1: no tag) into out[outlen], the inverse of
+ * members_split(). Returns 0, or -1 if it does not fit, the key is not 40 Z85 characters, the
+ * endpoint holds a '|', or the workers are out of range or do not fit the endpoint's port. */
+int members_join(const members_advert_t *a, char *out, size_t outlen);
+
+/* Worker i's endpoint: ep (tcp://HOST:PORT) with PORT + i, into out[outlen]. Returns 0, or -1 if
+ * ep has no numeric port, PORT + i > 65535 or out is too small. */
+int members_worker_endpoint(const char *ep, unsigned i, char *out, size_t outlen);
 
 /* Parse a static member list "ID=ENDPOINT,ID=ENDPOINT" (whitespace around items is ignored) into
  * out[0..max), the count into *n. Returns 0, or -1 and why in err: an empty list, an item

@@ -307,16 +307,15 @@ uint64_t curve_version(curve_t *self)
     return atomic_load_explicit(&self->version, memory_order_relaxed);
 }
 
-curve_node_t curve_check_node(curve_t *self, const char *advert, char *ep, char *key)
+curve_node_t curve_check_node(curve_t *self, const char *advert, members_advert_t *out)
 {
-    members_advert_t a = members_split(advert, ep, key);
-    if (a == MEMBERS_BAD_KEY)
+    if (members_split(advert, out) != 0)
         return CURVE_NODE_BAD_KEY;
     if (!self)
-        return a == MEMBERS_CURVE ? CURVE_NODE_NEEDS_CURVE : CURVE_NODE_OK;
-    if (a == MEMBERS_PLAIN)
+        return out->key[0] ? CURVE_NODE_NEEDS_CURVE : CURVE_NODE_OK;
+    if (!out->key[0])
         return CURVE_NODE_NO_KEY;
-    return curve_trusts(self, key) ? CURVE_NODE_OK : CURVE_NODE_UNTRUSTED;
+    return curve_trusts(self, out->key) ? CURVE_NODE_OK : CURVE_NODE_UNTRUSTED;
 }
 
 const char *curve_node_strerror(curve_node_t v)
@@ -331,7 +330,7 @@ const char *curve_node_strerror(curve_node_t v)
     case CURVE_NODE_NEEDS_CURVE:
         return "it requires CURVE and this gateway has no --curve-cert";
     case CURVE_NODE_BAD_KEY:
-        return "its advertised endpoint has a malformed CURVE key";
+        return "its advertised endpoint is malformed (not ENDPOINT[|workers=N][|curve=KEY])";
     }
     return "?";
 }
@@ -439,7 +438,8 @@ static void monitor_event(curve_t *self, zsock_t *mon)
     zmsg_destroy(&m);
 }
 
-#define MONITORS_MAX 4
+/* Server sockets watched: a node has one per worker (nodesrv.h). */
+#define MONITORS_MAX MEMBERS_WORKERS_MAX
 
 static void zap_actor(zsock_t *pipe, void *arg)
 {

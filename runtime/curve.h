@@ -21,6 +21,7 @@
 #ifndef SHOAL_CURVE_H
 #define SHOAL_CURVE_H
 
+#include "members.h"
 #include "opts.h"
 
 #include <stdbool.h>
@@ -89,11 +90,12 @@ typedef enum {
     CURVE_NODE_UNTRUSTED,   /* its key is not in --curve-trust */
     CURVE_NODE_NO_KEY,      /* it advertises no key (a node without CURVE) */
     CURVE_NODE_NEEDS_CURVE, /* it advertises a key but this gateway has no --curve-cert */
-    CURVE_NODE_BAD_KEY,     /* what follows its endpoint is not "|curve=KEY" */
+    CURVE_NODE_BAD_KEY,     /* a malformed advert: members_split() refuses it (a bad key, a bad
+                             * worker count, an unknown tag) */
 } curve_node_t;
 
-/* Split advert into ep[PARTITION_ENDPOINT_MAX] and key[CURVE_KEY_TXT] and judge it. */
-curve_node_t curve_check_node(curve_t *self, const char *advert, char *ep, char *key);
+/* Split advert into *out (members_split()) and judge it. */
+curve_node_t curve_check_node(curve_t *self, const char *advert, members_advert_t *out);
 
 /* A short reason for a refused node ("" for CURVE_NODE_OK); static storage. */
 const char *curve_node_strerror(curve_node_t v);
@@ -107,8 +109,8 @@ int curve_client_socket(curve_t *self, void *sock, const char *server_key);
 int curve_server_start(curve_t *self, char *err, size_t errlen);
 
 /* Make sock (a libzmq socket, before bind) a CURVE server with this certificate, in the ZAP domain
- * CURVE_ZAP_DOMAIN, and watch its failed handshakes (at most 4 sockets). The caller keeps the
- * socket and closes it before curve_destroy(). Returns 0, or -1 and why in err. */
+ * CURVE_ZAP_DOMAIN, and watch its failed handshakes (at most MEMBERS_WORKERS_MAX sockets). The
+ * caller keeps the socket and closes it before curve_destroy(). Returns 0, or -1 and why in err. */
 int curve_server_socket(curve_t *self, void *sock, char *err, size_t errlen);
 
 /* Refusals so far. */

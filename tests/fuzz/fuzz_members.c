@@ -27,17 +27,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n == 0 || n > 64)
             abort();
         for (size_t i = 0; i < n; i++) {
-            char ep[PARTITION_ENDPOINT_MAX], key[MEMBERS_CURVE_KEY_LEN + 1];
-            char back[PARTITION_ENDPOINT_MAX];
-            members_advert_t a = members_split(members[i].endpoint, ep, key);
-            if (strlen(ep) > strlen(members[i].endpoint))
+            members_advert_t a;
+            char back[PARTITION_ENDPOINT_MAX], ep[PARTITION_ENDPOINT_MAX];
+            int rc = members_split(members[i].endpoint, &a);
+            if (strlen(a.endpoint) > strlen(members[i].endpoint) || a.workers < 1 ||
+                a.workers > MEMBERS_WORKERS_MAX)
                 abort();
-            if (a == MEMBERS_CURVE && (strlen(key) != MEMBERS_CURVE_KEY_LEN ||
-                                       members_join(ep, key, back, sizeof(back)) != 0 ||
-                                       strcmp(back, members[i].endpoint) != 0))
+            if (rc != 0 && (a.key[0] || a.workers != 1))
                 abort();
-            if (a == MEMBERS_PLAIN && (key[0] || strcmp(ep, members[i].endpoint) != 0))
+            /* What parses joins back to itself, but for a "|workers=1" written out (not kept). */
+            if (rc == 0 && (members_join(&a, back, sizeof(back)) != 0 ||
+                            (strcmp(back, members[i].endpoint) != 0 &&
+                             !strstr(members[i].endpoint, MEMBERS_WORKERS_TAG "1"))))
                 abort();
+            if (rc == 0 && !strchr(members[i].endpoint, '|') &&
+                (a.key[0] || strcmp(a.endpoint, members[i].endpoint) != 0))
+                abort();
+            for (unsigned w = 0; rc == 0 && w < a.workers; w += 97) {
+                if (a.workers > 1 && members_worker_endpoint(a.endpoint, w, ep, sizeof(ep)) != 0)
+                    abort();
+            }
         }
     }
     free(z);

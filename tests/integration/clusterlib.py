@@ -324,7 +324,7 @@ class Node:
         self.exe = exe
         self.id = node_id
         self.membership = membership
-        self.port = port or free_port()
+        self.port = port or free_port(count=workers)  # worker i listens on port + i
         self.extra = list(extra)
         self.inherit_stderr = inherit_stderr
         self.workers = workers
@@ -334,6 +334,11 @@ class Node:
     @property
     def endpoint(self):
         return "tcp://127.0.0.1:%d" % self.port
+
+    @property
+    def advert(self):
+        """What the node publishes as its endpoint: with several workers, their count too."""
+        return self.endpoint + ("|workers=%d" % self.workers if self.workers > 1 else "")
 
     def argv(self):
         kind, value = self.membership

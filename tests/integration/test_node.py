@@ -5,8 +5,8 @@ driven by `shoal-node-client` (a DEALER client encoding with proto/cmsg, one JSO
 
 Processes:
   redis     redis-server, no persistence
-  a, b      shoal-node --redis, heartbeat 200 ms, ttl 1000 ms (a: 2 workers through the proxy,
-            b: 1 worker owning the ROUTER), so both server shapes are covered
+  a, b      shoal-node --redis, heartbeat 200 ms, ttl 1000 ms (a: 2 workers, one ROUTER each on
+            consecutive ports; b: 1 worker), so both server shapes are covered
   static    shoal-node --nodes s1=...,s2=... (s2 never runs), started by its own test
 Checks: both nodes converge on the epoch computed here independently (SipHash-2-4 in Python over
 the sorted member set); an announce is served by the partition's owner and "moved" (with that
@@ -197,7 +197,7 @@ class Env:
         return c
 
     def members(self, *ids):
-        return {i: self.nodes[i].endpoint for i in ids}
+        return {i: self.nodes[i].advert for i in ids}
 
     def stop_all(self):
         for c in self.clients:
@@ -239,7 +239,7 @@ def nodes_converge_on_the_same_epoch():
     eq(ca.epoch(), cb.epoch(), "same epoch on both nodes")
     eq(ca.epoch(), want, "epoch = SipHash of the member set")
     eq(sorted(ENV.redis.text("SMEMBERS", "shoal:members")), ["a", "b"], "member set in Redis")
-    eq(ENV.redis.text("GET", "shoal:member:a"), ENV.nodes["a"].endpoint, "a's endpoint")
+    eq(ENV.redis.text("GET", "shoal:member:a"), ENV.nodes["a"].advert, "a's advert (2 workers)")
     ttl = ENV.redis.text("PTTL", "shoal:member:b")
     check(0 < ttl <= TTL_MS, "member key expires within the ttl: %r" % ttl)
 
@@ -355,8 +355,17 @@ def lookup_shows_counts_peers_and_pages():
 
 
 @test
+def every_worker_socket_serves():
+    node = ENV.nodes["a"]  # 2 workers: worker 1's ROUTER is at the next port
+    c = Client(ENV.client_bin, "tcp://%s:%d" % (LOCAL, node.port + 1))
+    ENV.clients.append(c)
+    eq(c.batch([])["replies"], [], "worker 1's socket answers a batch")
+    eq(c.command("wait 100"), {"timeout": True}, "and nothing else")
+
+
+@test
 def garbage_does_not_kill_a_node():
-    for name in ("a", "b"):  # a behind the proxy (2 workers), b with the ROUTER in its worker
+    for name in ("a", "b"):  # a with 2 workers (a socket each), b with 1
         node = ENV.nodes[name]
         c = ENV.client(node)
         valid_empty = "950101000090"  # [1, 1, 0, 0, []]: an empty request batch
@@ -459,8 +468,18 @@ def cli_errors():
     eq(run(["--id", "x", "--workers", "0", "--nodes", "x=tcp://h:1"])[0], 2, "workers 0")
     busy = ENV.nodes["a"].endpoint
     rc, out = run(["--id", "x", "--nodes", "x=" + busy, "--bind", busy])
-    eq(rc, 1, "port in use")
+    eq(rc, 2, "port in use (an operator mistake)")
     check("cannot bind" in out, "says why: %s" % out)
+    # Worker i binds port + i: a taken neighbour (a's worker 0) is named, exit 2.
+    low = ENV.nodes["a"].port - 1
+    ep = "tcp://127.0.0.1:%d" % low
+    rc, out = run(["--id", "x", "--nodes", "x=" + ep, "--bind", ep, "--workers", "2"])
+    eq(rc, 2, "a worker's port in use")
+    check("--workers 2 needs ports %d-%d: cannot bind" % (low, low + 1) in out, "says which: %s" % out)
+    rc, out = run(["--id", "x", "--nodes", "x=tcp://127.0.0.1:65535", "--bind",
+                   "tcp://127.0.0.1:65535", "--workers", "2"])
+    eq(rc, 2, "workers past port 65535")
+    check("65535" in out and "worker i is at P + i" in out, "says why: %s" % out)
     env = dict(os.environ, SHOAL_ID="envnode", SHOAL_NODES="envnode=tcp://h:1",
                SHOAL_WORKERS="0")
     eq(run([], env)[0], 2, "SHOAL_* environment is read (SHOAL_WORKERS=0 refused)")

@@ -446,12 +446,15 @@ def have_ipv6_loopback():
         return False
 
 
-def free_port(ipv6=False):
-    """A port number free for UDP and TCP on 127.0.0.1 (and ::1 if ipv6) right now."""
+def free_port(ipv6=False, count=1):
+    """A port number free for UDP and TCP on 127.0.0.1 (and ::1 if ipv6) right now; with count > 1
+    the count - 1 ports after it are free for TCP too (a shoal-node's workers: one port each)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
             t.bind(("127.0.0.1", 0))
             port = t.getsockname()[1]
+            if port + count - 1 > 65535:
+                continue
             socks = []
             try:
                 for af, host in [(socket.AF_INET, "127.0.0.1")] + (
@@ -462,6 +465,10 @@ def free_port(ipv6=False):
                         s = socket.socket(af, kind)
                         socks.append(s)
                         s.bind((host, port))
+                for k in range(1, count):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    socks.append(s)
+                    s.bind(("127.0.0.1", port + k))
                 return port
             except OSError:
                 continue

@@ -199,23 +199,30 @@ static void reload_takes_a_new_certificate(void **state)
 static void judges_advertised_endpoints(void **state)
 {
     fix_t *f = *state;
-    char err[512], ep[PARTITION_ENDPOINT_MAX], key[CURVE_KEY_TXT], adv[PARTITION_ENDPOINT_MAX];
+    char err[512], adv[PARTITION_ENDPOINT_MAX];
+    members_advert_t in = {.endpoint = "tcp://127.0.0.1:7000", .workers = 2}, a;
     curve_t *c = load(f, f->cert, f->trust, err, sizeof(err));
     assert_non_null(c);
-    assert_int_equal(members_join("tcp://127.0.0.1:7000", f->gw_key, adv, sizeof(adv)), 0);
-    assert_int_equal(curve_check_node(c, adv, ep, key), CURVE_NODE_OK);
-    assert_string_equal(ep, "tcp://127.0.0.1:7000");
-    assert_string_equal(key, f->gw_key);
-    assert_int_equal(curve_check_node(NULL, adv, ep, key), CURVE_NODE_NEEDS_CURVE);
-    assert_int_equal(curve_check_node(c, "tcp://127.0.0.1:7000", ep, key), CURVE_NODE_NO_KEY);
-    assert_int_equal(curve_check_node(NULL, "tcp://127.0.0.1:7000", ep, key), CURVE_NODE_OK);
-    char pub[CURVE_KEY_TXT];
-    curve_public(c, pub);
-    assert_int_equal(members_join("tcp://h:1", pub, adv, sizeof(adv)), 0);
-    assert_int_equal(curve_check_node(c, adv, ep, key), CURVE_NODE_UNTRUSTED);
-    assert_int_equal(curve_check_node(c, "tcp://h:1|curve=short", ep, key), CURVE_NODE_BAD_KEY);
-    assert_int_equal(curve_check_node(NULL, "tcp://h:1|x", ep, key), CURVE_NODE_BAD_KEY);
-    assert_string_equal(ep, "tcp://h:1");
+    snprintf(in.key, sizeof(in.key), "%s", f->gw_key);
+    assert_int_equal(members_join(&in, adv, sizeof(adv)), 0);
+    assert_int_equal(curve_check_node(c, adv, &a), CURVE_NODE_OK);
+    assert_string_equal(a.endpoint, "tcp://127.0.0.1:7000");
+    assert_string_equal(a.key, f->gw_key);
+    assert_int_equal(a.workers, 2);
+    assert_int_equal(curve_check_node(NULL, adv, &a), CURVE_NODE_NEEDS_CURVE);
+    assert_int_equal(curve_check_node(c, "tcp://127.0.0.1:7000", &a), CURVE_NODE_NO_KEY);
+    assert_int_equal(curve_check_node(NULL, "tcp://127.0.0.1:7000", &a), CURVE_NODE_OK);
+    assert_int_equal(curve_check_node(NULL, "tcp://127.0.0.1:7000|workers=3", &a), CURVE_NODE_OK);
+    assert_int_equal(a.workers, 3);
+    assert_int_equal(curve_check_node(c, "tcp://127.0.0.1:7000|workers=3", &a), CURVE_NODE_NO_KEY);
+    in = (members_advert_t){.endpoint = "tcp://h:1", .workers = 1};
+    curve_public(c, in.key);
+    assert_int_equal(members_join(&in, adv, sizeof(adv)), 0);
+    assert_int_equal(curve_check_node(c, adv, &a), CURVE_NODE_UNTRUSTED);
+    assert_int_equal(curve_check_node(c, "tcp://h:1|curve=short", &a), CURVE_NODE_BAD_KEY);
+    assert_int_equal(curve_check_node(NULL, "tcp://h:1|x", &a), CURVE_NODE_BAD_KEY);
+    assert_string_equal(a.endpoint, "tcp://h:1");
+    assert_int_equal(curve_check_node(NULL, "tcp://h:1|workers=0", &a), CURVE_NODE_BAD_KEY);
     assert_string_not_equal(curve_node_strerror(CURVE_NODE_UNTRUSTED), "");
     curve_destroy(&c);
 }

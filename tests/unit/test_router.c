@@ -793,6 +793,177 @@ static void per_node_counters_sum_over_routers(void **state)
     assert_int_equal(atomic_load(&f->counters.moved), 1);
 }
 
+/* ---- nodes with several workers ------------------------------------------------------------ */
+
+#define WORKERS_MAX 3
+
+/* A node with n ROUTER sockets on consecutive loopback ports (as shoal-node binds them); returns
+ * the first port, or -1 if no n free consecutive ports turned up in 20 tries. */
+static int bind_workers(void *ctx, void **socks, unsigned n)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        char ep[64];
+        size_t len = sizeof(ep);
+        socks[0] = zmq_socket(ctx, ZMQ_ROUTER);
+        if (!socks[0] || zmq_bind(socks[0], "tcp://127.0.0.1:*") != 0 ||
+            zmq_getsockopt(socks[0], ZMQ_LAST_ENDPOINT, ep, &len) != 0)
+            return -1;
+        int port = atoi(strrchr(ep, ':') + 1);
+        unsigned ok = 1;
+        for (; ok < n; ok++) {
+            snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", port + (int)ok);
+            socks[ok] = zmq_socket(ctx, ZMQ_ROUTER);
+            if (port + (int)ok > 65535 || zmq_bind(socks[ok], ep) != 0) {
+                zmq_close(socks[ok]);
+                break;
+            }
+        }
+        if (ok == n)
+            return port;
+        for (unsigned k = 0; k < ok; k++)
+            zmq_close(socks[k]);
+    }
+    return -1;
+}
+
+/* A one-member table: node "w" advertising n workers at port. */
+static partition_table_t *workers_table(int port, unsigned n, uint64_t seed)
+{
+    partition_member_t m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.id, sizeof(m.id), "w");
+    snprintf(m.endpoint, sizeof(m.endpoint), "tcp://127.0.0.1:%d|workers=%u", port, n);
+    return partition_table_new(&m, 1, seed, NULL);
+}
+
+/* Hashes whose partitions cover every residue mod n, k of each, into h[n * k]. */
+static void hashes_per_worker(unsigned n, unsigned k, uint8_t (*h)[SHOAL_HASH_LEN])
+{
+    unsigned have[WORKERS_MAX] = {0};
+    size_t got = 0;
+    for (unsigned v = 0; v < 65536 && got < n * k; v += 31) {
+        uint8_t x[SHOAL_HASH_LEN];
+        memset(x, 0x77, sizeof(x));
+        x[0] = (uint8_t)(v >> 8);
+        x[1] = (uint8_t)v;
+        unsigned w = partition_of(x) % n;
+        if (have[w] < k) {
+            have[w]++;
+            memcpy(h[got++], x, SHOAL_HASH_LEN);
+        }
+    }
+    assert_int_equal(got, n * k);
+}
+
+/* Every worker socket gets exactly the partitions p % n == its index, each batch is answered
+ * there, and the node's counters add up over its sockets; a new table with the same advert keeps
+ * the connections (the node sees the same routing id). */
+static void spread_over_workers(fixture_t *f, unsigned n)
+{
+    void *socks[WORKERS_MAX];
+    int port = bind_workers(f->ctx, socks, n);
+    assert_true(port > 0);
+    partition_table_t *t = workers_table(port, n, 5), *t2 = workers_table(port, n, 6);
+    f->src = (source_t){.table = t, .version = 1};
+    assert_int_equal(open_router(f, 3000), 0);
+    enum { PER = 4 };
+    uint8_t h[WORKERS_MAX * PER][SHOAL_HASH_LEN];
+    hashes_per_worker(n, PER, h);
+    for (uint32_t i = 0; i < n * PER; i++) {
+        submit_announce(f, h[i], i, 10);
+        submit_announce(f, h[i], 100 + i, 10); /* the same swarm again: same socket, after it */
+    }
+    uint8_t ident0[256];
+    size_t ident0_len = 0;
+    for (unsigned w = 0; w < n; w++) {
+        size_t seen = 0;
+        while (seen < 2 * PER) { /* bounded: node_read fails after 2 s */
+            assert_true(node_read(f, socks[w], 2000));
+            for (size_t q = 0; q < f->batch.n; q++) {
+                const cmsg_request_t *r = &f->batch.req[q];
+                assert_int_equal(r->kind, CMSG_ANNOUNCE);
+                assert_int_equal(partition_of(r->announce.info_hash) % n, w);
+                /* the second request of a swarm comes after its first, in the same batch */
+                if (q > 0 && memcmp(r->announce.info_hash, f->batch.req[q - 1].announce.info_hash,
+                                    SHOAL_HASH_LEN) == 0)
+                    assert_true(r->announce.peer.port > f->batch.req[q - 1].announce.peer.port);
+            }
+            seen += f->batch.n;
+            node_answer_all(f, socks[w]);
+        }
+        assert_int_equal(seen, 2 * PER);
+        if (w == 0) {
+            memcpy(ident0, f->ident, f->ident_len);
+            ident0_len = f->ident_len;
+        }
+    }
+    pump_until(f, 2 * n * PER, 2000);
+    assert_int_equal(f->n_done, 2 * n * PER);
+    for (size_t i = 0; i < f->n_done; i++)
+        assert_string_equal(f->done[i].failure, "");
+
+    /* Same advert in a new table: same sockets. */
+    f->src.table = t2;
+    f->src.version = 2;
+    submit_announce(f, h[0], 500, 10); /* h[0]'s partition is worker 0's */
+    assert_true(node_read(f, socks[0], 2000));
+    assert_int_equal(f->ident_len, ident0_len);
+    assert_memory_equal(f->ident, ident0, ident0_len);
+    node_answer_all(f, socks[0]);
+    pump_until(f, 2 * n * PER + 1, 2000);
+    assert_int_equal(f->n_done, 2 * n * PER + 1);
+
+    f->be.ops->destroy(f->be.self); /* publishes, and before the tables it holds */
+    f->be.ops = NULL;
+    router_node_stat_t st[2];
+    assert_int_equal(router_node_stats(&f->counters, st, 2), 1);
+    assert_string_equal(st[0].id, "w");
+    assert_int_equal(st[0].requests, 2 * n * PER + 1);
+    assert_int_equal(st[0].in_flight, 0);
+    for (unsigned w = 0; w < n; w++)
+        zmq_close(socks[w]);
+    partition_table_destroy(&t);
+    partition_table_destroy(&t2);
+}
+
+static void two_workers_share_the_partitions(void **state)
+{
+    spread_over_workers(*state, 2);
+}
+
+static void three_workers_share_the_partitions(void **state)
+{
+    spread_over_workers(*state, 3);
+}
+
+/* The in-flight limit is per node, over its sockets: a silent node with three workers holds
+ * ROUTER_NODE_INFLIGHT slots in all, not three times that. */
+static void a_silent_node_with_workers_holds_one_share(void **state)
+{
+    fixture_t *f = *state;
+    void *socks[3];
+    int port = bind_workers(f->ctx, socks, 3);
+    assert_true(port > 0);
+    partition_table_t *t = workers_table(port, 3, 5);
+    f->src = (source_t){.table = t, .version = 1};
+    assert_int_equal(open_router(f, 5000), 0);
+    uint8_t h[3][SHOAL_HASH_LEN];
+    hashes_per_worker(3, 1, h);
+    for (uint32_t i = 0; i < ROUTER_NODE_INFLIGHT; i++)
+        submit_announce(f, h[i % 3], i, 10);
+    assert_int_equal(f->n_done, 0);
+    for (uint32_t w = 0; w < 3; w++) {
+        submit_announce(f, h[w], 99990 + w, 10);
+        assert_int_equal(f->n_done, w + 1);
+        assert_string_equal(f->done[w].failure, ROUTER_FAIL_TIMEOUT);
+    }
+    f->be.ops->destroy(f->be.self);
+    f->be.ops = NULL;
+    for (unsigned w = 0; w < 3; w++)
+        zmq_close(socks[w]);
+    partition_table_destroy(&t);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -816,6 +987,9 @@ int main(void)
         T(no_table_fails_with_no_nodes),
         T(counters_are_published),
         T(per_node_counters_sum_over_routers),
+        T(two_workers_share_the_partitions),
+        T(three_workers_share_the_partitions),
+        T(a_silent_node_with_workers_holds_one_share),
     };
 #undef T
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
