@@ -111,7 +111,9 @@ def node_listens_on_consecutive_ports():
     n = ENV.node("n3", 3)
     for i in range(3):
         check(tcp_open(n.port + i), "worker %d listens on %d" % (i, n.port + i))
-    check("with 3 workers (one port each)" in n.stderr_text(), "the start line says so")
+    # The start line comes once every part runs, a little after the ports listen.
+    check(wait_until(lambda: "with 3 workers (one port each)" in n.stderr_text(), 5),
+          "the start line says so")
     ENV.gateway("gw", n.members)
 
 
