@@ -20,7 +20,8 @@ usage() {
     cat <<'EOF'
 usage: deploy/cluster.sh up|down|status [options]
 
-  --nodes N            shoal-node processes (default 3): ids n1..nN, ZeroMQ on tcp://HOST:NODE_PORT+i-1,
+  --nodes N            shoal-node processes (default 3): ids n1..nN, ZeroMQ on
+                       tcp://HOST:NODE_PORT+(i-1)*WORKERS (a port per worker: worker w at +w),
                        admin on HOST:NODE_PORT+i-1+1000
   --gateways M         shoal-gateway processes (default 2): gateway i serves UDP and HTTP on
                        127.0.0.i:PORT (an address each, as DNS round robin hands them out),
@@ -33,7 +34,8 @@ usage: deploy/cluster.sh up|down|status [options]
   --redis-port P       the private redis-server's port (default 6380, off Debian's 6379)
   --redis URL          use this Redis instead of starting one (it is never stopped)
   --cluster NAME       the deployment's name, the prefix of its Redis keys (default shoal)
-  --workers N          worker threads per gateway and per node (default 1)
+  --workers N          worker threads per gateway and per node (default 1); each node worker
+                       listens on a port of its own, so nodes are WORKERS ports apart
   --build-dir DIR      take the binaries from DIR/cmd; built there (Release) if any is missing
                        (default build/release)
   --state-dir DIR      pid files, logs and the secret (default build/cluster)
@@ -186,6 +188,11 @@ gateway_addr() {
     fi
 }
 
+# Node i's first ZeroMQ port; its worker w listens on this + w.
+node_port_of() {
+    echo $((node_port + ($1 - 1) * workers))
+}
+
 admin_of() {
     case "$1" in
     node-*) echo "$host:$((node_port + $(index_of "$1") - 1 + 1000))" ;;
@@ -246,7 +253,7 @@ argv_of() {
               --dir "$state_dir/redis" --protected-mode no --loglevel warning) ;;
     node-*)
         i=$(index_of "$1")
-        argv=("$bin/shoal-node" --id "n$i" --bind "tcp://$host:$((node_port + i - 1))"
+        argv=("$bin/shoal-node" --id "n$i" --bind "tcp://$host:$(node_port_of "$i")"
               --redis "$redis_url" --cluster "$cluster" --workers "$workers"
               --admin "$(admin_of "$1")" ${node_args[@]+"${node_args[@]}"}) ;;
     gateway-*)
@@ -381,13 +388,18 @@ for name in $(names); do
     a=$host
     case "$name" in
     gateway-*) a=$(gateway_addr "$(index_of "$name")") p=$port ;;
-    node-*) p=$((node_port + $(index_of "$name") - 1)) ;;
+    node-*) p=$(node_port_of "$(index_of "$name")") ;;
     redis) p=$redis_port ;;
     esac
-    if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$a" "$p" 2>/dev/null; then
-        echo "cluster.sh: $a:$p ($name) is already in use by another process" >&2
-        exit 1
-    fi
+    # A node needs one port per worker.
+    span=1
+    case "$name" in node-*) span=$workers ;; esac
+    for ((k = 0; k < span; k++)); do
+        if timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$a" "$((p + k))" 2>/dev/null; then
+            echo "cluster.sh: $a:$((p + k)) ($name) is already in use by another process" >&2
+            exit 1
+        fi
+    done
 done
 
 started=0

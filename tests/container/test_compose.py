@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -140,15 +141,17 @@ class Cluster:
         self.last_output = ""
         taken = set()
 
-        def port():
+        def port(k):
+            # A node's workers (SHOAL_NODE_WORKERS, 2 in compose.yaml) take PORT and PORT + 1.
+            span = 2 if re.fullmatch(r"N\d_PORT", k) else 1
             for _ in range(100):
-                p = trackerclient.free_port()
-                if p not in taken:
-                    taken.add(p)
+                p = trackerclient.free_port(count=span)
+                if not taken & set(range(p, p + span)):
+                    taken.update(range(p, p + span))
                     return p
             raise Failed("no free loopback port")
 
-        self.ports = {k: port() for k in (
+        self.ports = {k: port(k) for k in (
             "REDIS_PORT", "N1_PORT", "N2_PORT", "N3_PORT", "N1_ADMIN", "N2_ADMIN", "N3_ADMIN",
             "GW1", "GW2", "GW1_ADMIN", "GW2_ADMIN", "PROMETHEUS_PORT")}
         self.secret = os.path.join(work, "connid.hex")
