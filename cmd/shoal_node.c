@@ -420,17 +420,19 @@ int main(int argc, char **argv)
         members_join(&adv, advertised, sizeof(advertised)) != 0) {
         bool with_key = curve != NULL;
         curve_destroy(&curve);
-        members_advert_t bare = {.workers = 1};
-        snprintf(bare.endpoint, sizeof(bare.endpoint), "%s", advertise);
-        if (adv.workers > 1 && members_join(&bare, advertised, sizeof(advertised)) == 0)
+        char last[PARTITION_ENDPOINT_MAX];
+        if (strlen(advertise) < sizeof(adv.endpoint) && adv.workers > 1 &&
+            members_worker_endpoint(advertise, adv.workers - 1, last, sizeof(last)) != 0)
             return daemon_fail(&d, 2,
                                "--advertise %s: --workers %u needs a numeric port P with P + %u "
                                "<= 65535 (worker i is at P + i)",
                                advertise, cfg.workers, cfg.workers - 1);
-        return daemon_fail(&d, 2,
-                           "--advertise %s: too long to carry the worker count and CURVE key "
-                           "(\"%s|workers=%u%s\" must fit in %d bytes)",
-                           advertise, advertise, cfg.workers, with_key ? "|curve=KEY" : "",
+        char tags[64] = "";
+        if (adv.workers > 1)
+            snprintf(tags, sizeof(tags), "|workers=%u", adv.workers);
+        if (with_key)
+            snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags), "|curve=KEY");
+        return daemon_fail(&d, 2, "--advertise %s%s: too long (%d bytes at most)", advertise, tags,
                            PARTITION_ENDPOINT_MAX - 1);
     }
 

@@ -480,6 +480,12 @@ def cli_errors():
                    "tcp://127.0.0.1:65535", "--workers", "2"])
     eq(rc, 2, "workers past port 65535")
     check("65535" in out and "worker i is at P + i" in out, "says why: %s" % out)
+    # The advert, count included, must fit 127 bytes (here 121 + "|workers=1000").
+    long_ep = "tcp://" + "a" * 110 + ":7000"
+    rc, out = run(["--id", "x", "--nodes", "x=tcp://h:1", "--bind", "tcp://127.0.0.1:1",
+                   "--advertise", long_ep, "--workers", "1000"])
+    eq(rc, 2, "an advert too long for its worker count")
+    check("|workers=1000: too long (127 bytes at most)" in out, "says why: %s" % out)
     env = dict(os.environ, SHOAL_ID="envnode", SHOAL_NODES="envnode=tcp://h:1",
                SHOAL_WORKERS="0")
     eq(run([], env)[0], 2, "SHOAL_* environment is read (SHOAL_WORKERS=0 refused)")
