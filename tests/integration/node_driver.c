@@ -5,7 +5,9 @@
  *
  *   shoal-node-bench --endpoint tcp://127.0.0.1:7000 [--batch 64] [--window 8] [--duration 10]
  *                    [--warmup 1] [--torrents 100000] [--peers 1000000] [--numwant 50]
- *                    [--seed-percent 10] [--scrape-percent 0] [--check 64]
+ *                    [--seed-percent 10] [--scrape-percent 0] [--check 64] [--workers 1]
+ * --workers N: the node has N workers, worker i's socket at the endpoint's port + i (nodesrv.h);
+ * the DEALER connects to all N and deals the batches round-robin, as gateways spread partitions.
  * The node must own every partition (run it with --nodes ITSELF=...), or the figure counts
  * "moved" replies: every --check'th reply is decoded and its statuses counted.
  * Output: one human line on stderr and one JSON line on stdout.
@@ -14,6 +16,7 @@
  * random IPv4 addresses (port and peer id fixed per peer), event none, a --seed-percent share
  * of seeders: after the first pass this is a steady state of re-announces, as on a live tracker. */
 #include "cmsg.h"
+#include "members.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -25,7 +28,8 @@
 
 typedef struct {
     const char *endpoint;
-    unsigned batch, window, duration, warmup, torrents, peers, numwant, seed_pct, scrape_pct, check;
+    unsigned batch, window, duration, warmup, torrents, peers, numwant, seed_pct, scrape_pct, check,
+        workers;
 } args_t;
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
@@ -55,7 +59,8 @@ static int parse_args(int argc, char **argv, args_t *a)
                   .peers = 1000000,
                   .numwant = 50,
                   .seed_pct = 10,
-                  .check = 64};
+                  .check = 64,
+                  .workers = 1};
     struct {
         const char *name;
         unsigned *v;
@@ -68,7 +73,8 @@ static int parse_args(int argc, char **argv, args_t *a)
                 {"--numwant", &a->numwant},
                 {"--seed-percent", &a->seed_pct},
                 {"--scrape-percent", &a->scrape_pct},
-                {"--check", &a->check}};
+                {"--check", &a->check},
+                {"--workers", &a->workers}};
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             return -1;
@@ -87,7 +93,8 @@ static int parse_args(int argc, char **argv, args_t *a)
             return -1;
     }
     if (!a->endpoint || a->batch < 1 || a->batch > CMSG_BATCH_MAX || a->window < 1 ||
-        a->torrents < 1 || a->peers < 1 || a->numwant > SHOAL_NUMWANT_MAX || a->check < 1)
+        a->torrents < 1 || a->peers < 1 || a->numwant > SHOAL_NUMWANT_MAX || a->check < 1 ||
+        a->workers < 1 || a->workers > MEMBERS_WORKERS_MAX)
         return -1;
     return 0;
 }
@@ -139,7 +146,8 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &a) != 0) {
         fprintf(stderr, "usage: shoal-node-bench --endpoint tcp://HOST:PORT [--batch N] "
                         "[--window N] [--duration S] [--warmup S] [--torrents N] [--peers N] "
-                        "[--numwant N] [--seed-percent P] [--scrape-percent P] [--check N]\n");
+                        "[--numwant N] [--seed-percent P] [--scrape-percent P] [--check N] "
+                        "[--workers N]\n");
         return 2;
     }
     uint8_t *hashes = malloc((size_t)a.torrents * SHOAL_HASH_LEN);
@@ -154,9 +162,15 @@ int main(int argc, char **argv)
     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    if (zmq_connect(sock, a.endpoint) != 0) {
-        fprintf(stderr, "connect %s: %s\n", a.endpoint, zmq_strerror(zmq_errno()));
-        return 1;
+    for (unsigned w = 0; w < a.workers; w++) {
+        char ep[PARTITION_ENDPOINT_MAX];
+        if ((w == 0 ? snprintf(ep, sizeof(ep), "%s", a.endpoint) < 0
+                    : members_worker_endpoint(a.endpoint, w, ep, sizeof(ep)) != 0) ||
+            zmq_connect(sock, ep) != 0) {
+            fprintf(stderr, "connect worker %u of %s: %s\n", w, a.endpoint,
+                    zmq_strerror(zmq_errno()));
+            return 1;
+        }
     }
 
     uint64_t next_id = 0, in_flight = 0, replies_seen = 0, measured = 0;
