@@ -396,10 +396,9 @@ int main(int argc, char **argv)
                            "that gateways can reach",
                            cfg.bind);
 
-    /* One ZeroMQ I/O thread per worker socket (up to the cores), so one I/O thread does not
-     * carry every worker's traffic; before the first socket (the context starts with it). */
-    size_t io_threads = cores > 1 ? (size_t)cores : 1;
-    zsys_set_io_threads(cfg.workers < io_threads ? cfg.workers : io_threads);
+    /* ZeroMQ keeps its one I/O thread for every worker's socket: it moves batches, not
+     * requests, and one I/O thread per worker (up to the cores) measured no better with 2
+     * workers on 2 cores and worse on 1 (issue 15, docs/architecture.md). */
 
     /* The advert (members.h): the worker count and, with CURVE, the key travel with the
      * endpoint; gateways learn them there. Worker i is at the advertised port + i. */
