@@ -196,7 +196,7 @@ static bool workers_fit(const char *ep, size_t len, unsigned workers)
 static bool parse_workers(const char *t, size_t len, unsigned *out)
 {
     const size_t tag = sizeof(MEMBERS_WORKERS_TAG) - 2; /* without the '|' */
-    if (len <= tag || len > tag + 4 || memcmp(t, MEMBERS_WORKERS_TAG + 1, tag) != 0 ||
+    if (len <= tag || len > tag + 4 || memcmp(t, &MEMBERS_WORKERS_TAG[1], tag) != 0 ||
         t[tag] == '0')
         return false;
     unsigned n = 0;
@@ -235,7 +235,7 @@ int members_split(const char *adv, members_advert_t *out)
         if (p == bar && parse_workers(p + 1, len, &workers)) {
             /* the first tag only */
         } else if (!key && len == ctag + MEMBERS_CURVE_KEY_LEN &&
-                   memcmp(p + 1, MEMBERS_CURVE_TAG + 1, ctag) == 0 &&
+                   memcmp(p + 1, &MEMBERS_CURVE_TAG[1], ctag) == 0 &&
                    z85_key(p + 1 + ctag, MEMBERS_CURVE_KEY_LEN)) {
             key = p + 1 + ctag;
         } else {

@@ -219,8 +219,8 @@ static void bad_worker_counts_are_refused(void **state)
         "tcp://h:7000|worker=2",
         /* wrong order, or a key twice */
         "tcp://h:7000|curve=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7|workers=2",
-        "tcp://h:7000|curve=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7|curve=rq:rM>}U?@Lns47E1%kR."
-        "o@n%FcmmsL/@{H8]yf7",
+        ("tcp://h:7000|curve=rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7|curve=rq:rM>}U?@Lns47E1%kR."
+         "o@n%FcmmsL/@{H8]yf7"),
         /* ports past 65535, or none to add to */
         "tcp://h:65535|workers=2",
         "tcp://h:*|workers=2",
