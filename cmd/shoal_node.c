@@ -146,6 +146,23 @@ static bool wildcard_endpoint(const char *ep)
            strncmp(ep, "tcp://[::]:", 11) == 0;
 }
 
+/* A static list is the gateways' copy too: if it gives this node another worker count than it
+ * runs, gateways reading it use that many of its sockets (fewer: some workers idle; more: some
+ * partitions time out). Said once at start. */
+static void check_static_workers(membership_t *members, const char *id, uint32_t workers)
+{
+    const partition_table_t *t = membership_current(members);
+    int i = t ? partition_table_find(t, id) : -1;
+    members_advert_t a;
+    if (i >= 0 && members_split(partition_table_member(t, (size_t)i)->endpoint, &a) == 0 &&
+        a.workers != workers)
+        slog_msg(SLOG_WARN,
+                 "--nodes gives %s %u worker%s but it runs --workers %u: write %s=%s|workers=%u "
+                 "(and the CURVE key, if any, after it) in every process's list",
+                 id, a.workers, a.workers == 1 ? "" : "s", workers, id, a.endpoint, workers);
+    membership_release(members, &t);
+}
+
 /* Garbage on the socket: logged when it grows, at most once per doubling interval (1 s .. 64 s)
  * while it keeps coming, back to 1 s after a quiet interval. Called once a second. */
 typedef struct {
@@ -472,6 +489,8 @@ int main(int argc, char **argv)
         return stop_all(&p, daemon_fail(&d, 1, "%s", err));
     if (!(p.members = membership_new(&mc, err, sizeof(err))))
         return stop_all(&p, daemon_fail(&d, 2, "membership: %s", err));
+    if (*cfg.nodes)
+        check_static_workers(p.members, cfg.id, cfg.workers);
     if (!(p.repo = repoopts_new_repo(&cfg.repo)))
         return stop_all(&p, daemon_fail(&d, 1, "out of memory creating the repository"));
     ctx.members = p.members;
@@ -539,7 +558,7 @@ int main(int argc, char **argv)
              "shoal-node %s id %s serving %s (advertised %s) with %u workers (one port each), "
              "%zu stripes, "
              "membership %s, snapshots %s, admin %s, CURVE %s",
-             SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertise, cfg.workers,
+             SHOAL_VERSION, cfg.id, nodesrv_endpoint(p.srv), advertised, cfg.workers,
              repo_stripes(p.repo),
              *cfg.redis.redis ? rconn_redact(cfg.redis.redis, shown, sizeof(shown)) : "static",
              p.keeper ? "on" : "off", admin, p.curve ? adv.key : "off");

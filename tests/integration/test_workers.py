@@ -10,8 +10,9 @@ Checks: the node listens on P, P+1 and P+2; announces from a real UDP client thr
 are answered and meet; every worker's socket served batches (the node's
 shoal_node_worker_batches_total by worker); pipelined HTTP over swarms of every worker is
 answered in order with each swarm's counts in order; a node whose neighbour port is taken exits 2
-naming the ports; with an ephemeral port ("*") the workers get the ports after worker 0's; CURVE
-with two workers serves through the gateway.
+naming the ports; with an ephemeral port ("*") the workers get the ports after worker 0's (and a
+static list that gives the node no worker count is warned about); CURVE with two workers serves
+through the gateway.
 
 Every process is stopped by its PID; every wait is a bounded poll.
 
@@ -170,7 +171,11 @@ def ephemeral_port_gets_consecutive_neighbours():
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, preexec_fn=clusterlib.die_with_parent)
     try:
-        line = p.stderr.readline()  # the start line, or the error (bounded by the process)
+        # The list gives e no worker count: a warning first (bounded by the process), then the
+        # start line.
+        warning = p.stderr.readline()
+        check("--nodes gives e 1 worker but it runs --workers 3" in warning, warning)
+        line = p.stderr.readline()
         m = re.search(r"serving tcp://127\.0\.0\.1:(\d+) ", line)
         check(m is not None, "start line: %s" % line)
         base = int(m.group(1))
