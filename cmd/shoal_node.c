@@ -57,13 +57,15 @@ typedef struct {
 static const opts_spec_t node_opts[] = {
     OPT("id", "ID", OPTS_STRING, id, 0, 0,
         "this node's id, stable across restarts (e.g. the pod name); required"),
-    OPT("bind", "tcp://ADDR:PORT", OPTS_STRING, bind, 0, 0, "ZeroMQ ROUTER endpoint to bind"),
+    OPT("bind", "tcp://ADDR:PORT", OPTS_STRING, bind, 0, 0,
+        "worker 0's ZeroMQ endpoint; worker i binds PORT + i"),
     OPT("advertise", "tcp://HOST:PORT", OPTS_STRING, advertise, 0, 0,
         "endpoint gateways connect to (default: --bind)"),
     OPT("nodes", "ID=tcp://HOST:PORT,..", OPTS_STRING, nodes, 0, 0,
-        "static member list, this node included (no Redis)"),
+        "static member list, this node included (no Redis); \"|workers=N\" after an endpoint: "
+        "N ports"),
     OPT("workers", "N", OPTS_UINT, workers, 1, 1024,
-        "serving threads (the default is the number of cores)"),
+        "serving threads, one port each (the default is the number of cores)"),
     OPT("heartbeat-interval", "MS", OPTS_UINT, heartbeat_ms, 10, 600000,
         "membership heartbeat and poll period"),
     OPT("member-ttl", "MS", OPTS_UINT, member_ttl_ms, 20, 3600000,
