@@ -179,10 +179,8 @@ struct router {
     uint16_t free_scrapes[ROUTER_SCRAPES];
     size_t n_free_scrapes;
 
-    /* Codec scratch. out, gather and sendbuf serve sending; in, arena and errtext receiving, so a
+    /* Codec scratch. sendbuf serves sending; in, arena and errtext receiving, so a
      * send from inside a done() called while a reply batch is being read touches neither. */
-    cmsg_request_batch_t out;
-    uint8_t gather[ROUTER_SEND_CAP];
     uint8_t sendbuf[ROUTER_SEND_CAP];
     cmsg_reply_batch_t in;
     swarm_stats_t arena[ARENA_N];
@@ -494,54 +492,48 @@ static void list_purge(router_t *self, uint16_t *list, size_t *n)
     *n = k;
 }
 
-/* Encode the connection's queue as one batch and hand it to its socket. */
+/* Encode the connection's queue as one batch, straight from the slots into sendbuf (no request
+ * is copied anywhere else), and hand it to its socket. */
 static void conn_send(router_t *self, uint16_t ci)
 {
     conn_t *c = self->conns[ci];
-    cmsg_request_batch_t *b = &self->out;
-    size_t gathered = 0;
-    b->epoch = self->epoch;
-    b->batch_id = ++self->batch_id;
-    b->n = 0;
+    /* Slots that failed while they waited are left out: count the rest first, the batch's
+     * header carries the count. */
+    size_t n = 0;
     for (size_t q = 0; q < c->n_queue; q++) {
         slot_t *s = slot_find(self, c->queue[q], SLOT_QUEUED);
-        if (!s)
-            continue; /* failed while it waited */
-        cmsg_request_t *r = &b->req[b->n++];
-        r->id = c->queue[q];
-        if (s->kind == BACKEND_ANNOUNCE) {
-            r->kind = CMSG_ANNOUNCE;
-            r->announce = s->announce;
-            r->announce.numwant = (int32_t)s->numwant;
-            r->hashes = NULL;
-            r->n_hashes = 0;
-        } else {
-            const scrape_t *sc = &self->scrapes[s->owner];
-            uint8_t *dst = self->gather + gathered;
-            for (size_t k = 0; k < s->cnt; k++)
-                memcpy(dst + k * SHOAL_HASH_LEN, sc->hashes[sc->order[s->off + k]], SHOAL_HASH_LEN);
-            r->kind = CMSG_SCRAPE;
-            r->hashes = dst;
-            r->n_hashes = s->cnt;
-            gathered += (size_t)s->cnt * SHOAL_HASH_LEN;
-        }
-        set_state(self, s, SLOT_SENT);
+        if (s)
+            c->queue[n++] = c->queue[q];
     }
     c->n_queue = 0;
     c->queue_bytes = 0;
-    if (b->n == 0)
+    if (n == 0)
         return;
-    ssize_t len = cmsg_encode_requests(b, self->sendbuf, sizeof(self->sendbuf));
+    cmsg_req_writer_t x;
+    cmsg_req_begin(&x, self->sendbuf, sizeof(self->sendbuf), self->epoch, ++self->batch_id, n);
+    for (size_t q = 0; q < n; q++) {
+        slot_t *s = &self->slots[c->queue[q] & SLOT_MASK];
+        if (s->kind == BACKEND_ANNOUNCE) {
+            cmsg_req_announce(&x, c->queue[q], &s->announce, (int32_t)s->numwant);
+        } else {
+            const scrape_t *sc = &self->scrapes[s->owner];
+            uint8_t *dst = cmsg_req_scrape(&x, c->queue[q], s->cnt);
+            for (size_t k = 0; dst && k < s->cnt; k++)
+                memcpy(dst + k * SHOAL_HASH_LEN, sc->hashes[sc->order[s->off + k]], SHOAL_HASH_LEN);
+        }
+        set_state(self, s, SLOT_SENT);
+    }
+    ssize_t len = cmsg_req_end(&x);
     if (len < 0 || zmq_send(c->sock, self->sendbuf, (size_t)len, ZMQ_DONTWAIT) < 0) {
         /* The node's queue is full (it stopped reading) or, never expected, the batch did not
          * encode: its requests fail at the next tick, which has a done() to call. */
-        for (size_t i = 0; i < b->n; i++)
-            self->slots[b->req[i].id & SLOT_MASK].deadline = 0;
+        for (size_t q = 0; q < n; q++)
+            self->slots[c->queue[q] & SLOT_MASK].deadline = 0;
         due(self, 0);
         self->c.send_failures++;
     } else {
         self->c.batches++;
-        c->requests += b->n;
+        c->requests += n;
     }
     list_add(self->touched, &self->n_touched, &c->touched, ci);
 }

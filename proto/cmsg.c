@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* cmsg: gateway <-> node batches in msgpack (format in cmsg.h).
  *
- * Encoding drives msgpack-c's packer with a sink that writes into the caller's buffer and fails
- * once it is full. Decoding is the strict cursor of mpread.h, shared with snapshot.c: each
- * value's header is read and checked against the field's type and limits, and only then is its
- * body stepped over, so no count or length taken from the input is trusted before it is checked
- * against both its limit and the bytes left. The reader's results become cmsg_err_t here, where
- * each field is read.
+ * Encoding is the writer of mpwrite.h storing straight into the caller's buffer (the incremental
+ * cmsg_req_* calls let a gateway encode each request from its own records); the first value
+ * that does not fit fails the whole message. Decoding is the strict cursor of mpread.h, shared with
+ * snapshot.c: each value's header is read and checked against the field's type and limits, and only
+ * then is its body stepped over, so no count or length taken from the input is trusted before it is
+ * checked against both its limit and the bytes left. The reader's results become cmsg_err_t here,
+ * where each field is read.
  *
  * Invariant of the reader: r->p <= r->end at all times; every read first checks that the bytes
  * it needs lie before end. */
 #include "cmsg.h"
 
 #include "mpread.h"
+#include "mpwrite.h"
 
-#include <msgpack/pack.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -104,135 +105,152 @@ size_t cmsg_reply_bound(const cmsg_reply_t *r)
 
 /* --- encoding --- */
 
-typedef struct {
-    uint8_t *buf;
-    size_t cap;
-    size_t len;
-    bool full; /* a write did not fit: refuse every later one, so nothing lands out of order */
-} sink_t;
-
-static int sink_write(void *data, const char *src, size_t n)
+/* Writer errors are not checked call by call: the cursor latches the first one. */
+static void put_announce(mpwrite_t *w, uint32_t id, const announce_t *a, int32_t numwant)
 {
-    sink_t *s = data;
-    if (s->full || n > s->cap - s->len) {
-        s->full = true;
-        return -1;
-    }
-    uint8_t *dst = s->buf + s->len;
-    /* msgpack-c writes headers and numbers of 1, 2, 3, 5 or 9 bytes and 20-byte hashes: copies
-     * of a constant size compile to a move or two, a memcpy call costs more than the copy. */
-    switch (n) {
-    case 0: /* an empty body, src may be NULL */
-        break;
-    case 1:
-        dst[0] = (uint8_t)src[0];
-        break;
-    case 2:
-        memcpy(dst, src, 2);
-        break;
-    case 3:
-        memcpy(dst, src, 3);
-        break;
-    case 5:
-        memcpy(dst, src, 5);
-        break;
-    case 9:
-        memcpy(dst, src, 9);
-        break;
-    case SHOAL_HASH_LEN:
-        memcpy(dst, src, SHOAL_HASH_LEN);
-        break;
-    default:
-        memcpy(dst, src, n);
-    }
-    s->len += n;
-    return 0;
+    mpwrite_array(w, ANNOUNCE_FIELDS);
+    mpwrite_uint(w, id);
+    mpwrite_uint(w, CMSG_ANNOUNCE);
+    mpwrite_bin(w, a->info_hash, SHOAL_HASH_LEN);
+    mpwrite_bin(w, a->peer_id, SHOAL_HASH_LEN);
+    mpwrite_uint(w, a->peer.family);
+    mpwrite_bin(w, a->peer.addr, a->peer.family == 4 ? 4 : 16);
+    mpwrite_uint(w, a->peer.port);
+    mpwrite_uint(w, (uint8_t)a->event);
+    mpwrite_uint(w, a->left);
+    mpwrite_uint(w, a->downloaded);
+    mpwrite_uint(w, a->uploaded);
+    mpwrite_int(w, numwant);
+    mpwrite_uint(w, a->key);
 }
 
-static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
+/* A scrape's head and the room for its n hashes, or NULL. */
+static uint8_t *put_scrape(mpwrite_t *w, uint32_t id, size_t n)
 {
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
+    mpwrite_array(w, SCRAPE_FIELDS);
+    mpwrite_uint(w, id);
+    mpwrite_uint(w, CMSG_SCRAPE);
+    mpwrite_bin_head(w, (uint32_t)(n * SHOAL_HASH_LEN));
+    uint8_t *p = mpwrite_room(w, n * SHOAL_HASH_LEN);
+    if (p)
+        w->p = p + n * SHOAL_HASH_LEN;
+    return p;
 }
 
-/* Packer errors are not checked call by call: the sink latches the first one. */
-static void pack_request(msgpack_packer *pk, const cmsg_request_t *q)
-{
-    if (q->kind == CMSG_SCRAPE) {
-        msgpack_pack_array(pk, SCRAPE_FIELDS);
-        msgpack_pack_uint32(pk, q->id);
-        msgpack_pack_uint8(pk, CMSG_SCRAPE);
-        pack_bin(pk, q->hashes, q->n_hashes * SHOAL_HASH_LEN);
-        return;
-    }
-    const announce_t *a = &q->announce;
-    msgpack_pack_array(pk, ANNOUNCE_FIELDS);
-    msgpack_pack_uint32(pk, q->id);
-    msgpack_pack_uint8(pk, CMSG_ANNOUNCE);
-    pack_bin(pk, a->info_hash, SHOAL_HASH_LEN);
-    pack_bin(pk, a->peer_id, SHOAL_HASH_LEN);
-    msgpack_pack_uint8(pk, a->peer.family);
-    pack_bin(pk, a->peer.addr, a->peer.family == 4 ? 4 : 16);
-    msgpack_pack_uint16(pk, a->peer.port);
-    msgpack_pack_uint8(pk, (uint8_t)a->event);
-    msgpack_pack_uint64(pk, a->left);
-    msgpack_pack_uint64(pk, a->downloaded);
-    msgpack_pack_uint64(pk, a->uploaded);
-    msgpack_pack_int32(pk, a->numwant);
-    msgpack_pack_uint32(pk, a->key);
-}
-
-static void pack_reply(msgpack_packer *pk, const cmsg_reply_t *r)
+static void put_reply(mpwrite_t *w, const cmsg_reply_t *r)
 {
     if (r->status == CMSG_STATUS_MOVED) {
-        msgpack_pack_array(pk, STATUS_FIELDS);
-        msgpack_pack_uint32(pk, r->id);
-        msgpack_pack_uint8(pk, CMSG_STATUS_MOVED);
-        msgpack_pack_uint64(pk, r->epoch);
+        mpwrite_array(w, STATUS_FIELDS);
+        mpwrite_uint(w, r->id);
+        mpwrite_uint(w, CMSG_STATUS_MOVED);
+        mpwrite_uint(w, r->epoch);
         return;
     }
     if (r->status == CMSG_STATUS_ERROR) {
-        size_t n = strlen(r->error);
-        msgpack_pack_array(pk, STATUS_FIELDS);
-        msgpack_pack_uint32(pk, r->id);
-        msgpack_pack_uint8(pk, CMSG_STATUS_ERROR);
-        msgpack_pack_str(pk, n);
-        msgpack_pack_str_body(pk, r->error, n);
+        mpwrite_array(w, STATUS_FIELDS);
+        mpwrite_uint(w, r->id);
+        mpwrite_uint(w, CMSG_STATUS_ERROR);
+        mpwrite_str(w, r->error, (uint32_t)strlen(r->error));
         return;
     }
     if (r->kind == CMSG_SCRAPE) {
-        msgpack_pack_array(pk, OK_SCR_FIELDS);
-        msgpack_pack_uint32(pk, r->id);
-        msgpack_pack_uint8(pk, CMSG_STATUS_OK);
-        msgpack_pack_uint8(pk, CMSG_SCRAPE);
-        msgpack_pack_array(pk, r->n_scrape);
+        mpwrite_array(w, OK_SCR_FIELDS);
+        mpwrite_uint(w, r->id);
+        mpwrite_uint(w, CMSG_STATUS_OK);
+        mpwrite_uint(w, CMSG_SCRAPE);
+        mpwrite_array(w, (uint32_t)r->n_scrape);
         for (size_t i = 0; i < r->n_scrape; i++) {
-            msgpack_pack_array(pk, 3);
-            msgpack_pack_uint32(pk, r->scrape[i].seeders);
-            msgpack_pack_uint32(pk, r->scrape[i].leechers);
-            msgpack_pack_uint32(pk, r->scrape[i].downloaded);
+            mpwrite_array(w, 3);
+            mpwrite_uint(w, r->scrape[i].seeders);
+            mpwrite_uint(w, r->scrape[i].leechers);
+            mpwrite_uint(w, r->scrape[i].downloaded);
         }
         return;
     }
-    msgpack_pack_array(pk, OK_ANN_FIELDS);
-    msgpack_pack_uint32(pk, r->id);
-    msgpack_pack_uint8(pk, CMSG_STATUS_OK);
-    msgpack_pack_uint8(pk, CMSG_ANNOUNCE);
-    msgpack_pack_uint32(pk, r->stats.seeders);
-    msgpack_pack_uint32(pk, r->stats.leechers);
-    msgpack_pack_uint32(pk, r->stats.downloaded);
-    msgpack_pack_uint8(pk, r->family);
-    pack_bin(pk, r->peers, r->n_peers * peer_len(r->family));
+    mpwrite_array(w, OK_ANN_FIELDS);
+    mpwrite_uint(w, r->id);
+    mpwrite_uint(w, CMSG_STATUS_OK);
+    mpwrite_uint(w, CMSG_ANNOUNCE);
+    mpwrite_uint(w, r->stats.seeders);
+    mpwrite_uint(w, r->stats.leechers);
+    mpwrite_uint(w, r->stats.downloaded);
+    mpwrite_uint(w, r->family);
+    mpwrite_bin(w, r->peers, (uint32_t)(r->n_peers * peer_len(r->family)));
 }
 
-static void pack_header(msgpack_packer *pk, cmsg_type_t type, uint64_t a, uint64_t b, size_t n)
+static void put_header(mpwrite_t *w, cmsg_type_t type, uint64_t a, uint64_t b, size_t n)
 {
-    msgpack_pack_array(pk, HEADER_FIELDS);
-    msgpack_pack_uint8(pk, CMSG_VERSION);
-    msgpack_pack_uint8(pk, (uint8_t)type);
-    msgpack_pack_uint64(pk, a);
-    msgpack_pack_uint64(pk, b);
-    msgpack_pack_array(pk, n);
+    mpwrite_array(w, HEADER_FIELDS);
+    mpwrite_uint(w, CMSG_VERSION);
+    mpwrite_uint(w, (uint8_t)type);
+    mpwrite_uint(w, a);
+    mpwrite_uint(w, b);
+    mpwrite_array(w, (uint32_t)n);
+}
+
+/* The writer's state lives in the caller's cmsg_req_writer_t (public, so it can sit on a
+ * stack); these two convert. */
+static mpwrite_t wr_load(const cmsg_req_writer_t *x)
+{
+    return (mpwrite_t){.p = x->p, .end = x->end, .full = x->failed != 0};
+}
+
+static void wr_store(cmsg_req_writer_t *x, const mpwrite_t *w)
+{
+    x->p = w->p;
+    if (w->full && !x->failed)
+        x->failed = -1;
+}
+
+void cmsg_req_begin(cmsg_req_writer_t *x, uint8_t *out, size_t cap, uint64_t epoch,
+                    uint64_t batch_id, size_t n)
+{
+    x->start = out;
+    x->p = out;
+    x->end = out + cap;
+    x->left = n;
+    x->failed = n > CMSG_BATCH_MAX ? -2 : 0;
+    mpwrite_t w = wr_load(x);
+    put_header(&w, CMSG_REQUEST_BATCH, epoch, batch_id, n);
+    wr_store(x, &w);
+}
+
+void cmsg_req_announce(cmsg_req_writer_t *x, uint32_t id, const announce_t *a, int32_t numwant)
+{
+    if (x->failed)
+        return;
+    if (x->left == 0 || (a->peer.family != 4 && a->peer.family != 6) || (unsigned)a->event > 3) {
+        x->failed = -2;
+        return;
+    }
+    x->left--;
+    mpwrite_t w = wr_load(x);
+    put_announce(&w, id, a, numwant);
+    wr_store(x, &w);
+}
+
+uint8_t *cmsg_req_scrape(cmsg_req_writer_t *x, uint32_t id, size_t n_hashes)
+{
+    if (x->failed)
+        return NULL;
+    if (x->left == 0 || n_hashes < 1 || n_hashes > SHOAL_SCRAPE_MAX) {
+        x->failed = -2;
+        return NULL;
+    }
+    x->left--;
+    mpwrite_t w = wr_load(x);
+    uint8_t *p = put_scrape(&w, id, n_hashes);
+    wr_store(x, &w);
+    return p;
+}
+
+ssize_t cmsg_req_end(const cmsg_req_writer_t *x)
+{
+    if (x->failed)
+        return x->failed;
+    if (x->left != 0)
+        return -2;
+    return (ssize_t)(x->p - x->start);
 }
 
 ssize_t cmsg_encode_requests(const cmsg_request_batch_t *b, uint8_t *out, size_t cap)
@@ -242,13 +260,19 @@ ssize_t cmsg_encode_requests(const cmsg_request_batch_t *b, uint8_t *out, size_t
     for (size_t i = 0; i < b->n; i++)
         if (!request_valid(&b->req[i]))
             return -2;
-    sink_t s = {.buf = out, .cap = cap};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, sink_write);
-    pack_header(&pk, CMSG_REQUEST_BATCH, b->epoch, b->batch_id, b->n);
-    for (size_t i = 0; i < b->n && !s.full; i++)
-        pack_request(&pk, &b->req[i]);
-    return s.full ? -1 : (ssize_t)s.len;
+    cmsg_req_writer_t x;
+    cmsg_req_begin(&x, out, cap, b->epoch, b->batch_id, b->n);
+    for (size_t i = 0; i < b->n && !x.failed; i++) {
+        const cmsg_request_t *q = &b->req[i];
+        if (q->kind == CMSG_ANNOUNCE) {
+            cmsg_req_announce(&x, q->id, &q->announce, q->announce.numwant);
+        } else {
+            uint8_t *dst = cmsg_req_scrape(&x, q->id, q->n_hashes);
+            if (dst)
+                memcpy(dst, q->hashes, q->n_hashes * SHOAL_HASH_LEN);
+        }
+    }
+    return cmsg_req_end(&x);
 }
 
 ssize_t cmsg_encode_replies(const cmsg_reply_batch_t *b, uint8_t *out, size_t cap)
@@ -258,13 +282,12 @@ ssize_t cmsg_encode_replies(const cmsg_reply_batch_t *b, uint8_t *out, size_t ca
     for (size_t i = 0; i < b->n; i++)
         if (!reply_valid(&b->rep[i]))
             return -2;
-    sink_t s = {.buf = out, .cap = cap};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, sink_write);
-    pack_header(&pk, CMSG_REPLY_BATCH, b->batch_id, b->epoch, b->n);
-    for (size_t i = 0; i < b->n && !s.full; i++)
-        pack_reply(&pk, &b->rep[i]);
-    return s.full ? -1 : (ssize_t)s.len;
+    mpwrite_t w;
+    mpwrite_init(&w, out, cap);
+    put_header(&w, CMSG_REPLY_BATCH, b->batch_id, b->epoch, b->n);
+    for (size_t i = 0; i < b->n && !w.full; i++)
+        put_reply(&w, &b->rep[i]);
+    return w.full ? -1 : (ssize_t)(w.p - out);
 }
 
 /* --- decoding --- */
@@ -502,18 +525,17 @@ ssize_t cmsg_encode_lookup_request(const cmsg_lookup_request_t *q, uint8_t *out,
 {
     if (q->max_peers > CMSG_LOOKUP_PEERS_MAX)
         return -2;
-    sink_t s = {.buf = out, .cap = cap};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, sink_write);
-    msgpack_pack_array(&pk, LOOKUP_REQ_FIELDS);
-    msgpack_pack_uint8(&pk, CMSG_VERSION);
-    msgpack_pack_uint8(&pk, CMSG_LOOKUP_REQUEST);
-    msgpack_pack_uint64(&pk, q->epoch);
-    msgpack_pack_uint32(&pk, q->id);
-    pack_bin(&pk, q->info_hash, SHOAL_HASH_LEN);
-    msgpack_pack_uint32(&pk, q->offset);
-    msgpack_pack_uint32(&pk, q->max_peers);
-    return s.full ? -1 : (ssize_t)s.len;
+    mpwrite_t w;
+    mpwrite_init(&w, out, cap);
+    mpwrite_array(&w, LOOKUP_REQ_FIELDS);
+    mpwrite_uint(&w, CMSG_VERSION);
+    mpwrite_uint(&w, CMSG_LOOKUP_REQUEST);
+    mpwrite_uint(&w, q->epoch);
+    mpwrite_uint(&w, q->id);
+    mpwrite_bin(&w, q->info_hash, SHOAL_HASH_LEN);
+    mpwrite_uint(&w, q->offset);
+    mpwrite_uint(&w, q->max_peers);
+    return w.full ? -1 : (ssize_t)(w.p - out);
 }
 
 /* A peer's 24-byte wire record. */
@@ -548,38 +570,37 @@ ssize_t cmsg_encode_lookup_reply(const cmsg_lookup_reply_t *r, uint8_t *out, siz
 {
     if (!lookup_reply_valid(r))
         return -2;
-    sink_t s = {.buf = out, .cap = cap};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &s, sink_write);
-    const size_t fields = r->status == CMSG_STATUS_OK      ? LOOKUP_OK_FIELDS
-                          : r->status == CMSG_STATUS_MOVED ? LOOKUP_MOV_FIELDS
-                                                           : LOOKUP_ERR_FIELDS;
-    msgpack_pack_array(&pk, fields);
-    msgpack_pack_uint8(&pk, CMSG_VERSION);
-    msgpack_pack_uint8(&pk, CMSG_LOOKUP_REPLY);
-    msgpack_pack_uint32(&pk, r->id);
-    msgpack_pack_uint64(&pk, r->epoch);
-    msgpack_pack_uint8(&pk, (uint8_t)r->status);
+    mpwrite_t w;
+    mpwrite_init(&w, out, cap);
+    const uint32_t fields = r->status == CMSG_STATUS_OK      ? LOOKUP_OK_FIELDS
+                            : r->status == CMSG_STATUS_MOVED ? LOOKUP_MOV_FIELDS
+                                                             : LOOKUP_ERR_FIELDS;
+    mpwrite_array(&w, fields);
+    mpwrite_uint(&w, CMSG_VERSION);
+    mpwrite_uint(&w, CMSG_LOOKUP_REPLY);
+    mpwrite_uint(&w, r->id);
+    mpwrite_uint(&w, r->epoch);
+    mpwrite_uint(&w, (uint8_t)r->status);
     if (r->status == CMSG_STATUS_ERROR) {
-        size_t n = strlen(r->error);
-        msgpack_pack_str(&pk, n);
-        msgpack_pack_str_body(&pk, r->error, n);
+        mpwrite_str(&w, r->error, (uint32_t)strlen(r->error));
     } else if (r->status == CMSG_STATUS_OK) {
         const cmsg_lookup_result_t *x = &r->result;
-        msgpack_pack_uint8(&pk, x->found ? 1 : 0);
-        msgpack_pack_uint32(&pk, x->stats.seeders);
-        msgpack_pack_uint32(&pk, x->stats.leechers);
-        msgpack_pack_uint32(&pk, x->stats.downloaded);
-        msgpack_pack_uint32(&pk, x->total);
-        msgpack_pack_uint32(&pk, x->offset);
-        msgpack_pack_bin(&pk, x->n_peers * CMSG_LOOKUP_PEER_LEN);
-        for (size_t i = 0; i < x->n_peers && !s.full; i++) {
-            uint8_t rec[CMSG_LOOKUP_PEER_LEN];
-            lookup_peer_put(&x->peers[i], rec);
-            msgpack_pack_bin_body(&pk, rec, sizeof(rec));
+        mpwrite_uint(&w, x->found ? 1 : 0);
+        mpwrite_uint(&w, x->stats.seeders);
+        mpwrite_uint(&w, x->stats.leechers);
+        mpwrite_uint(&w, x->stats.downloaded);
+        mpwrite_uint(&w, x->total);
+        mpwrite_uint(&w, x->offset);
+        mpwrite_bin_head(&w, (uint32_t)(x->n_peers * CMSG_LOOKUP_PEER_LEN));
+        for (size_t i = 0; i < x->n_peers && !w.full; i++) {
+            uint8_t *rec = mpwrite_room(&w, CMSG_LOOKUP_PEER_LEN);
+            if (rec) {
+                lookup_peer_put(&x->peers[i], rec);
+                w.p = rec + CMSG_LOOKUP_PEER_LEN;
+            }
         }
     }
-    return s.full ? -1 : (ssize_t)s.len;
+    return w.full ? -1 : (ssize_t)(w.p - out);
 }
 
 /* [version, type, and the field count of a lookup message: type checked before the count, so

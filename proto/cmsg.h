@@ -53,8 +53,9 @@
  * allocates an array's declared size before reading it (6 bytes claiming a 2^28-element array
  * allocate 8 GiB). The decoders here allocate nothing, read each byte at most once, check every
  * count against its limit before reading the elements, and reject anything but the exact shape
- * above, including bytes after the message. Encoding uses msgpack-c's packer writing into the
- * caller's buffer. Nothing here locks or keeps state between calls. */
+ * above, including bytes after the message. Encoding writes the same msgpack by hand into the
+ * caller's buffer (proto/mpwrite.h: msgpack-c's packer calls a function per field). Nothing here
+ * locks or keeps state between calls. */
 #ifndef SHOAL_CMSG_H
 #define SHOAL_CMSG_H
 
@@ -165,6 +166,32 @@ typedef struct {
  * everything b points to only during the call. Sizes never exceed the _BOUND macros above. */
 ssize_t cmsg_encode_requests(const cmsg_request_batch_t *b, uint8_t *out, size_t cap);
 ssize_t cmsg_encode_replies(const cmsg_reply_batch_t *b, uint8_t *out, size_t cap);
+
+/* Encode a request batch one request at a time, straight from the caller's own records (a
+ * gateway's in-flight slots), so no request is copied into a cmsg_request_t first:
+ *
+ *   cmsg_req_begin(&x, out, cap, epoch, batch_id, n);      n: the requests that will follow
+ *   cmsg_req_announce(&x, id, &announce, numwant);          or
+ *   uint8_t *h = cmsg_req_scrape(&x, id, n_hashes);         the caller writes n_hashes * 20
+ *   if (h) ...                                              bytes of hashes at h
+ *   ssize_t len = cmsg_req_end(&x);
+ *
+ * Exactly n requests must follow. Results as cmsg_encode_requests(): the length; -1 if it did
+ * not fit in cap; -2 for a broken rule (n > CMSG_BATCH_MAX, a count other than n, a family,
+ * event or hash count the decoder refuses). After a failure the later calls do nothing and
+ * cmsg_req_scrape() returns NULL. The bytes are those cmsg_encode_requests() writes for the
+ * same batch. The fields are the writer's; read none of them. */
+typedef struct {
+    uint8_t *start, *p, *end;
+    size_t left; /* requests still to come */
+    int failed;  /* 0, -1 (full) or -2 (a rule broken) */
+} cmsg_req_writer_t;
+
+void cmsg_req_begin(cmsg_req_writer_t *x, uint8_t *out, size_t cap, uint64_t epoch,
+                    uint64_t batch_id, size_t n);
+void cmsg_req_announce(cmsg_req_writer_t *x, uint32_t id, const announce_t *a, int32_t numwant);
+uint8_t *cmsg_req_scrape(cmsg_req_writer_t *x, uint32_t id, size_t n_hashes);
+ssize_t cmsg_req_end(const cmsg_req_writer_t *x);
 
 /* Decode a request batch from buf[0..len) into *out (caller's memory; about 31 KB, so keep one
  * per worker rather than on a small stack). The scrape hash pointers point into buf and live as

@@ -17,6 +17,7 @@
 #include "snapshot.h"
 
 #include "mpread.h"
+#include "mpwrite.h"
 #include "partition.h"
 
 #include <endian.h>
@@ -49,7 +50,6 @@ _Static_assert(PARTITION_COUNT <= 65536, "a partition fits a uint 16");
 
 /* The writers are tiny and called per value: inlining them keeps the encoder's inner loop free
  * of calls (the reader's are inlined in mpread.h). */
-#define INLINE static inline __attribute__((always_inline))
 
 /* --- encoding --- */
 
@@ -111,53 +111,6 @@ static bool reserve(snap_enc_t *self, size_t n)
     return true;
 }
 
-/* Writers: the caller has reserved the room. Each returns the position after what it wrote. */
-
-INLINE uint8_t *put_be16(uint8_t *p, uint16_t v)
-{
-    v = htobe16(v);
-    memcpy(p, &v, 2);
-    return p + 2;
-}
-
-INLINE uint8_t *put_be32(uint8_t *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
-    return p + 4;
-}
-
-INLINE uint8_t *put_be64(uint8_t *p, uint64_t v)
-{
-    v = htobe64(v);
-    memcpy(p, &v, 8);
-    return p + 8;
-}
-
-/* A non-negative integer in its shortest msgpack form. */
-static uint8_t *put_uint(uint8_t *p, uint64_t v)
-{
-    if (v <= 0x7f) {
-        *p = (uint8_t)v;
-        return p + 1;
-    }
-    if (v <= UINT8_MAX) {
-        p[0] = 0xcc;
-        p[1] = (uint8_t)v;
-        return p + 2;
-    }
-    if (v <= UINT16_MAX) {
-        *p = 0xcd;
-        return put_be16(p + 1, (uint16_t)v);
-    }
-    if (v <= UINT32_MAX) {
-        *p = 0xce;
-        return put_be32(p + 1, (uint32_t)v);
-    }
-    *p = 0xcf;
-    return put_be64(p + 1, v);
-}
-
 snap_err_t snap_enc_begin(snap_enc_t *self, uint32_t partition, const char *owner, uint64_t epoch,
                           uint64_t wall_ms)
 {
@@ -172,21 +125,16 @@ snap_err_t snap_enc_begin(snap_enc_t *self, uint32_t partition, const char *owne
         return fail(self, SNAP_ERR_NOMEM);
     uint8_t *p = self->buf;
     *p++ = 0x90 | TOP_FIELDS;
-    p = put_uint(p, SNAP_VERSION);
-    p = put_uint(p, partition);
-    if (olen <= 31) {
-        *p++ = (uint8_t)(0xa0 | olen);
-    } else {
-        *p++ = 0xd9;
-        *p++ = (uint8_t)olen;
-    }
+    p = mpwrite_put_uint(p, SNAP_VERSION);
+    p = mpwrite_put_uint(p, partition);
+    p = mpwrite_put_str_head(p, (uint32_t)olen);
     memcpy(p, owner, olen);
     p += olen;
-    p = put_uint(p, epoch);
-    p = put_uint(p, wall_ms);
+    p = mpwrite_put_uint(p, epoch);
+    p = mpwrite_put_uint(p, wall_ms);
     *p++ = 0xdd;
     self->count_at = (size_t)(p - self->buf);
-    p = put_be32(p, 0);
+    p = mpwrite_put_be32(p, 0);
     self->len = (size_t)(p - self->buf);
     self->state = ENC_OPEN;
     return SNAP_OK;
@@ -209,9 +157,9 @@ snap_err_t snap_enc_swarm(snap_enc_t *self, const uint8_t info_hash[SHOAL_HASH_L
     p[1] = 0xc4;
     p[2] = SHOAL_HASH_LEN;
     memcpy(p + 3, info_hash, SHOAL_HASH_LEN);
-    p = put_uint(p + 3 + SHOAL_HASH_LEN, downloaded);
+    p = mpwrite_put_uint(p + 3 + SHOAL_HASH_LEN, downloaded);
     *p++ = 0xc6;
-    p = put_be32(p, (uint32_t)body);
+    p = mpwrite_put_be32(p, (uint32_t)body);
     self->len = (size_t)(p - self->buf);
     self->left4 = n4;
     self->left6 = n6;
@@ -252,7 +200,7 @@ snap_err_t snap_enc_finish(snap_enc_t *self, const uint8_t **data, size_t *len)
 {
     if (self->state != ENC_OPEN || self->left4 || self->left6)
         return fail(self, SNAP_ERR_STATE);
-    put_be32(self->buf + self->count_at, self->swarms);
+    mpwrite_put_be32(self->buf + self->count_at, self->swarms);
     *data = self->buf;
     *len = self->len;
     self->state = ENC_IDLE;

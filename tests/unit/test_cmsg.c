@@ -1728,10 +1728,171 @@ static void damaged_lookups_never_misdecode(void **state)
     assert_true(decoded > 0); /* some damage lands in values, and those still decode */
 }
 
+/* --- the hand-written writer against msgpack-c, and the incremental request writer --- */
+
+/* The request batch as msgpack-c's packer writes it, field by field (cmsg.h's layout). */
+static size_t reference_requests(const cmsg_request_batch_t *b, msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint8(&pk, CMSG_VERSION);
+    msgpack_pack_uint8(&pk, CMSG_REQUEST_BATCH);
+    msgpack_pack_uint64(&pk, b->epoch);
+    msgpack_pack_uint64(&pk, b->batch_id);
+    msgpack_pack_array(&pk, b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        const cmsg_request_t *q = &b->req[i];
+        if (q->kind == CMSG_SCRAPE) {
+            msgpack_pack_array(&pk, 3);
+            msgpack_pack_uint32(&pk, q->id);
+            msgpack_pack_uint8(&pk, CMSG_SCRAPE);
+            msgpack_pack_bin(&pk, q->n_hashes * SHOAL_HASH_LEN);
+            msgpack_pack_bin_body(&pk, q->hashes, q->n_hashes * SHOAL_HASH_LEN);
+            continue;
+        }
+        const announce_t *a = &q->announce;
+        msgpack_pack_array(&pk, 13);
+        msgpack_pack_uint32(&pk, q->id);
+        msgpack_pack_uint8(&pk, CMSG_ANNOUNCE);
+        msgpack_pack_bin(&pk, SHOAL_HASH_LEN);
+        msgpack_pack_bin_body(&pk, a->info_hash, SHOAL_HASH_LEN);
+        msgpack_pack_bin(&pk, SHOAL_HASH_LEN);
+        msgpack_pack_bin_body(&pk, a->peer_id, SHOAL_HASH_LEN);
+        msgpack_pack_uint8(&pk, a->peer.family);
+        size_t alen = a->peer.family == 4 ? 4 : 16;
+        msgpack_pack_bin(&pk, alen);
+        msgpack_pack_bin_body(&pk, a->peer.addr, alen);
+        msgpack_pack_uint16(&pk, a->peer.port);
+        msgpack_pack_uint8(&pk, (uint8_t)a->event);
+        msgpack_pack_uint64(&pk, a->left);
+        msgpack_pack_uint64(&pk, a->downloaded);
+        msgpack_pack_uint64(&pk, a->uploaded);
+        msgpack_pack_int32(&pk, a->numwant);
+        msgpack_pack_uint32(&pk, a->key);
+    }
+    return sb->size;
+}
+
+/* Every integer form boundary, in every numeric field of a request, encodes as msgpack-c's
+ * packer does; so does a reply batch with boundary counts (checked against its decoder). */
+static void writer_matches_msgpack_c_at_every_boundary(void **state)
+{
+    (void)state;
+    static const uint64_t u[] = {0,          1,           0x7f,           0x80,
+                                 0xff,       0x100,       0xffff,         0x10000,
+                                 0xffffffff, 0x100000000, UINT64_MAX - 1, UINT64_MAX};
+    static const int32_t i32[] = {INT32_MIN, -32769, -32768, -129, -128, -33,   -32,   -1,
+                                  0,         127,    128,    255,  256,  65535, 65536, INT32_MAX};
+    for (size_t k = 0; k < sizeof(u) / sizeof(u[0]); k++) {
+        memset(&qb, 0, sizeof(qb));
+        qb.epoch = u[k];
+        qb.batch_id = u[(k + 3) % 12];
+        qb.n = 17; /* an array 16 header for the items */
+        for (size_t i = 0; i < qb.n; i++) {
+            if (i % 5 == 4) {
+                fill_scrape(&qb.req[i], (uint32_t)u[(k + i) % 12], 1 + (i * 37) % SHOAL_SCRAPE_MAX,
+                            i);
+                continue;
+            }
+            (i % 2 ? fill_announce6 : fill_announce4)(&qb.req[i], (uint32_t)u[(k + i) % 12]);
+            announce_t *a = &qb.req[i].announce;
+            a->peer.port = (uint16_t)u[(k + i + 1) % 12];
+            a->left = u[(k + i + 2) % 12];
+            a->downloaded = u[(k + i + 5) % 12];
+            a->uploaded = u[(k + i + 7) % 12];
+            a->numwant = i32[(k + i) % 16];
+            a->key = (uint32_t)u[(k + i + 9) % 12];
+        }
+        msgpack_sbuffer sb;
+        size_t want = reference_requests(&qb, &sb);
+        size_t n = encode_requests();
+        assert_int_equal(n, want);
+        assert_memory_equal(buf, sb.data, n);
+        msgpack_sbuffer_destroy(&sb);
+    }
+}
+
+/* cmsg_req_*: the same bytes as cmsg_encode_requests(), and every rule and short buffer. */
+static void incremental_writer_matches_and_refuses(void **state)
+{
+    (void)state;
+    static uint8_t out[CMSG_REQUEST_BATCH_BOUND];
+    memset(&qb, 0, sizeof(qb));
+    qb.epoch = 77;
+    qb.batch_id = 0x123456789ULL;
+    qb.n = 3;
+    fill_announce4(&qb.req[0], 1);
+    fill_scrape(&qb.req[1], 2, 200, 1);
+    fill_announce6(&qb.req[2], 3);
+    size_t n = encode_requests();
+    cmsg_req_writer_t x;
+    /* A buffer one byte short anywhere fails with -1, the exact size succeeds. */
+    for (size_t cap = 0; cap <= n; cap++) {
+        cmsg_req_begin(&x, out, cap, qb.epoch, qb.batch_id, 3);
+        cmsg_req_announce(&x, 1, &qb.req[0].announce, qb.req[0].announce.numwant);
+        uint8_t *h = cmsg_req_scrape(&x, 2, 200);
+        if (h)
+            memcpy(h, qb.req[1].hashes, 200 * SHOAL_HASH_LEN);
+        else
+            assert_true(cap < n);
+        cmsg_req_announce(&x, 3, &qb.req[2].announce, qb.req[2].announce.numwant);
+        ssize_t len = cmsg_req_end(&x);
+        if (cap < n) {
+            assert_int_equal(len, -1);
+            continue;
+        }
+        assert_int_equal(len, (ssize_t)n);
+        assert_memory_equal(out, buf, n);
+    }
+    /* Fewer or more requests than announced, bad counts and fields: -2. */
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, 2);
+    cmsg_req_announce(&x, 1, &qb.req[0].announce, -1);
+    assert_int_equal(cmsg_req_end(&x), -2);
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, 1);
+    cmsg_req_announce(&x, 1, &qb.req[0].announce, -1);
+    assert_null(cmsg_req_scrape(&x, 2, 1));
+    assert_int_equal(cmsg_req_end(&x), -2);
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, CMSG_BATCH_MAX + 1);
+    assert_int_equal(cmsg_req_end(&x), -2);
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, 1);
+    assert_null(cmsg_req_scrape(&x, 1, 0));
+    assert_int_equal(cmsg_req_end(&x), -2);
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, 1);
+    assert_null(cmsg_req_scrape(&x, 1, SHOAL_SCRAPE_MAX + 1));
+    assert_int_equal(cmsg_req_end(&x), -2);
+    announce_t bad = qb.req[0].announce;
+    bad.peer.family = 5;
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, 1);
+    cmsg_req_announce(&x, 1, &bad, -1);
+    assert_int_equal(cmsg_req_end(&x), -2);
+    bad = qb.req[0].announce;
+    bad.event = (announce_event_t)4;
+    cmsg_req_begin(&x, out, sizeof(out), 1, 1, 1);
+    cmsg_req_announce(&x, 1, &bad, -1);
+    assert_int_equal(cmsg_req_end(&x), -2);
+    /* A full batch of the largest scrapes fits the bound exactly as the batch encoder's does. */
+    memset(&qb, 0, sizeof(qb));
+    qb.n = CMSG_BATCH_MAX;
+    for (size_t i = 0; i < qb.n; i++)
+        fill_scrape(&qb.req[i], (uint32_t)i, SHOAL_SCRAPE_MAX, i);
+    n = encode_requests();
+    assert_true(n <= CMSG_REQUEST_BATCH_BOUND);
+    cmsg_req_begin(&x, out, sizeof(out), 0, 0, CMSG_BATCH_MAX);
+    for (size_t i = 0; i < qb.n; i++)
+        memcpy(cmsg_req_scrape(&x, (uint32_t)i, SHOAL_SCRAPE_MAX), qb.req[i].hashes,
+               SHOAL_SCRAPE_MAX * SHOAL_HASH_LEN);
+    assert_int_equal(cmsg_req_end(&x), (ssize_t)n);
+    assert_memory_equal(out, buf, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(empty_request_batch_encodes_exactly),
+        cmocka_unit_test(writer_matches_msgpack_c_at_every_boundary),
+        cmocka_unit_test(incremental_writer_matches_and_refuses),
         cmocka_unit_test(announce4_request_encodes_exactly),
         cmocka_unit_test(announce4_request_decodes_exactly),
         cmocka_unit_test(scrape_request_points_into_input),
