@@ -130,6 +130,8 @@ typedef struct {
     uint16_t lead;     /* the connection counting its node's in-flight requests (maybe itself) */
     uint32_t inflight; /* slots QUEUED or SENT here */
     uint32_t node_inflight; /* lead only: inflight summed over its group, <= ROUTER_NODE_INFLIGHT */
+    uint32_t batches_out;   /* batches sent and not answered yet (pacing, see router_flush()) */
+    uint64_t sent_at;       /* ms, CLOCK_MONOTONIC_COARSE: when the last batch went out */
     /* Its node's share of the counters: the slot in cfg.counters->nodes (-1: none), what was
      * counted here, and what of it was published (publish_node()). */
     int node;
@@ -534,6 +536,8 @@ static void conn_send(router_t *self, uint16_t ci)
     } else {
         self->c.batches++;
         c->requests += n;
+        c->batches_out++;
+        c->sent_at = mono_coarse_ms();
     }
     list_add(self->touched, &self->n_touched, &c->touched, ci);
 }
@@ -938,9 +942,14 @@ static bool conn_drain(router_t *self, uint16_t ci, backend_done_fn done, void *
             if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0)
                 break;
         }
-        if (frames_ok)
+        if (frames_ok) {
+            /* One reply batch per request batch: the pacing count goes down whatever it holds
+             * (before done() may send on this connection again). */
+            conn_t *c = self->conns[ci];
+            if (c->batches_out > 0)
+                c->batches_out--;
             on_message(self, ci, zmq_msg_data(&msg), zmq_msg_size(&msg), done, arg);
-        else
+        } else
             self->c.bad_replies++;
         zmq_msg_close(&msg);
     }
@@ -1068,17 +1077,43 @@ static void router_poll(void *opaque, backend_done_fn done, void *arg)
     drain_touched(self, done, arg);
 }
 
+/* Whether connection c may send its queue now. Pacing, as Nagle's algorithm does for TCP
+ * segments: while ROUTER_BATCHES_OUT batches toward a node are unanswered, requests for it wait
+ * in its queue, and the next batch goes out when a reply comes back (the worker flushes after
+ * every event). An idle connection sends at once, so a lone request never waits; under load the
+ * batches grow by themselves to what arrives during one round trip, and the fixed cost of a
+ * batch (ZeroMQ's thread hand-offs, wake-ups and syscalls on both sides, docs/profile-cluster.md)
+ * is paid that much less often. A node that has not answered for ROUTER_HOLD_MS (stalled, dead,
+ * or a reply lost with its connection) stops holding anything back: its unanswered batches are
+ * forgotten for pacing (their requests still fail at their deadlines), and the queue goes. */
+static bool conn_may_send(conn_t *c, uint64_t now)
+{
+    if (c->batches_out < ROUTER_BATCHES_OUT)
+        return true;
+    if (now - c->sent_at < ROUTER_HOLD_MS)
+        return false;
+    c->batches_out = 0;
+    return true;
+}
+
 static void router_flush(void *opaque)
 {
     router_t *self = opaque;
+    uint64_t now = mono_coarse_ms();
+    size_t held = 0;
     for (size_t i = 0; i < self->n_dirty; i++) {
-        conn_t *c = self->conns[self->dirty[i]];
-        if (c && c->dirty) {
-            c->dirty = false;
-            conn_send(self, self->dirty[i]);
+        uint16_t ci = self->dirty[i];
+        conn_t *c = self->conns[ci];
+        if (!c || !c->dirty)
+            continue;
+        if (!conn_may_send(c, now)) {
+            self->dirty[held++] = ci; /* stays dirty: the next flush looks again */
+            continue;
         }
+        c->dirty = false;
+        conn_send(self, ci);
     }
-    self->n_dirty = 0;
+    self->n_dirty = held;
     self->flushed = true;
 }
 

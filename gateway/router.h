@@ -46,8 +46,12 @@
 #define ROUTER_NODE_INFLIGHT (ROUTER_SLOTS / 4)
 #define ROUTER_ROUTES        4            /* times one request may be routed (1 + re-routes) */
 #define ROUTER_SEND_CAP      (256 * 1024) /* bytes of one encoded request batch */
-#define ROUTER_TICK_MS       10  /* the worker wakes at least this often to check deadlines */
-#define ROUTER_PARK_MS       50  /* after "moved" with no newer table: wait this long, then retry */
+#define ROUTER_TICK_MS       10 /* the worker wakes at least this often to check deadlines */
+#define ROUTER_PARK_MS       50 /* after "moved" with no newer table: wait this long, then retry */
+/* Pacing (router.c, conn_may_send()): batches toward one node socket that may be unanswered
+ * before its next requests wait for a reply, and how long a silent node may hold them back. */
+#define ROUTER_BATCHES_OUT   1
+#define ROUTER_HOLD_MS       2
 #define ROUTER_TIMEOUT_MS    500 /* default deadline */
 #define ROUTER_SNDHWM        256 /* batches queued toward one node before sends fail */
 #define ROUTER_FAIL_TIMEOUT  "tracker node not answering, retry later"
