@@ -131,7 +131,7 @@ typedef struct {
     uint32_t inflight; /* slots QUEUED or SENT here */
     uint32_t node_inflight; /* lead only: inflight summed over its group, <= ROUTER_NODE_INFLIGHT */
     uint32_t batches_out;   /* batches sent and not answered yet (pacing, see router_flush()) */
-    uint64_t sent_at;       /* ms, CLOCK_MONOTONIC_COARSE: when the last batch went out */
+    uint64_t sent_at;       /* ms, CLOCK_MONOTONIC: when the last batch went out */
     /* Its node's share of the counters: the slot in cfg.counters->nodes (-1: none), what was
      * counted here, and what of it was published (publish_node()). */
     int node;
@@ -537,7 +537,7 @@ static void conn_send(router_t *self, uint16_t ci)
         self->c.batches++;
         c->requests += n;
         c->batches_out++;
-        c->sent_at = mono_coarse_ms();
+        c->sent_at = (uint64_t)mono_ms();
     }
     list_add(self->touched, &self->n_touched, &c->touched, ci);
 }
@@ -1099,7 +1099,7 @@ static bool conn_may_send(conn_t *c, uint64_t now)
 static void router_flush(void *opaque)
 {
     router_t *self = opaque;
-    uint64_t now = mono_coarse_ms();
+    uint64_t now = (uint64_t)mono_ms(); /* not the coarse clock: its steps are 4 ms here */
     size_t held = 0;
     for (size_t i = 0; i < self->n_dirty; i++) {
         uint16_t ci = self->dirty[i];
