@@ -427,18 +427,32 @@ static void a_full_batch_is_sent_at_once(void **state)
 
 /* Pacing: a lone request goes at once; while its batch is unanswered, the next requests for that
  * node wait (other nodes are not held by it) and go as one batch when the reply comes. */
-static void the_reply_releases_the_queue_as_one_batch(void **state)
+/* Drop whatever a fake node has not read yet (bounded). */
+static void node_drain(fixture_t *f, void *sock)
 {
-    fixture_t *f = *state;
+    for (int i = 0; i < 10000 && zmq_recv(sock, f->payload, sizeof(f->payload), ZMQ_DONTWAIT) >= 0;
+         i++)
+        ;
+}
+
+/* One try of the scenario below with a fresh router. Returns false if it could not be timed:
+ * the hold time had passed before the check (a preempted or sanitized run). */
+static bool pacing_attempt(fixture_t *f)
+{
+    if (f->be.ops)
+        f->be.ops->destroy(f->be.self);
+    f->be.ops = NULL;
+    f->n_done = 0;
+    node_drain(f, f->node_a);
+    node_drain(f, f->node_b);
     assert_int_equal(open_router(f, 5000), 0);
     submit_announce(f, f->hash_a[0], 0, 10);
     uint64_t t0 = mono_ms(); /* before the send, so the router's own clock has seen less */
     f->be.ops->flush(f->be.self);
     assert_true(node_take(f, f->node_a)); /* sent at the first flush, no waiting */
     assert_int_equal(f->batch.n, 1);
-    cmsg_request_batch_t *first = malloc(sizeof(*first));
-    assert_non_null(first);
-    *first = f->batch;
+    static cmsg_request_batch_t first;
+    first = f->batch;
     uint8_t ident_a[sizeof(f->ident)];
     size_t ident_a_len = f->ident_len;
     memcpy(ident_a, f->ident, sizeof(ident_a));
@@ -449,31 +463,39 @@ static void the_reply_releases_the_queue_as_one_batch(void **state)
     /* b is not held by a's unanswered batch. */
     assert_true(node_take(f, f->node_b));
     assert_int_equal(f->batch.n, 1);
-    /* a's three are held, unless the hold time passed already (a slow sanitizer run). */
-    bool quick = mono_ms() - t0 < ROUTER_HOLD_MS;
+    if (mono_ms() - t0 >= ROUTER_HOLD_MS)
+        return false;
+    /* a's three are held... */
     char probe[8];
-    if (quick)
-        assert_int_equal(zmq_recv(f->node_a, probe, sizeof(probe), ZMQ_DONTWAIT), -1);
+    assert_int_equal(zmq_recv(f->node_a, probe, sizeof(probe), ZMQ_DONTWAIT), -1);
     node_answer_all(f, f->node_b);
-    if (quick) {
-        f->batch = *first;
-        memcpy(f->ident, ident_a, sizeof(ident_a)); /* b's read replaced the identity */
-        f->ident_len = ident_a_len;
-        node_answer_all(f, f->node_a);
-        pump_until(f, 2, 1000);
-        assert_int_equal(f->n_done, 2);
-        assert_true(node_read(f, f->node_a, 1000));
-        assert_int_equal(f->batch.n, 3); /* the three waiting requests, together */
-        node_answer_all(f, f->node_a);
-        pump_until(f, 5, 1000);
-        assert_int_equal(f->n_done, 5);
-    }
-    free(first);
-    /* Not a vacuous pass: in a plain build the timed part runs (it takes microseconds). */
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(__OPTIMIZE__)
-    (void)quick;
-#elif defined(__OPTIMIZE__)
-    assert_true(quick);
+    /* ...until a answers its first batch: then they go, together. */
+    f->batch = first;
+    memcpy(f->ident, ident_a, sizeof(ident_a)); /* b's read replaced the identity */
+    f->ident_len = ident_a_len;
+    node_answer_all(f, f->node_a);
+    pump_until(f, 2, 1000);
+    assert_int_equal(f->n_done, 2);
+    assert_true(node_read(f, f->node_a, 1000));
+    assert_int_equal(f->batch.n, 3);
+    node_answer_all(f, f->node_a);
+    pump_until(f, 5, 1000);
+    assert_int_equal(f->n_done, 5);
+    return true;
+}
+
+/* Pacing: a lone request goes at once; while its batch is unanswered, the next requests for that
+ * node wait (other nodes are not held by it) and go as one batch when the reply comes. The check
+ * that they wait must happen within ROUTER_HOLD_MS of the send: tried until one run is quick
+ * enough, which in a build without ThreadSanitizer must happen (a try takes microseconds). */
+static void the_reply_releases_the_queue_as_one_batch(void **state)
+{
+    fixture_t *f = *state;
+    bool timed = false;
+    for (int i = 0; i < 50 && !timed; i++)
+        timed = pacing_attempt(f);
+#if SLACK_MS == 20
+    assert_true(timed);
 #endif
 }
 
