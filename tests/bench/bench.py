@@ -116,8 +116,8 @@ class Cluster:
 
     def __init__(self, args, port, workdir, cores, node_cores=None, curve=False):
         self.name, self.port = "cluster-curve" if curve else "cluster", port
-        zport = free_port()
-        nodes = f"n1=tcp://127.0.0.1:{zport}"
+        zport = free_port(count=cores)  # a node worker per tracker core, a port each
+        nodes = node_advert(zport, cores)
         node_extra, gw_extra = [], []
         if curve:  # CURVE between the two: a key pair each, each trusting the other's
             node_key, gw_key = curve_keys(args, workdir)
@@ -159,9 +159,15 @@ class Cluster:
         self.node.stop()
 
 
+def node_advert(zport, workers):
+    """The static member list of a one-node cluster whose workers listen on zport and up."""
+    return f"n1=tcp://127.0.0.1:{zport}" + (f"|workers={workers}" if workers > 1 else "")
+
+
 def make_node(args, zport, core_list, workers, workdir, extra=()):
-    """A shoal-node owning every partition, on ZeroMQ port zport, pinned to core_list."""
-    nodes = f"n1=tcp://127.0.0.1:{zport}"
+    """A shoal-node owning every partition, on ZeroMQ ports zport..zport+workers-1, pinned to
+    core_list."""
+    nodes = node_advert(zport, workers)
     return Tracker("node", ["taskset", "-c", core_list, args.node, "--id", "n1", "--bind",
                             f"tcp://127.0.0.1:{zport}", "--nodes", nodes, "--workers",
                             str(workers), "--log-level", "warn"] + list(extra), zport, workdir)
@@ -438,7 +444,7 @@ def roles_bench(args, workdir, cores, modes):
 
 
 def node_alone(args, workdir, cores, batch, rnd):
-    zport = free_port()
+    zport = free_port(count=cores)
     node = make_node(args, zport, args.tracker_cores, cores, workdir)
     node.proc = subprocess.Popen(node.argv, stdout=subprocess.DEVNULL, stderr=node.errlog)
     try:
@@ -450,7 +456,8 @@ def node_alone(args, workdir, cores, batch, rnd):
         cpu0, t0 = node.cpu_seconds(), time.monotonic()
         out = subprocess.run(["taskset", "-c", args.load_cores, args.node_bench, "--endpoint",
                               f"tcp://127.0.0.1:{zport}", "--batch", str(batch), "--duration",
-                              str(args.duration), "--warmup", str(max(args.warmup, 1))],
+                              str(args.duration), "--warmup", str(max(args.warmup, 1)),
+                              "--workers", str(cores)],
                              capture_output=True, text=True,
                              timeout=args.duration + args.warmup + 60)
         cpu, wall = node.cpu_seconds() - cpu0, time.monotonic() - t0
