@@ -240,30 +240,30 @@ MPWRITE_INLINE void mpwrite_bytes(mpwrite_t *w, const void *src, size_t n)
     }
 }
 
-/* A whole bin: header and body, checked as one. */
-MPWRITE_INLINE void mpwrite_bin(mpwrite_t *w, const void *src, uint32_t n)
+/* A header of hlen bytes (put stores it) and n bytes of body, checked as one. */
+MPWRITE_INLINE void mpwrite_head_body(mpwrite_t *w, size_t hlen,
+                                      uint8_t *(*put)(uint8_t *, uint32_t), const void *src,
+                                      uint32_t n)
 {
-    size_t h = mpwrite_bin_len(n);
-    uint8_t *p = mpwrite_room(w, h + n);
+    uint8_t *p = mpwrite_room(w, hlen + n);
     if (p) {
-        p = mpwrite_put_bin_head(p, n);
+        p = put(p, n);
         if (n)
             memcpy(p, src, n);
         w->p = p + n;
     }
 }
 
+/* A whole bin: header and body. */
+MPWRITE_INLINE void mpwrite_bin(mpwrite_t *w, const void *src, uint32_t n)
+{
+    mpwrite_head_body(w, mpwrite_bin_len(n), mpwrite_put_bin_head, src, n);
+}
+
 /* A whole str: header and body. */
 MPWRITE_INLINE void mpwrite_str(mpwrite_t *w, const char *src, uint32_t n)
 {
-    size_t h = mpwrite_str_len(n);
-    uint8_t *p = mpwrite_room(w, h + n);
-    if (p) {
-        p = mpwrite_put_str_head(p, n);
-        if (n)
-            memcpy(p, src, n);
-        w->p = p + n;
-    }
+    mpwrite_head_body(w, mpwrite_str_len(n), mpwrite_put_str_head, src, n);
 }
 
 #endif
