@@ -272,7 +272,17 @@ MODES = {
 }
 
 
+# A new TCP connection per request leaves one connection-tracking entry per request for two
+# minutes (TIME_WAIT) where the kernel tracks connections (netfilter NAT loaded, e.g. by podman or
+# docker). At full speed a smoke fills the table (262,144 here) and the kernel then refuses every
+# new flow on loopback, later runs' datagrams included (EPERM). The smoke measures nothing: it
+# runs that mode at this rate.
+SMOKE_NEWCONN_RATE = 2000
+
+
 def run_load(args, mode, port, rate=0):
+    if args.smoke and mode == "http-newconn" and not rate:
+        rate = SMOKE_NEWCONN_RATE
     argv = ["taskset", "-c", args.load_cores, args.load, "--target", f"127.0.0.1:{port}",
             "--workers", str(args.load_workers), "--duration", str(args.duration),
             "--warmup", str(args.warmup), "--torrents", str(args.torrents),
