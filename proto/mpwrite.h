@@ -222,22 +222,12 @@ MPWRITE_INLINE void mpwrite_array(mpwrite_t *w, uint32_t n)
         w->p = mpwrite_put_array(p, n);
 }
 
-/* A bin header for n bytes that the caller then writes with mpwrite_bytes(). */
+/* A bin header for n bytes, which the caller then stores at mpwrite_room(w, n). */
 MPWRITE_INLINE void mpwrite_bin_head(mpwrite_t *w, uint32_t n)
 {
     uint8_t *p = mpwrite_room(w, mpwrite_bin_len(n));
     if (p)
         w->p = mpwrite_put_bin_head(p, n);
-}
-
-/* n raw bytes (src may be NULL when n is 0). */
-MPWRITE_INLINE void mpwrite_bytes(mpwrite_t *w, const void *src, size_t n)
-{
-    uint8_t *p = mpwrite_room(w, n);
-    if (p && n) {
-        memcpy(p, src, n);
-        w->p = p + n;
-    }
 }
 
 /* A header of hlen bytes (put stores it) and n bytes of body, checked as one. */
