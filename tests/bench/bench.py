@@ -25,6 +25,14 @@ every run is bounded in time.
       --no-latency --rate-limit 1000000   # rate limit and connid ban on (refusing nothing) vs off
   tests/bench/bench.py --build build/release --cluster --curve --no-opentracker --no-ceiling \
       --no-latency --modes udp,http   # the cluster with CURVE on and off, same rounds
+  tests/bench/bench.py --build build/release --cluster --no-opentracker --no-ceiling \
+      --no-latency --modes udp,udp-deep --open-loop 0.6,0.75   # does the cluster keep up with
+      # 60 % and 75 % of standalone's UDP peak, offered open loop?
+
+udp-deep is UDP with 1,024 requests outstanding instead of 128. --open-loop F,... offers standalone
+and the cluster F x standalone's median UDP peak (the highest of its udp and udp-deep medians) at a
+fixed rate, open loop, as many clients do; a tracker keeps up when it answers >= 99 % of what is
+offered with no timeouts.
 """
 import argparse
 import hashlib
@@ -265,6 +273,9 @@ def make_echo(args, port, workdir):
 
 MODES = {
     "udp": ["--mode", "udp"],
+    # 4 sockets x 256 outstanding: a closed loop of 128 (udp) caps the requests a tracker can
+    # hold, so it cannot show a cluster's capacity (its batches cannot exceed half the window).
+    "udp-deep": ["--mode", "udp", "--inflight", "256"],
     "http": ["--mode", "http"],  # keep-alive: 16 connections, 1 request in flight each
     "http-pipe": ["--mode", "http", "--inflight", "8"],  # 16 connections x 8 pipelined
     "http-conns": ["--mode", "http", "--sockets", "256"],  # 256 connections x 1
@@ -424,6 +435,53 @@ def memory_bench(args, workdir):
     return rows
 
 
+# ---- open loop: does a tracker keep up with a given rate? ------------------------------------
+
+KEEPS_UP = 0.99  # answered share of the offered rate
+
+
+def open_loop_bench(args, report, names, workdir, cores, whitelist):
+    """Offer each tracker F x standalone's UDP peak at a fixed rate (udp-deep's window, so the
+    generator's slots never cap what is sent) and record what it answers."""
+    peaks = [med([r["rps"] for r in report["runs"] if r["tracker"] == "shoal" and r["mode"] == m])
+             for m in ("udp", "udp-deep")]
+    peak = max(peaks)
+    rows = []
+    if not peak:
+        return rows
+    for frac in args.open_loop:
+        for name in names:
+            port = free_port()
+            t = make_tracker(args, name, port, workdir, cores, whitelist)
+            t.start()
+            try:
+                r = measure(args, t, "udp-deep", rate=peak * frac)
+            finally:
+                t.stop()
+            r.update({"tracker": name, "fraction": frac, "offered": peak * frac, "peak": peak})
+            r["answered"] = r["rps"] / r["offered"]
+            r["keeps_up"] = r["answered"] >= KEEPS_UP and r["timeouts"] == 0
+            rows.append(r)
+            log(f"open loop {name:11s} at {frac:.2f} x {fmt_int(peak)} = {fmt_int(peak * frac)}/s: "
+                f"{fmt_int(r['rps'])} rps ({r['answered']:.3f}), timeouts {int(r['timeouts'])}, "
+                f"p99 {r['p99_us']:.0f} us, cpu {r['cpu_util']:.2f}")
+    return rows
+
+
+def print_open_loop(report):
+    rows = report["open_loop"]
+    print(f"\nopen loop (UDP, fixed rate, standalone's peak {fmt_int(rows[0]['peak'])} rps):")
+    print("| tracker | fraction of peak | offered/s | sent/s | answered rps | answered share | "
+          "timeouts | p50 us | p99 us | CPU util | keeps up |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['tracker']} | {r['fraction']:.2f} | {fmt_int(r['offered'])} | "
+              f"{fmt_int(r['sent_rps'])} | {fmt_int(r['rps'])} | {r['answered']:.3f} | "
+              f"{int(r['timeouts'])} | "
+              f"{r['p50_us']:.0f} | {r['p99_us']:.0f} | {r['cpu_util']:.2f} | "
+              f"{'yes' if r['keeps_up'] else 'no'} |")
+
+
 # ---- each cluster role alone -----------------------------------------------------------------
 
 def roles_bench(args, workdir, cores, modes):
@@ -506,6 +564,8 @@ def main():
     ap.add_argument("--no-opentracker", action="store_true")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the shoal-echo ceiling")
     ap.add_argument("--no-latency", action="store_true", help="skip latency at half load")
+    ap.add_argument("--open-loop", default="",
+                    help="fractions of standalone's UDP peak to offer open loop (e.g. 0.6,0.75)")
     ap.add_argument("--memory", action="store_true", help="also run the memory benchmark")
     ap.add_argument("--cluster", action="store_true",
                     help="also run 1 shoal-gateway + 1 shoal-node sharing the tracker cores")
@@ -552,6 +612,14 @@ def main():
     args.node_bench = os.path.join(args.build, "tests", "shoal-node-bench")
     args.bench_snapshot = os.path.join(args.build, "tests", "bench", "shoal-bench-snapshot")
     args.node_batches = [int(b) for b in args.node_batches.split(",") if b]
+    try:
+        args.open_loop = [float(f) for f in args.open_loop.split(",") if f]
+    except ValueError:
+        ap.error(f"--open-loop wants fractions like 0.6,0.75, not {args.open_loop!r}")
+    if any(not 0.0 < f <= 2.0 for f in args.open_loop):
+        ap.error("--open-loop fractions must be in (0, 2]")
+    if args.open_loop and not any(m in ("udp", "udp-deep") for m in args.modes.split(",")):
+        ap.error("--open-loop needs udp or udp-deep in --modes (its peak sets the rates)")
     if args.smoke:
         args.node_batches = args.node_batches[:1]
     need = (args.gateway, args.node) if args.cluster or args.roles else ()
@@ -577,7 +645,7 @@ def main():
               args.tracker_cores, "load_cores": args.load_cores, "tracker_core_count": cores,
               "config": {k: v for k, v in vars(args).items() if isinstance(v, (int, str))},
               "runs": [], "ceiling": {}, "latency": {}, "memory": [], "roles": [],
-              "failover": {}}
+              "failover": {}, "open_loop": []}
     bad = []
     try:
         whitelist = whitelist_file(args, workdir) if args.opentracker else None
@@ -634,6 +702,12 @@ def main():
                             f"p99 {r['p99_us']} us p99.9 {r['p999_us']} us")
                     finally:
                         t.stop()
+        if args.open_loop:
+            report["open_loop"] = open_loop_bench(args, report, names, workdir, cores, whitelist)
+            for r in report["open_loop"]:
+                if r["errors"] or r["invalid"]:
+                    bad.append(f"open loop {r['tracker']} at {r['fraction']}: "
+                               f"errors={int(r['errors'])} invalid={int(r['invalid'])}")
         if args.roles:
             report["roles"] = roles_bench(args, workdir, cores, modes)
             # With --roles the node shares the load cores with the generator, and a node starved
@@ -759,6 +833,8 @@ def print_report(args, report, modes, cores):
         print(f"| {name} | {cores} | {m} | {fmt_int(avg)} | {s['cpu']:.2f} | {s['rss']:.1f} |")
     if report["roles"]:
         print_roles(report, modes, summary)
+    if report["open_loop"]:
+        print_open_loop(report)
     if report["latency"]:
         print("\nlatency at half of peak load:")
         for k, r in report["latency"].items():

@@ -7,7 +7,7 @@ bench.py's workload, with perf sampling (--perf) or syscall/context-switch count
     BUILD  a build directory (RelWithDebInfo for symbols), e.g. build/prof
     OUT    the run directory to write (created)
     SCEN   cluster | standalone
-    MODE   udp | http | http-pipe
+    MODE   udp | udp-deep | http | http-pipe (udp-deep: 1,024 requests outstanding, not 128)
 
 The tracker processes run with --workers 1 pinned to core 0, shoal-load with one worker on core 1
 (1 M torrents, 2 M peers, seed 1, as bench.py). Every process listens on 127.0.0.1 only, each
@@ -34,7 +34,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "integration"))
 from bench import udp_announce_ok  # noqa: E402
 from trackerclient import free_port  # noqa: E402
 
-MODES = {"udp": ["--mode", "udp"], "http": ["--mode", "http"],
+MODES = {"udp": ["--mode", "udp"], "udp-deep": ["--mode", "udp", "--inflight", "256"],
+         "http": ["--mode", "http"],
          "http-pipe": ["--mode", "http", "--inflight", "8"]}
 # The syscalls the report counts (§5 of docs/profile-cluster.md), plus the two software events.
 SYSCALLS = ("recvmmsg sendmmsg epoll_wait epoll_pwait epoll_ctl poll ppoll read write sendto "
