@@ -511,6 +511,15 @@ def roles_bench(args, workdir, cores, modes):
     return runs
 
 
+def node_workload_args(args):
+    """shoal-node-bench's requests: shoal-load's workload (popular, as the standalone and cluster
+    runs get) or its own uniform one (100 k torrents, 1 M peers, numwant 50)."""
+    if args.node_workload == "uniform":
+        return []
+    return ["--popular", "1", "--torrents", str(args.torrents), "--peers", str(args.peers),
+            "--numwant", "30"]
+
+
 def node_alone(args, workdir, cores, batch, rnd):
     zport = free_port(count=cores)
     node = make_node(args, zport, args.tracker_cores, cores, workdir)
@@ -525,7 +534,7 @@ def node_alone(args, workdir, cores, batch, rnd):
         out = subprocess.run(["taskset", "-c", args.load_cores, args.node_bench, "--endpoint",
                               f"tcp://127.0.0.1:{zport}", "--batch", str(batch), "--duration",
                               str(args.duration), "--warmup", str(max(args.warmup, 1)),
-                              "--workers", str(cores)],
+                              "--workers", str(cores)] + node_workload_args(args),
                              capture_output=True, text=True,
                              timeout=args.duration + args.warmup + 60)
         cpu, wall = node.cpu_seconds() - cpu0, time.monotonic() - t0
@@ -535,6 +544,7 @@ def node_alone(args, workdir, cores, batch, rnd):
         j = json.loads(lines[-1])
         util = cpu / wall if wall > 0 else 0.0
         r = {"role": "node", "mode": f"batch {batch}", "batch": batch, "round": rnd,
+             "workload": args.node_workload,
              "rps": float(j["requests_per_s"]), "cpu_util": util,
              "rps_per_cpu": j["requests_per_s"] / util if util > 0 else 0.0,
              "errors": j["errors"] + j["moved"] + j["undecodable"], "invalid": 0}
@@ -575,8 +585,11 @@ def main():
     ap.add_argument("--roles", action="store_true",
                     help="also measure each cluster role alone: the gateway on the tracker cores "
                     "with its node on the load cores, and the node driven by shoal-node-bench")
-    ap.add_argument("--node-batches", default="64,16",
+    ap.add_argument("--node-batches", default="256,64,16",
                     help="--roles: shoal-node-bench batch sizes (requests per message)")
+    ap.add_argument("--node-workload", choices=["popular", "uniform"], default="popular",
+                    help="--roles: shoal-node-bench's requests: shoal-load's workload (popular "
+                    "torrents, as the other runs) or uniform over 100 k torrents")
     ap.add_argument("--failover", action="store_true",
                     help="also measure failover (failover_bench.py): UDP with snapshots to Redis "
                     "on vs off, snapshot and restore time of 1M peers, the unanswered window "

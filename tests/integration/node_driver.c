@@ -6,6 +6,7 @@
  *   shoal-node-bench --endpoint tcp://127.0.0.1:7000 [--batch 64] [--window 8] [--duration 10]
  *                    [--warmup 1] [--torrents 100000] [--peers 1000000] [--numwant 50]
  *                    [--seed-percent 10] [--scrape-percent 0] [--check 64] [--workers 1]
+ *                    [--popular 0|1]
  * --workers N: the node has N workers, worker i's socket at the endpoint's port + i (nodesrv.h);
  * the DEALER connects to all N and deals the batches round-robin, as gateways spread partitions.
  * The node must own every partition (run it with --nodes ITSELF=...), or the figure counts
@@ -14,8 +15,14 @@
  *
  * Workload: torrents drawn uniformly from --torrents random info-hashes, peers from --peers
  * random IPv4 addresses (port and peer id fixed per peer), event none, a --seed-percent share
- * of seeders: after the first pass this is a steady state of re-announces, as on a live tracker. */
+ * of seeders: after the first pass this is a steady state of re-announces, as on a live tracker.
+ * --popular 1: shoal-load's workload instead (tests/loadgen/lgwork.h with its defaults and seed
+ * 1: torrents by popularity, each peer in its own swarm, events, 1 scrape per 100 announces of
+ * 1..10 hashes, peers spread over 127.0.0.1-4 as shoal-load's four sockets), so a node core
+ * compares with a standalone core under the same requests; --torrents, --peers and --numwant
+ * still apply, --seed-percent and --scrape-percent do not. */
 #include "cmsg.h"
+#include "lgwork.h"
 #include "members.h"
 
 #include <inttypes.h>
@@ -29,8 +36,11 @@
 typedef struct {
     const char *endpoint;
     unsigned batch, window, duration, warmup, torrents, peers, numwant, seed_pct, scrape_pct, check,
-        workers;
+        workers, popular;
 } args_t;
+
+#define POPULAR_SOCKETS 4 /* shoal-load's UDP sockets per worker: peer p uses 127.0.0.(1 + p % 4)  \
+                           */
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
@@ -74,7 +84,8 @@ static int parse_args(int argc, char **argv, args_t *a)
                 {"--seed-percent", &a->seed_pct},
                 {"--scrape-percent", &a->scrape_pct},
                 {"--check", &a->check},
-                {"--workers", &a->workers}};
+                {"--workers", &a->workers},
+                {"--popular", &a->popular}};
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             return -1;
@@ -94,7 +105,8 @@ static int parse_args(int argc, char **argv, args_t *a)
     }
     if (!a->endpoint || a->batch < 1 || a->batch > CMSG_BATCH_MAX || a->window < 1 ||
         a->torrents < 1 || a->peers < 1 || a->numwant > SHOAL_NUMWANT_MAX || a->check < 1 ||
-        a->workers < 1 || a->workers > MEMBERS_WORKERS_MAX)
+        a->workers < 1 || a->workers > MEMBERS_WORKERS_MAX || a->popular > 1 ||
+        (a->popular && (a->numwant < 1 || a->numwant > 200)))
         return -1;
     return 0;
 }
@@ -104,6 +116,47 @@ static uint8_t out[CMSG_REQUEST_BATCH_BOUND];
 static cmsg_reply_batch_t replies;
 static swarm_stats_t arena[CMSG_BATCH_MAX * SHOAL_SCRAPE_MAX];
 
+static lgwork_t wl;
+static lgwork_rng_t wl_rng;
+static uint8_t scrape_hashes[CMSG_BATCH_MAX][LGWORK_SCRAPE_MAX * SHOAL_HASH_LEN];
+
+/* Request i of the batch from shoal-load's workload (--popular 1). */
+static void fill_popular(cmsg_request_t *r, unsigned i)
+{
+    if (lgwork_pick_kind(&wl, &wl_rng) == LGWORK_SCRAPE) {
+        lgwork_scrape_t sc;
+        lgwork_make_scrape(&wl, &wl_rng, &sc);
+        memcpy(scrape_hashes[i], sc.hashes, (size_t)sc.n * SHOAL_HASH_LEN);
+        r->kind = CMSG_SCRAPE;
+        r->hashes = scrape_hashes[i];
+        r->n_hashes = sc.n;
+        return;
+    }
+    lgwork_announce_t la;
+    lgwork_make_announce(&wl, &wl_rng, lgwork_rng_below(&wl_rng, wl.cfg.peers), &la);
+    static const announce_event_t events[] = {
+        [LGWORK_EVENT_NONE] = ANNOUNCE_NONE,
+        [LGWORK_EVENT_COMPLETED] = ANNOUNCE_COMPLETED,
+        [LGWORK_EVENT_STARTED] = ANNOUNCE_STARTED,
+        [LGWORK_EVENT_STOPPED] = ANNOUNCE_STOPPED,
+    };
+    r->kind = CMSG_ANNOUNCE;
+    announce_t *an = &r->announce;
+    memcpy(an->info_hash, la.info_hash, SHOAL_HASH_LEN);
+    memcpy(an->peer_id, la.peer.peer_id, SHOAL_HASH_LEN);
+    an->peer.family = 4;
+    memset(an->peer.addr, 0, sizeof(an->peer.addr));
+    an->peer.addr[0] = 127;
+    an->peer.addr[3] = (uint8_t)(1 + la.peer_index % POPULAR_SOCKETS);
+    an->peer.port = la.peer.port;
+    an->event = events[la.event];
+    an->left = la.left;
+    an->numwant = la.numwant;
+    an->downloaded = la.downloaded;
+    an->uploaded = la.uploaded;
+    an->key = la.peer.key;
+}
+
 static void fill_batch(const args_t *a, const uint8_t *hashes, uint64_t batch_id)
 {
     batch.batch_id = batch_id;
@@ -111,8 +164,12 @@ static void fill_batch(const args_t *a, const uint8_t *hashes, uint64_t batch_id
     batch.n = a->batch;
     for (unsigned i = 0; i < a->batch; i++) {
         cmsg_request_t *r = &batch.req[i];
-        uint64_t t = rng() % a->torrents;
         r->id = i;
+        if (a->popular) {
+            fill_popular(r, i);
+            continue;
+        }
+        uint64_t t = rng() % a->torrents;
         if (a->scrape_pct && rng() % 100 < a->scrape_pct) {
             r->kind = CMSG_SCRAPE;
             r->hashes = hashes + t * SHOAL_HASH_LEN;
@@ -147,8 +204,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: shoal-node-bench --endpoint tcp://HOST:PORT [--batch N] "
                         "[--window N] [--duration S] [--warmup S] [--torrents N] [--peers N] "
                         "[--numwant N] [--seed-percent P] [--scrape-percent P] [--check N] "
-                        "[--workers N]\n");
+                        "[--workers N] [--popular 0|1]\n");
         return 2;
+    }
+    if (a.popular) {
+        const lgwork_config_t cfg = {.seed = 1,
+                                     .torrents = a.torrents,
+                                     .peers = a.peers,
+                                     .pareto_shape = 0.5,
+                                     .pareto_head = 0.002,
+                                     .weight_announce = 100,
+                                     .weight_scrape = 1,
+                                     .numwant = (int32_t)a.numwant,
+                                     .scrape_max = 10,
+                                     .seeder_ratio = 0.75};
+        const char *why = NULL;
+        if (lgwork_init(&wl, &cfg, &why) != 0) {
+            fprintf(stderr, "shoal-node-bench: --popular: %s\n", why);
+            return 2;
+        }
+        lgwork_rng_seed(&wl_rng, 1);
     }
     uint8_t *hashes = malloc((size_t)a.torrents * SHOAL_HASH_LEN);
     if (!hashes)
