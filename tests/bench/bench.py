@@ -441,8 +441,9 @@ KEEPS_UP = 0.99  # answered share of the offered rate
 
 
 def open_loop_bench(args, report, names, workdir, cores, whitelist):
-    """Offer each tracker F x standalone's UDP peak at a fixed rate (udp-deep's window, so the
-    generator's slots never cap what is sent) and record what it answers."""
+    """Offer each tracker F x standalone's UDP peak at a fixed rate and record what it answers.
+    The generator has udp-deep's 1,024 slots: they cap what is sent only once a tracker falls
+    behind (then it sends as replies come back, and sent/s drops below the offered rate)."""
     peaks = [med([r["rps"] for r in report["runs"] if r["tracker"] == "shoal" and r["mode"] == m])
              for m in ("udp", "udp-deep")]
     peak = max(peaks)

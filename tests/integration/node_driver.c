@@ -39,8 +39,8 @@ typedef struct {
         workers, popular;
 } args_t;
 
-#define POPULAR_SOCKETS 4 /* shoal-load's UDP sockets per worker: peer p uses 127.0.0.(1 + p % 4)  \
-                           */
+/* shoal-load's UDP sockets per worker: peer p announces from 127.0.0.(1 + p % 4). */
+#define POPULAR_SOCKETS 4
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
@@ -225,10 +225,12 @@ int main(int argc, char **argv)
         }
         lgwork_rng_seed(&wl_rng, 1);
     }
-    uint8_t *hashes = malloc((size_t)a.torrents * SHOAL_HASH_LEN);
+    /* The uniform workload's info-hashes (--popular derives its own). */
+    size_t n_hash_bytes = a.popular ? 0 : (size_t)a.torrents * SHOAL_HASH_LEN;
+    uint8_t *hashes = malloc(n_hash_bytes + 1);
     if (!hashes)
         return 1;
-    for (size_t i = 0; i < (size_t)a.torrents * SHOAL_HASH_LEN; i++)
+    for (size_t i = 0; i < n_hash_bytes; i++)
         hashes[i] = (uint8_t)rng();
 
     void *ctx = zmq_ctx_new();
