@@ -17,6 +17,8 @@
 #       callgrind  each role in turn under callgrind (cg.sh): UDP closed loop, UDP at 4000/s,
 #                  HTTP at 3000/s; then cgsum.py -> OUT/callgrind.txt (about 7 min for all nine)
 #       sysbench   the cost of getpid, poll and an eventfd write+read here -> OUT/sysbench.txt
+#       zmqfloor   one round trip between two processes on core 0: ZeroMQ (tcp, ipc) against a
+#                  plain TCP connection, 6,000 and 600 bytes -> OUT/zmqfloor.txt
 #     --modes    load modes for perf and sysc (default udp,http; http-pipe also works)
 #     --window   measured seconds per perf/sysc run (default 10; each run lasts window + ~10 s)
 #     --repeat   perf runs per scenario and mode (default 2, as the report)
@@ -40,11 +42,11 @@ while [ $# -gt 0 ]; do
     --modes) MODES=$2; shift 2 ;;
     --window) WINDOW=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
-    perf | sysc | callgrind | sysbench) PASSES+=("$1"); shift ;;
+    perf | sysc | callgrind | sysbench | zmqfloor) PASSES+=("$1"); shift ;;
     *) usage ;;
     esac
 done
-[ ${#PASSES[@]} -gt 0 ] || PASSES=(perf sysc callgrind sysbench)
+[ ${#PASSES[@]} -gt 0 ] || PASSES=(perf sysc callgrind sysbench zmqfloor)
 [[ $REPEAT =~ ^[1-9]$ ]] || { echo "--repeat: 1 to 9" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
@@ -104,6 +106,14 @@ pass_sysbench() {
     for c in 0 1; do
         echo "core $c: $(taskset -c "$c" "$OUT/sysbench")"
     done | tee "$OUT/sysbench.txt"
+}
+
+pass_zmqfloor() {
+    cc -O2 -o "$OUT/zmqfloor" "$HERE/zmqfloor.c" -lzmq
+    local b
+    for b in 6000 600; do
+        taskset -c 0 "$OUT/zmqfloor" 20000 "$b"
+    done | tee "$OUT/zmqfloor.txt"
 }
 
 for p in "${PASSES[@]}"; do
