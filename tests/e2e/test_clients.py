@@ -513,19 +513,28 @@ def scenario_http_aria2(ctx, sw, cleanup):
         raise CheckFailed(f"seeder never reached seeding: {seeder.status().state}")
     tr.wait_counts(sw.info_hash, "http", lambda c: c["complete"] >= 1, "complete >= 1 (seeder)", 15)
 
-    port = ctx.free_port()
     logpath = os.path.join(sw.dir, "aria2.log")
-    argv = [
-        aria2, "--no-conf=true", "--dir", sw.dl, "--listen-port", str(port),
-        "--enable-dht=false", "--enable-dht6=false", "--enable-peer-exchange=false",
-        "--bt-enable-lpd=false", "--disable-ipv6=true", "--seed-time=0.1",
-        "--follow-torrent=false", "--bt-save-metadata=false", "--bt-stop-timeout=60",
-        "--allow-overwrite=true", "--auto-file-renaming=false", "--file-allocation=none",
-        "--summary-interval=0", "--console-log-level=notice", "--enable-color=false",
-        f"--log={logpath}", "--log-level=info", "--torrent-file", sw.torrents["http"],
-    ]  # fmt: skip
-    aria = Proc("aria2c", argv, os.path.join(sw.dir, "aria2.out"))
-    cleanup.append(lambda: aria.stop(signal.SIGINT, 5))
+    # aria2c binds its listen port itself, after free_port() let it go: a test running beside
+    # this one may take the port in between (an outgoing connection's source port). It then
+    # exits at once saying so, and gets another port, at most three times.
+    for attempt in range(3):
+        port = ctx.free_port()
+        argv = [
+            aria2, "--no-conf=true", "--dir", sw.dl, "--listen-port", str(port),
+            "--enable-dht=false", "--enable-dht6=false", "--enable-peer-exchange=false",
+            "--bt-enable-lpd=false", "--disable-ipv6=true", "--seed-time=0.1",
+            "--follow-torrent=false", "--bt-save-metadata=false", "--bt-stop-timeout=60",
+            "--allow-overwrite=true", "--auto-file-renaming=false", "--file-allocation=none",
+            "--summary-interval=0", "--console-log-level=notice", "--enable-color=false",
+            f"--log={logpath}", "--log-level=info", "--torrent-file", sw.torrents["http"],
+        ]  # fmt: skip
+        aria = Proc("aria2c", argv, os.path.join(sw.dir, f"aria2-{attempt}.out"))
+        cleanup.append(lambda a=aria: a.stop(signal.SIGINT, 5))
+        wait_until(lambda: not aria.alive() or "listening on TCP port" in tail(aria.logpath), 10,
+                   0.05)
+        if aria.alive() or "failed to bind TCP port" not in tail(aria.logpath):
+            break
+        log(f"aria2c could not bind port {port} (taken since it was free): another port")
     ctx.diag.append(("aria2c output", lambda: tail(aria.logpath)))
     ctx.diag.append(("aria2c log", lambda: tail(logpath, 40)))
     # aria2c sends `completed` only if it seeds at all (with --seed-time=0 it goes straight to
