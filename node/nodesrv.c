@@ -17,6 +17,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,9 +26,14 @@
 #include <time.h>
 
 #define DRAIN_MAX 256 /* messages handled per wake-up before polling the pipe again */
-/* With an ephemeral port ("*") and several workers: ephemeral bases tried for worker 0 before
- * giving up, each followed by its consecutive ports (taken by someone else now and then). */
+/* With an ephemeral port ("*") and several workers: bases tried for worker 0 before giving up,
+ * each followed by its consecutive ports (taken by someone else now and then). The bases are
+ * drawn from BLOCK_LOW up to the system's range for outgoing connections (ip_local_port_range),
+ * not from it: connect() takes even ports there and bind(0) odd ones, so every block of
+ * consecutive ports in it has ports that connections in TIME_WAIT hold for a minute, and a busy
+ * host (a test suite) fails most tries. */
 #define BIND_TRIES 20
+#define BLOCK_LOW  10000
 /* An idle worker still turns its loop this often, so nodesrv_loop_age_ms() tells a
  * quiet server from a stuck one (a wake-up a second costs nothing). */
 #define IDLE_WAKE_MS 1000
@@ -372,15 +378,17 @@ static void unbind_all(nodesrv_t *self)
     }
 }
 
-/* One attempt at binding every worker: worker 0 at self->bind, worker i at its port + i. Returns
- * 0; 1 if a later worker's port is taken or past 65535 and ephemeral (worth another base); -1 and
- * why in err otherwise. */
-static int bind_once(nodesrv_t *self, bool ephemeral, char *err, size_t errlen)
+/* One attempt at binding every worker: worker 0 at ep0 (self->bind, or a base picked for an
+ * ephemeral one), worker i at its port + i. Returns 0; 1 if a port is taken or past 65535 and
+ * ephemeral (worth another base); -1 and why in err otherwise. */
+static int bind_once(nodesrv_t *self, const char *ep0, bool ephemeral, char *err, size_t errlen)
 {
     unsigned n = self->n_workers;
     const char *colon = strrchr(self->bind, ':');
     long port0 = colon ? strtol(colon + 1, NULL, 10) : 0;
-    if (bind_worker(&self->workers[0], self->bind) < 0) {
+    if (bind_worker(&self->workers[0], ep0) < 0) {
+        if (ephemeral && n > 1 && zmq_errno() == EADDRINUSE)
+            return 1;
         if (n > 1 && !ephemeral)
             err_set(err, errlen, "--workers %u needs ports %ld-%ld: cannot bind %s: %s", n, port0,
                     port0 + (long)n - 1, self->bind, zmq_strerror(zmq_errno()));
@@ -416,8 +424,27 @@ static int bind_all(nodesrv_t *self, char *err, size_t errlen)
 {
     size_t len = strlen(self->bind);
     bool ephemeral = len >= 2 && strcmp(self->bind + len - 2, ":*") == 0;
+    long first = 0; /* the first port of the system's range for outgoing connections */
+    FILE *f = ephemeral && self->n_workers > 1
+                  ? fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")
+                  : NULL;
+    if (f) {
+        if (fscanf(f, "%ld", &first) != 1)
+            first = 0;
+        fclose(f);
+    }
+    /* Room below it for a spread of bases, or else the system's own pick (bind "*"). */
+    long room = first - BLOCK_LOW - (long)self->n_workers;
+    if (room < 1000 || sodium_init() < 0)
+        room = 0;
     for (unsigned t = 0; t < (ephemeral && self->n_workers > 1 ? BIND_TRIES : 1); t++) {
-        int rc = bind_once(self, ephemeral, err, errlen);
+        char ep0[sizeof(self->workers[0].endpoint)];
+        if (room > 0)
+            snprintf(ep0, sizeof(ep0), "%.*s%ld", (int)(len - 1), self->bind,
+                     BLOCK_LOW + (long)randombytes_uniform((uint32_t)room));
+        else
+            snprintf(ep0, sizeof(ep0), "%s", self->bind);
+        int rc = bind_once(self, ep0, ephemeral, err, errlen);
         if (rc <= 0)
             return rc;
         /* Unbinding keeps each socket (its options, CURVE and its handshake monitor). */

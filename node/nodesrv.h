@@ -6,8 +6,10 @@
  * Threads and sockets (czmq actors). Each of the N workers owns its own ROUTER socket: no proxy,
  * no hop between threads inside the node. Worker 0 binds the configured endpoint; worker i binds
  * the same host at port + i (consecutive ports). With an ephemeral port ("tcp://H:*", for tests)
- * worker 0 takes one from the system and the others the ports after it; if one of those is taken,
- * every socket is unbound and another base is tried (a bounded number of times). A fixed port
+ * and several workers, worker 0 takes a random free port between 10000 and the system's range for
+ * outgoing connections (ip_local_port_range), where no connection in TIME_WAIT holds the ports
+ * after it, and the others those ports; if one is taken, every socket is unbound and another base
+ * is tried (a bounded number of times). With one worker the system picks the port. A fixed port
  * whose neighbours are taken is an error naming the port. The node advertises "|workers=N" with
  * its endpoint (proto/members.h) and gateways spread partitions over the sockets (partition
  * p to worker p % N, so one swarm's requests from one gateway stay in order). Any worker serves

@@ -165,7 +165,8 @@ def taken_neighbour_port_is_a_clear_error():
 
 @test
 def ephemeral_port_gets_consecutive_neighbours():
-    # "tcp://H:*": worker 0 takes a port from the system, the others the ones after it.
+    # "tcp://H:*": worker 0 takes a free port below the system's range for outgoing connections,
+    # the others the ones after it.
     p = subprocess.Popen([ENV.node_bin, "--id", "e", "--nodes", "e=tcp://127.0.0.1:1", "--bind",
                           "tcp://127.0.0.1:*", "--workers", "3", "--admin", "off"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
