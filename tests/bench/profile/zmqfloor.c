@@ -41,6 +41,20 @@ static double cpu_s(int who)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* Reap the echo child and print what one round trip cost since (t0, c0 of this process, ch0 of
+ * its children). The child's CPU includes its 100 warm-up round trips: prorated. Returns 0 if
+ * the child ended well. */
+static int report(const char *what, pid_t child, long n, double t0, double c0, double ch0)
+{
+    double wall = now() - t0, cpu = cpu_s(RUSAGE_SELF) - c0;
+    int status = 0;
+    waitpid(child, &status, 0);
+    cpu += (cpu_s(RUSAGE_CHILDREN) - ch0) * (double)n / (double)(n + 100);
+    printf("%s: %.1f us wall, %.1f us CPU per round trip\n", what, wall / (double)n * 1e6,
+           cpu / (double)n * 1e6);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 static int die(const char *what)
 {
     fprintf(stderr, "zmqfloor: %s: %s\n", what, zmq_strerror(zmq_errno()));
@@ -92,18 +106,13 @@ static int run_zmq(long n, size_t bytes, const char *bind_to)
         if (zmq_send(s, buf, bytes, 0) < 0 || zmq_recv(s, buf, bytes, 0) < 0)
             return die("send/recv");
     }
-    double wall = now() - t0, cpu = cpu_s(RUSAGE_SELF) - c0;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    /* The child's CPU includes its warm-up: 100 of n + 100 round trips, close enough. */
-    cpu += (cpu_s(RUSAGE_CHILDREN) - ch0) * (double)n / (double)(n + 100);
-    printf("zeromq (DEALER/ROUTER over %.3s, I/O threads): %.1f us wall, %.1f us CPU per round "
-           "trip\n",
-           bind_to, wall / (double)n * 1e6, cpu / (double)n * 1e6);
+    char what[64];
+    snprintf(what, sizeof(what), "zeromq (DEALER/ROUTER over %.3s, I/O threads)", bind_to);
+    int rc = report(what, pid, n, t0, c0, ch0);
     free(buf);
     zmq_close(s);
     zmq_ctx_term(ctx);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    return rc;
 }
 
 static int full_io(int fd, char *buf, size_t bytes, int writing)
@@ -154,17 +163,11 @@ static int run_tcp(long n, size_t bytes)
             return 1;
         }
     }
-    double wall = now() - t0, cpu = cpu_s(RUSAGE_SELF) - c0;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    cpu += (cpu_s(RUSAGE_CHILDREN) - ch0) * (double)n / (double)(n + 100);
-    printf("plain TCP (the two threads own the connection): %.1f us wall, %.1f us CPU per round "
-           "trip\n",
-           wall / (double)n * 1e6, cpu / (double)n * 1e6);
+    int rc = report("plain TCP (the two threads own the connection)", pid, n, t0, c0, ch0);
     free(buf);
     close(s);
     close(ls);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    return rc;
 }
 
 int main(int argc, char **argv)
